@@ -1,0 +1,1 @@
+-- Reserved for head synthesis (issue: head synthesis). Filled by that capability.

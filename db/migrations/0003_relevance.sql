@@ -1,0 +1,1 @@
+-- Reserved for caption relevance (issue: caption relevance). Filled by that capability.

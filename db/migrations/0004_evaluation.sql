@@ -1,0 +1,1 @@
+-- Reserved for evaluation dashboards. Filled by that capability.

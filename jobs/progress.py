@@ -1,0 +1,39 @@
+"""Progress reporting from a job into the `jobs` table, with cooperative cancellation."""
+
+from __future__ import annotations
+
+import time
+
+import duckdb
+
+from db import jobs as job_db
+
+
+class JobCancelled(Exception):
+    """Raised inside a job when the user asked to cancel it."""
+
+
+class JobProgress:
+    """Callable `progress(fraction, message)` bound to one job.
+
+    Writes at most every `min_interval_s` seconds (except the first and the final 1.0), so a
+    tight loop may call it per item. Raises `JobCancelled` once a cancel was requested.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, job_id: int, min_interval_s: float = 0.25):
+        self._con = con
+        self._job_id = job_id
+        self._min_interval_s = min_interval_s
+        self._last_write = 0.0
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        now = time.monotonic()
+        if fraction < 1.0 and now - self._last_write < self._min_interval_s:
+            return
+        self._last_write = now
+        if job_db.update_job_progress(self._con, self._job_id, fraction, message):
+            raise JobCancelled(f"job {self._job_id} was cancelled")
+
+    def log(self, line: str) -> None:
+        """Append a line to the job's log."""
+        job_db.insert_job_log(self._con, self._job_id, line)

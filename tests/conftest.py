@@ -1,0 +1,40 @@
+"""Shared fixtures: a migrated DuckDB file per test (DESIGN.md example 7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from curation.catalog import seed_imagenet1k
+from db.connect import connect
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "workbench.duckdb"
+
+
+@pytest.fixture
+def con(db_path: Path):
+    """A migrated, empty database file; closed after the test."""
+    connection = connect(db_path)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def catalog_con(con):
+    """A migrated database with the 1000 ImageNet-1k classes."""
+    seed_imagenet1k(con)
+    return con
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED_DIR.exists():
+        pytest.skip("../shared is not next to the repository")
+    return SHARED_DIR
