@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import duckdb
 import polars as pl
 
-from db.sql import fetch_row, fetch_value
+from db.sql import fetch_frame, fetch_row, fetch_value
 
 CLASS_COLUMNS = ("wnid", "class_index", "name", "lemmas", "origin")
 
@@ -57,10 +57,11 @@ def get_class(con: duckdb.DuckDBPyConnection, wnid: str) -> dict | None:
 
 def list_classes(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """All classes, 1k classes first in class-index order, added classes after by wnid."""
-    return con.execute(
+    return fetch_frame(
+        con,
         "SELECT wnid, class_index, name, lemmas, origin FROM classes "
-        "ORDER BY class_index NULLS LAST, wnid"
-    ).pl()
+        "ORDER BY class_index NULLS LAST, wnid",
+    )
 
 
 def list_known_wnids(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -95,4 +96,4 @@ def list_sources(con: duckdb.DuckDBPyConnection, kind: str | None = None) -> pl.
     if kind is not None:
         sql += " WHERE kind = ?"
         params.append(kind)
-    return con.execute(sql + " ORDER BY kind, source", params).pl()
+    return fetch_frame(con, sql + " ORDER BY kind, source", params)

@@ -7,7 +7,7 @@ import json
 import duckdb
 import polars as pl
 
-from db.sql import fetch_row
+from db.sql import fetch_frame, fetch_row
 
 ACTIVE_STATUSES = ("queued", "running")
 FINAL_STATUSES = ("succeeded", "failed", "cancelled")
@@ -44,9 +44,9 @@ def get_job(con: duckdb.DuckDBPyConnection, job_id: int) -> dict | None:
 def list_jobs(con: duckdb.DuckDBPyConnection, *, kind: str | None = None, limit: int = 50) -> pl.DataFrame:
     """Newest jobs first."""
     where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
-    return con.execute(
-        f"SELECT {JOB_COLUMNS} FROM jobs {where} ORDER BY job_id DESC LIMIT ?", [*params, limit]
-    ).pl()
+    return fetch_frame(
+        con, f"SELECT {JOB_COLUMNS} FROM jobs {where} ORDER BY job_id DESC LIMIT ?", [*params, limit]
+    )
 
 
 def claim_next_job(con: duckdb.DuckDBPyConnection) -> dict | None:

@@ -14,6 +14,7 @@ import traceback
 import duckdb
 
 from db import jobs as job_db
+from db.sql import rollback_if_open
 from jobs.progress import JobCancelled, JobProgress
 from jobs.registry import get_job_function
 
@@ -27,11 +28,11 @@ def run_job(con: duckdb.DuckDBPyConnection, job: dict) -> str:
         fn = get_job_function(job["kind"])
         result = fn(con, job["spec"], progress)
     except JobCancelled:
-        _rollback_if_open(con)
+        rollback_if_open(con)
         job_db.finish_job(con, job["job_id"], status="cancelled", error="Cancelled by the user.")
         return "cancelled"
     except Exception as exc:  # a job's failure must never kill the worker
-        _rollback_if_open(con)
+        rollback_if_open(con)
         progress.log(traceback.format_exc())
         job_db.finish_job(con, job["job_id"], status="failed", error=f"{type(exc).__name__}: {exc}")
         return "failed"
@@ -46,13 +47,6 @@ def run_queued_jobs(con: duckdb.DuckDBPyConnection) -> int:
         run_job(con, job)
         ran += 1
     return ran
-
-
-def _rollback_if_open(con: duckdb.DuckDBPyConnection) -> None:
-    try:
-        con.execute("ROLLBACK")
-    except duckdb.Error:
-        pass  # no transaction was open
 
 
 class JobWorker:

@@ -38,3 +38,13 @@ def shared_dir() -> Path:
     if not SHARED_DIR.exists():
         pytest.skip("../shared is not next to the repository")
     return SHARED_DIR
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _release_streamlit_resources():
+    """Stop job workers and close cached connections before the interpreter exits, so DuckDB
+    is torn down in order (page tests run the app's `st.cache_resource` functions)."""
+    yield
+    import streamlit as st
+
+    st.cache_resource.clear()

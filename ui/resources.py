@@ -13,18 +13,28 @@ from db.connect import connect, resolve_db_path
 from jobs.worker import JobWorker, submit_job
 
 
-@st.cache_resource(show_spinner=False)
 def get_connection() -> duckdb.DuckDBPyConnection:
     """The process's single connection to $WORKBENCH_DB (migrated; stale jobs marked failed)."""
-    con = connect(resolve_db_path())
+    return _open_connection(str(resolve_db_path().resolve()))
+
+
+def get_worker() -> JobWorker:
+    """The single background job worker thread of this database (started once per process)."""
+    return _start_worker(str(resolve_db_path().resolve()))
+
+
+# Cached per database path, so tests (and a user switching $WORKBENCH_DB) never get a
+# connection or worker bound to another file.
+@st.cache_resource(show_spinner=False, on_release=lambda con: con.close())
+def _open_connection(db_path: str) -> duckdb.DuckDBPyConnection:
+    con = connect(db_path)
     job_db.fail_interrupted_jobs(con)
     return con
 
 
-@st.cache_resource(show_spinner=False)
-def get_worker() -> JobWorker:
-    """The single background job worker thread (started once per process)."""
-    return JobWorker(get_connection()).start()
+@st.cache_resource(show_spinner=False, on_release=lambda worker: worker.stop())
+def _start_worker(db_path: str) -> JobWorker:
+    return JobWorker(_open_connection(db_path)).start()
 
 
 def get_cursor() -> duckdb.DuckDBPyConnection:

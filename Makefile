@@ -1,0 +1,17 @@
+# The two commands of the README. Both set everything up first (idempotent).
+.PHONY: run test demo lint bench
+
+run:  ## set up, build the embedded default database if needed, start the app on localhost:8501
+	bash scripts/bootstrap.sh
+	.venv/bin/workbench run --headless
+
+test:  ## set up (incl. Chromium for the browser test) and run every test
+	bash scripts/bootstrap.sh --browser
+	.venv/bin/python -m pytest -q
+
+demo:  ## only build the embedded default database (data/workbench.duckdb)
+	bash scripts/bootstrap.sh
+	.venv/bin/workbench build-demo
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
