@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import duckdb
 import polars as pl
@@ -102,8 +103,20 @@ def finish_job(
     )
 
 
-def request_cancel(con: duckdb.DuckDBPyConnection, job_id: int) -> None:
-    """Ask a job to stop: a queued job is cancelled at once, a running one at its next progress report."""
+def request_cancel(con: duckdb.DuckDBPyConnection, job_id: int, *, attempts: int = 5) -> None:
+    """Ask a job to stop: a queued job is cancelled at once, a running one at its next progress
+    report. Retries when the worker is writing progress to the same row at that moment."""
+    for attempt in range(attempts):
+        try:
+            _request_cancel_once(con, job_id)
+            return
+        except duckdb.TransactionException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+def _request_cancel_once(con: duckdb.DuckDBPyConnection, job_id: int) -> None:
     con.execute(
         "UPDATE jobs SET status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END, "
         "finished_at = CASE WHEN status = 'queued' THEN current_timestamp ELSE finished_at END, "

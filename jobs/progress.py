@@ -17,7 +17,9 @@ class JobProgress:
     """Callable `progress(fraction, message)` bound to one job.
 
     Writes at most every `min_interval_s` seconds (except the first and the final 1.0), so a
-    tight loop may call it per item. Raises `JobCancelled` once a cancel was requested.
+    tight loop may call it per item. A cancel request is read with each write, so it is
+    noticed by the first report at least `min_interval_s` after the previous write; the call
+    then raises `JobCancelled`.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, job_id: int, min_interval_s: float = 0.25):
@@ -31,7 +33,11 @@ class JobProgress:
         if fraction < 1.0 and now - self._last_write < self._min_interval_s:
             return
         self._last_write = now
-        if job_db.update_job_progress(self._con, self._job_id, fraction, message):
+        try:
+            cancel_requested = job_db.update_job_progress(self._con, self._job_id, fraction, message)
+        except duckdb.TransactionException:
+            return  # raced with a cancel request on the same row; the next report reads it
+        if cancel_requested:
             raise JobCancelled(f"job {self._job_id} was cancelled")
 
     def log(self, line: str) -> None:

@@ -22,8 +22,13 @@ log = logging.getLogger(__name__)
 
 
 def run_job(con: duckdb.DuckDBPyConnection, job: dict) -> str:
-    """Run one claimed job to its end and record the outcome. Returns the final status."""
-    progress = JobProgress(con, job["job_id"])
+    """Run one claimed job to its end and record the outcome. Returns the final status.
+
+    Progress goes through its own cursor: a job may hold one long transaction on `con`, and
+    progress rows written inside it would stay invisible until it commits (and vanish with a
+    rollback).
+    """
+    progress = JobProgress(con.cursor(), job["job_id"])
     try:
         fn = get_job_function(job["kind"])
         result = fn(con, job["spec"], progress)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
 from db import jobs as job_db
 from db.connect import connect
-from jobs.registry import list_job_kinds
+from jobs.registry import list_job_kinds, register_job
 from jobs.worker import JobWorker, run_queued_jobs, submit_job
 
 
@@ -72,3 +73,41 @@ def test_job_left_running_by_a_dead_process_is_failed_on_restart(db_path):
     job = job_db.get_job(con, job_id)
     assert job["status"] == "failed" and "Interrupted" in job["error"]
     con.close()
+
+
+_gate = threading.Event()
+
+
+@register_job("test-transactional")
+def _transactional_job(con, spec: dict, progress) -> dict:
+    """Holds one transaction open while reporting progress, then rolls back on cancel."""
+    con.execute("BEGIN TRANSACTION")
+    con.execute("CREATE TABLE IF NOT EXISTS job_scratch (x INTEGER)")
+    con.execute("INSERT INTO job_scratch VALUES (1)")
+    progress(0.5, "half-way, inside the transaction")
+    _gate.wait(10)
+    time.sleep(0.3)  # past JobProgress's write interval, so this report reads the cancel flag
+    progress(0.9, "still inside")  # raises JobCancelled when the page asked to cancel
+    con.execute("COMMIT")
+    return {}
+
+
+def test_progress_is_visible_while_a_job_holds_a_transaction_and_cancel_rolls_back(con):
+    _gate.clear()
+    worker = JobWorker(con, poll_interval_s=0.05).start()
+    reader = con.cursor()
+    try:
+        job_id = submit_job(con, kind="test-transactional", spec={}, worker=worker)
+        deadline = time.monotonic() + 10
+        while job_db.get_job(reader, job_id)["progress"] < 0.5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert job_db.get_job(reader, job_id)["message"] == "half-way, inside the transaction"
+        job_db.request_cancel(reader, job_id)
+        _gate.set()
+        job = _wait_for(reader, job_id, {"cancelled", "failed", "succeeded"})
+    finally:
+        _gate.set()
+        worker.stop()
+    assert job["status"] == "cancelled"
+    tables = {r[0] for r in reader.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert "job_scratch" not in tables  # the half-done transaction left nothing behind
