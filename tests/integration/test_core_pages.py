@@ -45,7 +45,7 @@ def test_overview_shows_counts_sources_and_distribution(app_db):
 
 
 def test_jobs_page_lists_the_finished_job(app_db):
-    at = AppTest.from_file(str(PAGES / "jobs.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(PAGES / "job_list.py"), default_timeout=60).run()
     assert not at.exception
     assert "noop" in at.dataframe[0].value["kind"].to_list()
 

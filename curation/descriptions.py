@@ -1,0 +1,392 @@
+"""Class descriptions: candidates per source, the active description per class, its history.
+
+A curator either picks a candidate (the active text gets that source) or writes/edits text
+(the active text gets source 'manual'; the event's `source_before` keeps what it was edited
+from, so attribution of an adapted text is never lost). Every change appends one row to
+`description_events` with who, when, before, after, source, revision and the revision the
+editor saw (`based_on_revision`). A revert is a new event restoring the text (and source)
+from before the chosen event; undo is a revert of the newest event.
+
+Concurrent editors: each change runs in one transaction that DuckDB retries on write-write
+conflicts; an edit based on an older revision is still recorded (and becomes active, being
+the last one), and its result says `conflict=True` so the caller can tell the user.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from curation.description_imports import (  # noqa: F401 (re-exported)
+    DescriptionImportReport,
+    import_builtin_sources,
+    import_description_content,
+    import_wikipedia_file,
+)
+from curation.description_sources import (  # noqa: F401 (re-exported)
+    MAX_DESCRIPTION_CHARS,
+    get_description_source,
+    list_description_sources,
+    validate_description_text,
+)
+from db import classes as class_db
+from db import descriptions as desc_db
+
+ACTIONS = ("edit", "pick")
+
+
+@dataclass(frozen=True)
+class DescriptionChange:
+    """What a change did.
+
+    Attributes:
+        wnid: the class.
+        changed: False when the text and source were already as requested (no event).
+        event_id: the new history row, or None when nothing changed.
+        revision: the class's revision after the call.
+        based_on_revision: the revision the editor started from.
+        conflict: the edit was based on an older revision than the one it replaced, i.e.
+            someone else changed the description meanwhile (both changes are in the history).
+    """
+
+    wnid: str
+    changed: bool
+    event_id: int | None
+    revision: int
+    based_on_revision: int | None
+    conflict: bool
+
+    def describe(self) -> str:
+        """One line for the user."""
+        if not self.changed:
+            return f"{self.wnid}: unchanged (revision {self.revision})."
+        line = f"{self.wnid}: saved as revision {self.revision} (event {self.event_id})."
+        if self.conflict:
+            line += (
+                f" Note: you started from revision {self.based_on_revision}, but someone else "
+                f"changed it meanwhile; their change is in the history and yours is now active."
+            )
+        return line
+
+
+def get_active_description(con: duckdb.DuckDBPyConnection, wnid: str) -> dict | None:
+    """The active description of a class (`source`, `text`, `revision`, ...), or None."""
+    _require_class(con, wnid)
+    return desc_db.get_active_description(con, wnid)
+
+
+def list_active_descriptions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """All active descriptions: `wnid`, `class_index`, `name`, `source`, `text`, `revision`,
+    `updated_by`, `updated_at`; one row per class that has one, in class-index order."""
+    return desc_db.list_active_descriptions(con)
+
+
+def list_description_candidates(con: duckdb.DuckDBPyConnection, wnid: str) -> pl.DataFrame:
+    """Candidate texts of a class: `source`, `title`, `license`, `text`, `imported_at`."""
+    _require_class(con, wnid)
+    return desc_db.list_description_candidates(con, wnid)
+
+
+def list_description_coverage(
+    con: duckdb.DuckDBPyConnection, *, search: str = "", only_unset: bool = False
+) -> pl.DataFrame:
+    """Per class: which sources have a candidate and which description is active.
+
+    Args:
+        search: case-insensitive substring of the wnid, name or lemmas ('' = all).
+        only_unset: keep only classes without an active description.
+
+    Returns:
+        Columns `wnid`, `class_index`, `name`, one boolean column per candidate source (named
+        by its key), `n_sources`, `active_source` (null when unset), `revision`.
+    """
+    keys = [s.key for s in list_description_sources() if s.origin != "curator"]
+    classes = class_db.list_classes(con).select("wnid", "class_index", "name", "lemmas")
+    pairs = desc_db.list_candidate_sources(con)
+    flags = [
+        pl.col("wnid").is_in(pairs.filter(pl.col("source") == key)["wnid"].implode()).alias(key)
+        for key in keys
+    ]
+    active = desc_db.list_active_descriptions(con).select(
+        "wnid", pl.col("source").alias("active_source"), "revision"
+    )
+    frame = classes.with_columns(flags).with_columns(n_sources=pl.sum_horizontal(keys))
+    frame = frame.join(active, on="wnid", how="left", maintain_order="left")
+    if search.strip():
+        needle = search.strip().lower()
+        frame = frame.filter(
+            pl.concat_str("wnid", "name", "lemmas", separator=" ")
+            .str.to_lowercase()
+            .str.contains(needle, literal=True)
+        )
+    if only_unset:
+        frame = frame.filter(pl.col("active_source").is_null())
+    return frame.drop("lemmas")
+
+
+def update_active_description(
+    con: duckdb.DuckDBPyConnection,
+    wnid: str,
+    *,
+    text: str,
+    actor: str,
+    source: str = "manual",
+    based_on_revision: int | None = None,
+    action: str = "edit",
+) -> DescriptionChange:
+    """Make `text` the active description of a class, recording the change.
+
+    Args:
+        wnid: a class of the catalog.
+        text: stored verbatim; not empty or whitespace, at most `MAX_DESCRIPTION_CHARS`.
+        actor: who makes the change (recorded).
+        source: a registered source key; 'manual' for text a curator wrote or edited.
+        based_on_revision: the revision the editor saw; None = the current one.
+        action: 'edit' or 'pick'.
+
+    Raises:
+        ValueError: unknown class, source or action; empty, too long or non-text text;
+            empty actor. Nothing is written then.
+    """
+    _require_class(con, wnid)
+    validate_description_text(text)
+    get_description_source(source)
+    if action not in ACTIONS:
+        raise ValueError(f"Unknown action {action!r}; valid actions: {', '.join(ACTIONS)}.")
+    return _apply_change(
+        con,
+        wnid,
+        source=source,
+        text=text,
+        actor=_validate_actor(actor),
+        action=action,
+        based_on_revision=based_on_revision,
+    )
+
+
+def pick_description(
+    con: duckdb.DuckDBPyConnection,
+    wnid: str,
+    *,
+    source: str,
+    actor: str,
+    based_on_revision: int | None = None,
+) -> DescriptionChange:
+    """Make the candidate text of `source` the active description of a class.
+
+    Raises:
+        ValueError: unknown class or source, or the source has no text for this class (the
+            message lists the sources that have one).
+    """
+    _require_class(con, wnid)
+    get_description_source(source)
+    text = desc_db.get_description_candidate(con, wnid, source)
+    if text is None:
+        have = desc_db.list_description_candidates(con, wnid)["source"].to_list()
+        raise ValueError(
+            f"The source {source!r} has no description for {wnid}; sources with one: "
+            f"{', '.join(have) or 'none (import some first)'}."
+        )
+    return update_active_description(
+        con,
+        wnid,
+        text=text,
+        actor=actor,
+        source=source,
+        based_on_revision=based_on_revision,
+        action="pick",
+    )
+
+
+def clear_active_description(
+    con: duckdb.DuckDBPyConnection, wnid: str, *, actor: str, based_on_revision: int | None = None
+) -> DescriptionChange:
+    """Remove the active description of a class (recorded as a 'clear' event)."""
+    _require_class(con, wnid)
+    return _apply_change(
+        con,
+        wnid,
+        source=None,
+        text=None,
+        actor=_validate_actor(actor),
+        action="clear",
+        based_on_revision=based_on_revision,
+    )
+
+
+def list_description_history(con: duckdb.DuckDBPyConnection, wnid: str) -> pl.DataFrame:
+    """Every change of a class's description, newest first (`description_events` columns)."""
+    _require_class(con, wnid)
+    return desc_db.list_description_events(con, wnid)
+
+
+def revert_description_event(
+    con: duckdb.DuckDBPyConnection,
+    event_id: int,
+    *,
+    actor: str,
+    based_on_revision: int | None = None,
+) -> DescriptionChange:
+    """Restore the description as it was before event `event_id`, as a new 'revert' event.
+
+    Reverting the first event of a class clears its description; reverting a revert redoes.
+
+    Raises:
+        ValueError: no such event, or an empty actor.
+    """
+    actor = _validate_actor(actor)
+    event = desc_db.get_description_event(con, int(event_id))
+    if event is None:
+        raise ValueError(
+            f"No description event with id {event_id}; "
+            "see `workbench descriptions history WNID` for the ids."
+        )
+    return _apply_change(
+        con,
+        event["wnid"],
+        source=event["source_before"],
+        text=event["text_before"],
+        actor=actor,
+        action="revert",
+        based_on_revision=based_on_revision,
+        reverts_event_id=event["event_id"],
+    )
+
+
+def undo_last_description_change(
+    con: duckdb.DuckDBPyConnection, wnid: str, *, actor: str
+) -> DescriptionChange:
+    """Revert the newest change of a class's description.
+
+    Raises:
+        ValueError: unknown class, or the class has no history.
+    """
+    _require_class(con, wnid)
+    event_id = desc_db.get_latest_event_id(con, wnid)
+    if event_id is None:
+        raise ValueError(f"{wnid} has no description changes to undo.")
+    return revert_description_event(con, event_id, actor=actor)
+
+
+def use_source_where_unset(con: duckdb.DuckDBPyConnection, *, source: str, actor: str) -> int:
+    """Make `source`'s candidate the active description of every class that has none.
+
+    One transaction; one 'bulk' event per class changed.
+
+    Returns:
+        How many classes changed.
+    """
+    get_description_source(source)
+    actor = _validate_actor(actor)
+
+    def work(tx: duckdb.DuckDBPyConnection) -> int:
+        frame = desc_db.list_unset_with_candidate(tx, source=source)
+        return desc_db.insert_bulk_changes(tx, source=source, actor=actor, frame=frame)
+
+    return desc_db.write_in_transaction(con, work)
+
+
+def count_unset_with_source(con: duckdb.DuckDBPyConnection, *, source: str) -> int:
+    """How many classes `use_source_where_unset(source=...)` would change now."""
+    get_description_source(source)
+    return desc_db.list_unset_with_candidate(con, source=source).height
+
+
+def compute_description_diff(
+    before: str | None, after: str | None, *, labels=("before", "after")
+) -> str:
+    """A unified diff of two texts, one sentence per line so a change stays local."""
+    diff = difflib.unified_diff(
+        _split_sentences(before),
+        _split_sentences(after),
+        fromfile=labels[0],
+        tofile=labels[1],
+        lineterm="",
+        n=1,
+    )
+    return "\n".join(diff) or "(no change in text)"
+
+
+def compute_word_diff(before: str | None, after: str | None) -> str:
+    """An inline word diff like `git diff --word-diff`: `[-removed-]{+added+}`."""
+    # Words keep their trailing whitespace, so a run of changed words forms one change.
+    old, new = re.findall(r"\s*\S+\s*", before or ""), re.findall(r"\s*\S+\s*", after or "")
+    parts = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if op == "equal":
+            parts.append("".join(old[i1:i2]))
+            continue
+        if i2 > i1:
+            parts.append(f"[-{''.join(old[i1:i2])}-]")
+        if j2 > j1:
+            parts.append(f"{{+{''.join(new[j1:j2])}+}}")
+    return "".join(parts)
+
+
+def _split_sentences(text: str | None) -> list[str]:
+    if not text:
+        return []
+    return [part for part in re.split(r"(?<=[.!?;])\s+|\n", text) if part]
+
+
+def _apply_change(
+    con: duckdb.DuckDBPyConnection,
+    wnid: str,
+    *,
+    source: str | None,
+    text: str | None,
+    actor: str,
+    action: str,
+    based_on_revision: int | None,
+    reverts_event_id: int | None = None,
+) -> DescriptionChange:
+    """Write one change (text None = clear) and its event in one retried transaction."""
+
+    def work(tx: duckdb.DuckDBPyConnection) -> DescriptionChange:
+        current = desc_db.get_active_description(tx, wnid)
+        revision = desc_db.get_current_revision(tx, wnid)
+        based = revision if based_on_revision is None else int(based_on_revision)
+        conflict = based != revision
+        before = (current["source"], current["text"]) if current else (None, None)
+        if before == (source, text):
+            return DescriptionChange(wnid, False, None, revision, based, conflict)
+        if text is None:
+            desc_db.delete_active_row(tx, wnid)
+        else:
+            desc_db.update_active_row(
+                tx, wnid=wnid, source=source, text=text, revision=revision + 1, actor=actor
+            )
+        event_id = desc_db.insert_description_event(
+            tx,
+            wnid=wnid,
+            actor=actor,
+            action=action,
+            source_before=before[0],
+            text_before=before[1],
+            source_after=source,
+            text_after=text,
+            revision_after=revision + 1,
+            based_on_revision=based,
+            reverts_event_id=reverts_event_id,
+        )
+        return DescriptionChange(wnid, True, event_id, revision + 1, based, conflict)
+
+    return desc_db.write_in_transaction(con, work)
+
+
+def _require_class(con: duckdb.DuckDBPyConnection, wnid: str) -> None:
+    if not isinstance(wnid, str) or class_db.get_class(con, wnid) is None:
+        raise ValueError(
+            f"Unknown class {wnid!r}: not in the catalog (add it on the catalog first, "
+            "or check the wnid, e.g. n01440764)."
+        )
+
+
+def _validate_actor(actor: object) -> str:
+    if not isinstance(actor, str) or not actor.strip():
+        raise ValueError("Say who makes the change: the actor name cannot be empty.")
+    return actor.strip()

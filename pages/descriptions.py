@@ -1,0 +1,349 @@
+"""Class descriptions: source coverage of every class; pick, write or edit the active
+description; its history with diffs and one-click revert; bulk set; Wikipedia import.
+
+Dataset text is shown as plain text only (st.text, st.code, st.dataframe, text_area values).
+Stable widget keys (used by the browser test): text area `desc-edit-text` (label "Active
+description text"), button `desc-save` ("Save description"), class selectbox `desc-class`;
+the URL query parameter `wnid` selects a class.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+import streamlit as st
+
+from curation import descriptions as desc
+from ui.resources import get_cursor
+from ui.widgets import get_actor, render_actor_input
+
+EDIT_KEY = "desc-edit-text"
+CLASS_KEY = "desc-class"
+MAX_HISTORY_EXPANDERS = 25
+
+
+def render() -> None:
+    st.title("Class descriptions")
+    render_actor_input()
+    con = get_cursor()
+    _render_flash()
+    coverage = desc.list_description_coverage(con)
+    if coverage.is_empty():
+        st.info("No classes yet: run `workbench build-demo` (or `make run`) to load the catalog.")
+        return
+    classes, bulk, upload, licenses = st.tabs(
+        ["Classes", "Bulk: fill unset", "Import Wikipedia", "Sources and licenses"]
+    )
+    with classes:
+        wnid = _render_class_picker(coverage)
+        if wnid is not None:
+            _render_class(con, wnid)
+    with bulk:
+        _render_bulk(con)
+    with upload:
+        _render_import(con)
+    with licenses:
+        _render_licenses(coverage)
+
+
+def _plain(message: str) -> str:
+    """Escape Markdown, so a message quoting user input (a file name) renders as typed."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", message)
+
+
+def _flash(kind: str, message: str) -> None:
+    st.session_state["desc-flash"] = (kind, message)
+
+
+def _render_flash() -> None:
+    kind, message = st.session_state.pop("desc-flash", (None, None))
+    if kind:
+        getattr(st, kind)(_plain(message))
+
+
+def _render_class_picker(coverage: pl.DataFrame) -> str | None:
+    left, right = st.columns([3, 2])
+    search = left.text_input("Search classes (name or wnid)", key="desc-search")
+    only_unset = right.checkbox("Only classes without an active description", key="desc-only-unset")
+    shown = desc.list_description_coverage(get_cursor(), search=search, only_unset=only_unset)
+    unset = coverage.filter(pl.col("active_source").is_null()).height
+    st.text(f"{shown.height} of {coverage.height} classes shown; {unset} without a description.")
+    source_keys = [
+        c for c in shown.columns if c in {s.key for s in desc.list_description_sources()}
+    ]
+    st.dataframe(
+        shown,
+        hide_index=True,
+        height=260,
+        column_config={k: st.column_config.CheckboxColumn(k) for k in source_keys},
+    )
+    if shown.is_empty():
+        st.info("No class matches the filter.")
+        return None
+    names = dict(zip(shown["wnid"], shown["name"], strict=True))
+    wanted = st.query_params.get("wnid")
+    if CLASS_KEY not in st.session_state and wanted in names:
+        st.session_state[CLASS_KEY] = wanted
+    wnid = st.selectbox(
+        "Class", list(names), key=CLASS_KEY, format_func=lambda w: f"{w}  {names[w]}"
+    )
+    st.query_params["wnid"] = wnid
+    return wnid
+
+
+def _render_class(con, wnid: str) -> None:
+    active = desc.get_active_description(con, wnid)
+    _sync_editor(wnid, active)
+    st.subheader("Active description")
+    if active is None:
+        st.text("(none chosen yet)")
+    else:
+        st.text(
+            f"source: {active['source']} · revision {active['revision']} · "
+            f"by {active['updated_by']} at {active['updated_at']:%Y-%m-%d %H:%M:%S}"
+        )
+        st.code(active["text"], language=None, wrap_lines=True)
+    st.text_area(
+        "Active description text", key=EDIT_KEY, height=140, max_chars=desc.MAX_DESCRIPTION_CHARS
+    )
+    base = st.session_state["desc-edit-base"]
+    if active is not None and active["revision"] != base:
+        st.warning(
+            f"This description changed (now revision {active['revision']}) since you started "
+            f"editing revision {base}. Saving records your edit after it; both stay in history."
+        )
+    left, right = st.columns(2)
+    left.button("Save description", key="desc-save", type="primary", on_click=_save, args=(wnid,))
+    right.button("Undo last change", key="desc-undo", on_click=_undo, args=(wnid,))
+    _render_candidates(con, wnid, active)
+    _render_history(con, wnid)
+
+
+def _sync_editor(wnid: str, active: dict | None) -> None:
+    """Load the active text into the editor when the class or its revision changed, unless
+    the curator has an unsaved draft (then the warning above tells them)."""
+    text, revision = (active["text"], active["revision"]) if active else ("", 0)
+    loaded = st.session_state.get("desc-edit-loaded")
+    draft_untouched = loaded is not None and st.session_state.get(EDIT_KEY) == loaded[2]
+    # The widget's state is dropped on runs that did not draw it (e.g. a filter hid the class).
+    missing = loaded is None or EDIT_KEY not in st.session_state or loaded[0] != wnid
+    if missing or (loaded[1] != revision and draft_untouched):
+        _load_editor(wnid, revision, text)
+
+
+def _load_editor(wnid: str, revision: int, text: str) -> None:
+    st.session_state[EDIT_KEY] = text
+    st.session_state["desc-edit-loaded"] = (wnid, revision, text)
+    st.session_state["desc-edit-base"] = revision
+
+
+def _after_change(wnid: str, change: desc.DescriptionChange) -> None:
+    active = desc.get_active_description(get_cursor(), wnid)
+    _load_editor(wnid, change.revision, active["text"] if active else "")
+    _flash("warning" if change.conflict else "success", change.describe())
+
+
+def _save(wnid: str) -> None:
+    try:
+        change = desc.update_active_description(
+            get_cursor(),
+            wnid,
+            text=st.session_state.get(EDIT_KEY, ""),
+            actor=get_actor(),
+            based_on_revision=st.session_state.get("desc-edit-base"),
+        )
+    except ValueError as exc:
+        _flash("error", str(exc))
+        return
+    _after_change(wnid, change)
+
+
+def _pick(wnid: str, source: str) -> None:
+    try:
+        change = desc.pick_description(get_cursor(), wnid, source=source, actor=get_actor())
+    except ValueError as exc:
+        _flash("error", str(exc))
+        return
+    _after_change(wnid, change)
+
+
+def _revert(wnid: str, event_id: int) -> None:
+    try:
+        change = desc.revert_description_event(get_cursor(), event_id, actor=get_actor())
+    except ValueError as exc:
+        _flash("error", str(exc))
+        return
+    _after_change(wnid, change)
+
+
+def _undo(wnid: str) -> None:
+    try:
+        change = desc.undo_last_description_change(get_cursor(), wnid, actor=get_actor())
+    except ValueError as exc:
+        _flash("error", str(exc))
+        return
+    _after_change(wnid, change)
+
+
+def _render_candidates(con, wnid: str, active: dict | None) -> None:
+    st.subheader("Candidates")
+    candidates = desc.list_description_candidates(con, wnid)
+    if candidates.is_empty():
+        st.text("No source has a text for this class. Write one above.")
+    for row in candidates.iter_rows(named=True):
+        is_active = active is not None and (active["source"], active["text"]) == (
+            row["source"],
+            row["text"],
+        )
+        st.text(
+            f"{row['source']}: {row['title']} ({row['license']})"
+            + ("  [active]" if is_active else "")
+        )
+        st.code(row["text"], language=None, wrap_lines=True)
+        st.button(
+            f"Use {row['source']}",
+            key=f"desc-pick-{row['source']}",
+            disabled=is_active,
+            on_click=_pick,
+            args=(wnid, row["source"]),
+        )
+
+
+def _render_history(con, wnid: str) -> None:
+    st.subheader("History")
+    events = desc.list_description_history(con, wnid)
+    if events.is_empty():
+        st.text("No changes yet.")
+        return
+    table = events.select(
+        "event_id",
+        pl.col("revision_after").alias("revision"),
+        "at_time",
+        "actor",
+        "action",
+        pl.concat_str(
+            pl.col("source_before").fill_null("-"),
+            pl.lit(" -> "),
+            pl.col("source_after").fill_null("-"),
+        ).alias("source"),
+        pl.struct("text_before", "text_after")
+        .map_elements(
+            lambda r: desc.compute_word_diff(r["text_before"], r["text_after"]),
+            return_dtype=pl.Utf8,
+        )
+        .alias("change ([-removed-] {+added+})"),
+        "based_on_revision",
+        "reverts_event_id",
+    )
+    st.dataframe(table, hide_index=True, key="desc-history-table")
+    for event in events.head(MAX_HISTORY_EXPANDERS).iter_rows(named=True):
+        label = (
+            f"Event {event['event_id']}: revision {event['revision_after']}, "
+            f"{event['action']} by {event['actor']}"
+        )
+        with st.expander(_plain(label)):
+            st.code(
+                desc.compute_description_diff(
+                    event["text_before"],
+                    event["text_after"],
+                    labels=(
+                        f"before event {event['event_id']}",
+                        f"after event {event['event_id']}",
+                    ),
+                ),
+                language="diff",
+                wrap_lines=True,
+            )
+            st.button(
+                "Revert (restore the text from before this change)",
+                key=f"desc-revert-{event['event_id']}",
+                on_click=_revert,
+                args=(wnid, int(event["event_id"])),
+            )
+    if events.height > MAX_HISTORY_EXPANDERS:
+        st.text("Older events: revert them with `workbench descriptions revert EVENT_ID`.")
+
+
+def _render_bulk(con) -> None:
+    st.text("Use one source's text for every class that has no active description yet.")
+    keys = [s.key for s in desc.list_description_sources() if s.origin != "curator"]
+    source = st.selectbox("Source", keys, key="desc-bulk-source")
+    count = desc.count_unset_with_source(con, source=source)
+    confirmed = st.checkbox(
+        f"Yes, set {count} class descriptions from '{source}'", key="desc-bulk-confirm"
+    )
+    st.button(
+        "Apply",
+        key="desc-bulk-apply",
+        disabled=not confirmed or count == 0,
+        on_click=_apply_bulk,
+        args=(source,),
+    )
+
+
+def _apply_bulk(source: str) -> None:
+    try:
+        changed = desc.use_source_where_unset(get_cursor(), source=source, actor=get_actor())
+    except ValueError as exc:
+        _flash("error", str(exc))
+        return
+    st.session_state["desc-bulk-confirm"] = False
+    _flash("success", f"Set {changed} class descriptions from {source}.")
+
+
+def _render_import(con) -> None:
+    st.text(
+        "A CSV or JSON file with a wnid and a text field per class, e.g. the 1000 "
+        "Wikipedia summaries published with the paper. Bad rows are reported, not stored."
+    )
+    upload = st.file_uploader(
+        "Wikipedia summaries file", type=["csv", "json", "jsonl"], key="desc-upload"
+    )
+    strict = st.checkbox("Store nothing if any row has a problem", key="desc-upload-strict")
+    if st.button("Import file", key="desc-import", disabled=upload is None):
+        try:
+            report = desc.import_description_content(
+                con, upload.getvalue(), file_name=upload.name, strict=strict
+            )
+            st.session_state["desc-import-report"] = report
+        except ValueError as exc:
+            st.error("The file was not imported; nothing was stored.")
+            st.code(str(exc), language=None, wrap_lines=True)
+    report = st.session_state.get("desc-import-report")
+    if report is not None:
+        st.code(report.describe(), language=None, wrap_lines=True)
+        rows = [{**p, "problem": "invalid"} for p in report.problems] + [
+            {**u, "field": "wnid", "reason": "not in the catalog", "problem": "unknown wnid"}
+            for u in report.unknown_wnids
+        ]
+        if rows:
+            st.dataframe(pl.DataFrame(rows), hide_index=True, key="desc-import-problems")
+    st.divider()
+    st.text("The shipped sources (WordNet, Wiktionary, GPT) for every class in the catalog:")
+    if st.button("Import shipped sources", key="desc-import-builtin"):
+        counts = desc.import_builtin_sources(con)
+        _flash("success", "Stored: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        st.rerun()
+
+
+def _render_licenses(coverage: pl.DataFrame) -> None:
+    rows = [
+        {
+            "source": s.key,
+            "title": s.title,
+            "license": s.license,
+            "attribution": s.attribution,
+            "url": s.url,
+            "classes with text": int(coverage[s.key].sum()) if s.key in coverage.columns else None,
+        }
+        for s in desc.list_description_sources()
+    ]
+    st.dataframe(pl.DataFrame(rows), hide_index=True, key="desc-licenses")
+    st.text(
+        "Wiktionary text is CC BY-SA: edits of it stay CC BY-SA; the history keeps the "
+        "source each edit started from. Full notices: curation/data/ATTRIBUTION.md."
+    )
+
+
+render()
