@@ -53,11 +53,11 @@ def handle_run(args: argparse.Namespace) -> int:
         handle_build_demo(argparse.Namespace(db=str(db_path)))
     env = {**os.environ, DB_ENV_VAR: str(db_path.resolve())}
     command = [
-        sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app.py"),
+        sys.executable, "-m", "ui.launch",
         "--server.port", str(args.port), "--server.address", "localhost",
         "--browser.gatherUsageStats", "false",
     ]
     if args.headless:
         command += ["--server.headless", "true"]
     print(f"Workbench on http://localhost:{args.port}  (database {db_path})")
-    return subprocess.call(command, env=env)
+    return subprocess.call(command, env=env, cwd=REPO_ROOT)
