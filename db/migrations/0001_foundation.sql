@@ -68,6 +68,10 @@ CREATE TABLE captions (
     title       VARCHAR NOT NULL DEFAULT '',
     description VARCHAR NOT NULL DEFAULT '',
     tags        VARCHAR[] NOT NULL DEFAULT [],
+    -- lower(title, description, tags joined by newlines), written by db/captions.py for fast
+    -- case-insensitive substring search; NULL for rows written elsewhere (search computes it).
+    -- Stored uncompressed: a substring scan then runs about twice as fast.
+    search_text VARCHAR USING COMPRESSION uncompressed,
     UNIQUE (source, filename)
 );
 

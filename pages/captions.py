@@ -1,0 +1,247 @@
+"""Captions: browse and search per-image text, per-class statistics, and import the
+ImageNet-Captions file as a background job.
+
+Dataset text (titles, descriptions, tags, file names, report examples) is shown only with
+st.text, st.code and st.dataframe, never as Markdown or HTML. Widget keys: `cap-class`,
+`cap-source`, `cap-query`, `cap-page`, `cap-page-size`, `cap-record`, `cap-import-path`,
+`cap-import-source`, `cap-import-start`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from curation import captions as cap
+from db import captions as caption_db
+from db import jobs as job_db
+from db.classes import list_classes
+from ui.figures import make_captions_per_class_figure
+from ui.resources import get_cursor, start_job
+from ui.widgets import render_job_status
+
+JOB_KEY = "cap-import-job"
+PAGE_SIZES = (25, 50, 100, 200)
+
+
+def render() -> None:
+    st.title("Captions")
+    con = get_cursor()
+    sources = caption_db.list_caption_source_counts(con)
+    _render_license_notes(sources)
+    browse, stats, importer, licenses = st.tabs(
+        ["Browse and search", "Per-class statistics", "Import ImageNet-Captions", "Sources"]
+    )
+    with browse:
+        filters = _render_filters(con, sources)
+        _render_results(con, filters)
+    with stats:
+        _render_stats(con, filters)
+    with importer:
+        _render_import(con)
+    with licenses:
+        st.dataframe(sources, hide_index=True, width="stretch")
+
+
+def _render_license_notes(sources: pl.DataFrame) -> None:
+    if sources.is_empty():
+        st.info("No caption source yet: run `workbench build-demo`, or import a file below.")
+    for row in sources.iter_rows(named=True):
+        st.text(f"{row['source']}: {row['n_captions']:,} captions, license: {row['license']}")
+    if "imagenet-x" in sources["source"].to_list():
+        st.info("ImageNet-X texts are licensed CC BY-NC 4.0: non-commercial use only.")
+
+
+def _reset_page() -> None:
+    st.session_state["cap-page"] = 1
+
+
+def _render_filters(con, sources: pl.DataFrame) -> dict:
+    classes = list_classes(con)
+    names = dict(zip(classes["wnid"], classes["name"], strict=True))
+    left, middle, right = st.columns([3, 2, 3])
+    wnid = left.selectbox(
+        "Class",
+        [None, *classes["wnid"].to_list()],
+        key="cap-class",
+        on_change=_reset_page,
+        format_func=lambda w: "All classes" if w is None else f"{names[w]} ({w})",
+    )
+    source = middle.selectbox(
+        "Source",
+        [None, *sources["source"].to_list()],
+        key="cap-source",
+        on_change=_reset_page,
+        format_func=lambda s: "All sources" if s is None else s,
+    )
+    query = right.text_input(
+        "Search title, description and tags (case-insensitive substring)",
+        key="cap-query",
+        on_change=_reset_page,
+    )
+    return {"wnid": wnid, "source": source, "query": query.strip() or None}
+
+
+def _render_results(con, filters: dict) -> None:
+    size = st.session_state.setdefault("cap-page-size", 50)
+    page = max(1, int(st.session_state.setdefault("cap-page", 1)))
+    frame, total = caption_db.list_captions(con, **filters, limit=size, offset=(page - 1) * size)
+    n_pages = max(1, -(-total // size))
+    if page > n_pages:  # the filters shrank the result: show its last page
+        page = n_pages
+        frame, total = caption_db.list_captions(
+            con, **filters, limit=size, offset=(page - 1) * size
+        )
+    st.session_state["cap-page"] = page
+    left, right, _ = st.columns([2, 2, 4])
+    left.number_input(f"Page (of {n_pages:,})", min_value=1, max_value=n_pages, key="cap-page")
+    right.selectbox("Rows per page", PAGE_SIZES, key="cap-page-size", on_change=_reset_page)
+    st.caption(f"{total:,} matching captions")
+    if frame.is_empty():
+        st.info("No captions match these filters.")
+        return
+    st.dataframe(frame, hide_index=True, width="stretch")
+    _render_record(con, frame)
+
+
+def _render_record(con, frame: pl.DataFrame) -> None:
+    st.subheader("One record in full")
+    labels = dict(zip(frame["caption_id"], frame["filename"], strict=True))
+    caption_id = st.selectbox(
+        "Record",
+        frame["caption_id"].to_list(),
+        key="cap-record",
+        format_func=lambda i: f"{i} · {labels.get(i, '')}",
+    )
+    record = caption_db.get_caption(con, int(caption_id)) if caption_id is not None else None
+    if record is None:
+        return
+    for field in ("caption_id", "source", "filename", "wnid", "title", "description"):
+        st.caption(field)
+        st.text(str(record[field]) if record[field] != "" else "(empty)")
+    st.caption(f"tags ({len(record['tags'])})")
+    st.code("\n".join(record["tags"]) or "(none)", language=None)
+
+
+def _render_stats(con, filters: dict) -> None:
+    per_class = caption_db.list_caption_class_counts(con, filters["source"])
+    if per_class.is_empty():
+        st.info("No captions stored yet.")
+        return
+    if filters["wnid"] is not None:
+        shown = per_class.filter(pl.col("wnid") == filters["wnid"])
+        st.caption(f"Class {filters['wnid']}")
+    else:
+        shown = (
+            per_class.group_by("source")
+            .agg(
+                pl.len().alias("n_classes"),
+                pl.sum("n_captions", "n_title", "n_description", "n_tags"),
+            )
+            .sort("source")
+        )
+        st.caption("All classes")
+    st.dataframe(shown.with_columns(_presence_columns()), hide_index=True, width="stretch")
+    st.plotly_chart(make_captions_per_class_figure(per_class), width="stretch")
+
+
+def _presence_columns() -> list[pl.Expr]:
+    """Share of captions with a non-empty title / description / tags, in percent."""
+    return [
+        (100 * pl.col(f"n_{field}") / pl.col("n_captions")).round(1).alias(f"% with {field}")
+        for field in ("title", "description", "tags")
+    ]
+
+
+def _render_import(con) -> None:
+    st.write(
+        "Import the official ImageNet-Captions JSON (a list of records with filename, wnid, "
+        "title, description, tags), or any file of that shape under another source name. "
+        "Bad records are reported, never silently dropped; importing the same file again "
+        "changes nothing."
+    )
+    mode = st.radio("File", ["Path on the server", "Upload"], horizontal=True, key="cap-mode")
+    path, upload = "", None
+    if mode == "Upload":
+        upload = st.file_uploader("JSON file", type=["json"], key="cap-upload")
+    else:
+        path = st.text_input("Server-side path of the JSON file", key="cap-import-path")
+    source = st.text_input("Source name", value=cap.DEFAULT_SOURCE, key="cap-import-source")
+    if st.button("Start import", key="cap-import-start", type="primary"):
+        _start_import(con, path=path.strip(), upload=upload, source=source.strip())
+    job_id = st.session_state.get(JOB_KEY) or _latest_import_job(con)
+    if job_id is not None:
+        render_job_status(int(job_id), key="cap-import")
+    _render_latest_report(con)
+
+
+def _start_import(con, *, path: str, upload, source: str) -> None:
+    try:
+        cap.check_caption_source_name(con, source)
+        if upload is None and not path:
+            raise ValueError("Enter the path of a JSON file on the server, or upload one.")
+        if upload is not None:
+            spec = cap.IngestCaptionsSpec(
+                path=_save_upload(upload),
+                source=source,
+                display_name=upload.name,
+                remove_file_after=True,
+            )
+        else:
+            spec = cap.IngestCaptionsSpec(path=str(cap.check_caption_file(path)), source=source)
+    except (ValueError, FileNotFoundError) as exc:
+        st.error("The import was not started:")
+        st.text(str(exc))
+        return
+    st.session_state[JOB_KEY] = start_job("ingest_captions", asdict(spec))
+
+
+def _save_upload(upload) -> str:
+    """Copy an uploaded file to a temporary file the job reads (and removes when done)."""
+    with tempfile.NamedTemporaryFile("wb", suffix=".json", prefix="captions-", delete=False) as f:
+        f.write(upload.getbuffer())
+    try:
+        return str(cap.check_caption_file(f.name))
+    except ValueError as exc:
+        Path(f.name).unlink(missing_ok=True)
+        raise ValueError(f"{upload.name}: {exc}") from exc
+
+
+def _latest_import_job(con) -> int | None:
+    jobs = job_db.list_jobs(con, kind="ingest_captions", limit=1)
+    return None if jobs.is_empty() else int(jobs["job_id"][0])
+
+
+def _render_latest_report(con) -> None:
+    run = caption_db.get_latest_ingest_run(con)
+    st.subheader("Latest ingest report")
+    if run is None:
+        st.info("No ingest has run yet.")
+        return
+    report = run["report"]
+    columns = st.columns(6)
+    for column, (label, key) in zip(
+        columns,
+        [
+            ("Records", "n_records"),
+            ("Inserted", "n_inserted"),
+            ("Updated", "n_updated"),
+            ("Unchanged", "n_unchanged"),
+            ("Invalid", "n_invalid"),
+            ("Unknown wnid", "n_unknown_wnid"),
+        ],
+        strict=True,
+    ):
+        column.metric(label, f"{int(run[key]):,}")
+    st.code(cap.format_ingest_report(report), language=None)
+    examples = report.get("invalid", {}).get("examples", [])
+    if examples:
+        st.caption("Examples of invalid records")
+        st.dataframe(pl.DataFrame(examples), hide_index=True, width="stretch")
+
+
+render()

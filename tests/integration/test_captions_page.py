@@ -1,0 +1,185 @@
+"""AppTest of the Captions page on a real DuckDB file: render, filter, search, plain-text
+record view, licenses, and an import run as a background job."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from curation.captions import ingest_caption_file
+from curation.catalog import seed_imagenet1k
+from curation.imagenet_x import ingest_imagenet_x
+from db import jobs as job_db
+from db.connect import connect
+
+# Import the `jobs` package before AppTest puts pages/ on sys.path, where pages/jobs.py would
+# shadow it.
+from jobs.registry import list_job_kinds
+from tests.conftest import REPO_ROOT
+
+PAGE = str(REPO_ROOT / "pages" / "captions.py")
+HOSTILE = "<img src=x onerror=alert(1)> **bold**"
+
+
+@pytest.fixture
+def app_db(tmp_path, monkeypatch, shared_dir):
+    path = tmp_path / "app.duckdb"
+    con = connect(path)
+    seed_imagenet1k(con)
+    ingest_imagenet_x(con, splits=("train",), limit=300)
+    ingest_caption_file(con, shared_dir / "data" / "imagenet_captions" / "sample_records.json")
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(
+        json.dumps(
+            [
+                {
+                    "filename": "n01440764_1.JPEG",
+                    "wnid": "n01440764",
+                    "title": HOSTILE,
+                    "description": "[link](http://example.com) # heading",
+                    "tags": ["<b>x</b>"],
+                },
+            ]
+        )
+    )
+    ingest_caption_file(con, hostile, source="hostile-test")
+    con.close()
+    monkeypatch.setenv("WORKBENCH_DB", str(path))
+    return path
+
+
+def _run(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _all_text(at: AppTest) -> list[str]:
+    return [t.value for t in at.text] + [c.value for c in at.code]
+
+
+def _wait_for_import_job(db_path, timeout_s: float = 60.0) -> dict:
+    """The app's background worker runs the job: poll the jobs table until it is final."""
+    con = connect(db_path)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            jobs = job_db.list_jobs(con, kind="ingest_captions", limit=1)
+            if not jobs.is_empty() and jobs["status"][0] in job_db.FINAL_STATUSES:
+                return job_db.get_job(con, int(jobs["job_id"][0]))
+            time.sleep(0.2)
+    finally:
+        con.close()
+    raise AssertionError("the ingest_captions job did not finish")
+
+
+def test_page_renders_sources_licenses_and_captions(app_db):
+    at = _run(AppTest.from_file(PAGE, default_timeout=60))
+    infos = " ".join(i.value for i in at.info)
+    assert "CC BY-NC 4.0" in infos and "non-commercial" in infos
+    assert any(
+        t.value.startswith("imagenet-captions: 3 captions, license: Per-image Flickr")
+        for t in at.text
+    )
+    assert "304 matching captions" in " ".join(c.value for c in at.caption)
+    sources = at.dataframe[-1].value
+    assert set(sources["source"]) == {"hostile-test", "imagenet-captions", "imagenet-x"}
+
+
+def test_filter_by_class_and_source_and_search(app_db):
+    at = _run(AppTest.from_file(PAGE, default_timeout=60))
+    at.selectbox(key="cap-class").set_value("n03146219")
+    _run(at)
+    assert "3 matching captions" in " ".join(c.value for c in at.caption)
+    assert set(at.dataframe[0].value["wnid"]) == {"n03146219"}
+    at.selectbox(key="cap-class").set_value(None)
+    at.selectbox(key="cap-source").set_value("imagenet-captions")
+    at.text_input(key="cap-query").set_value("GUSOKU")
+    _run(at)
+    assert "1 matching captions" in " ".join(c.value for c in at.caption)
+    assert at.dataframe[0].value["title"].to_list() == ["Armor (Gusoku)"]
+
+
+def test_hostile_caption_is_plain_text_not_markdown(app_db):
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    _run(at)
+    at.selectbox(key="cap-source").set_value("hostile-test")
+    _run(at)
+    texts = _all_text(at)
+    assert HOSTILE in texts
+    assert "[link](http://example.com) # heading" in texts
+    assert "<b>x</b>" in texts
+    rendered_markdown = [m.value for m in at.markdown]
+    assert not any("onerror" in m or "**bold**" in m or "<b>x</b>" in m for m in rendered_markdown)
+
+
+def test_pagination_moves_through_pages(app_db):
+    at = _run(AppTest.from_file(PAGE, default_timeout=60))
+    at.selectbox(key="cap-source").set_value("imagenet-x")
+    _run(at)
+    first = at.dataframe[0].value["caption_id"].to_list()
+    assert len(first) == 50
+    at.number_input(key="cap-page").set_value(2)
+    _run(at)
+    second = at.dataframe[0].value["caption_id"].to_list()
+    assert len(second) == 50 and not set(first) & set(second)
+    at.number_input(key="cap-page").set_value(6)
+    _run(at)
+    assert len(at.dataframe[0].value) == 50  # 300 rows: page 6 is the last full page
+
+
+def test_import_from_server_path_runs_as_job_and_shows_report(app_db, tmp_path):
+    assert "ingest_captions" in list_job_kinds()
+    bad = tmp_path / "to_import.json"
+    bad.write_text(
+        json.dumps(
+            [
+                {
+                    "filename": "n01443537_9.JPEG",
+                    "wnid": "n01443537",
+                    "title": "a goldfish",
+                    "description": "",
+                    "tags": [],
+                },
+                {
+                    "filename": "n01443537_10.JPEG",
+                    "wnid": "n99999999",
+                    "title": "?",
+                    "description": "",
+                    "tags": [],
+                },
+                {"filename": 7, "wnid": "n01443537", "title": "", "description": "", "tags": []},
+            ]
+        )
+    )
+    at = _run(AppTest.from_file(PAGE, default_timeout=60))
+    at.text_input(key="cap-import-path").set_value(str(bad))
+    at.text_input(key="cap-import-source").set_value("user-file")
+    at.button(key="cap-import-start").click()
+    _run(at)
+    assert _wait_for_import_job(app_db)["status"] == "succeeded"
+    _run(at)
+    report = " ".join(c.value for c in at.code)
+    assert "inserted 1" in report and "unknown wnid (not stored) 1" in report
+    assert "filename: not a string (got number)" in report
+    assert {m.label: m.value for m in at.metric}["Invalid"] == "1"
+
+
+def test_import_of_missing_file_shows_error_and_starts_nothing(app_db, tmp_path):
+    at = _run(AppTest.from_file(PAGE, default_timeout=60))
+    at.text_input(key="cap-import-path").set_value(str(tmp_path / "nope.json"))
+    at.button(key="cap-import-start").click()
+    _run(at)
+    assert any("not started" in e.value for e in at.error)
+    assert any("nope.json" in t.value for t in at.text)
+
+
+def test_page_on_an_empty_database_renders_without_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "empty.duckdb"))
+    at = _run(AppTest.from_file(PAGE, default_timeout=60))
+    assert any("No caption source yet" in i.value for i in at.info)
+    assert any("No captions match" in i.value for i in at.info)
+    assert any("No ingest has run yet" in i.value for i in at.info)
