@@ -44,12 +44,14 @@ def build_demo_database(con: duckdb.DuckDBPyConnection, *, progress: Progress | 
     report(0.0, "class catalog")
     summary = {"classes added": seed_imagenet1k(con)}
     report(0.1, "class descriptions")
-    imported = import_builtin_sources(con)
-    summary["description candidates"] = sum(int(v) for v in imported.values()) if isinstance(imported, dict) else imported
+    for source, n_classes in import_builtin_sources(con).items():
+        summary[f"classes with a {source} text"] = n_classes
     for source in DEFAULT_DESCRIPTION_ORDER:
-        summary[f"active from {source}"] = use_source_where_unset(con, source=source, actor=DEMO_ACTOR)
+        summary[f"active set from {source}"] = use_source_where_unset(
+            con, source=source, actor=DEMO_ACTOR
+        )
     report(0.3, "ImageNet-X per-image texts")
     ingest = ingest_imagenet_x(con, progress=lambda f, m="": report(0.3 + 0.7 * f, m))
-    summary["captions"] = ingest.get("n_inserted", ingest) if isinstance(ingest, dict) else ingest
+    summary["captions added"] = ingest["n_inserted"]
     report(1.0, "done")
     return summary
