@@ -1,0 +1,107 @@
+"""The paper's filtering rules and relevance coefficients (pure functions on frames).
+
+For a caption with P = P(own class) and M = the mean probability over all classes:
+
+1. Drop when P < M or P < t, where t = 0.5 or the class's own threshold.
+2. A kept caption gets a raw coefficient r = 1 when P >= 0.9, else r = P + 0.1.
+3. Coefficients are made uniform on (0, 1] with the empirical CDF over all kept captions:
+   c_i = #{j kept : r_j <= r_i} / n_kept. Ties share the highest rank, so every caption with
+   P >= 0.9 gets exactly 1, the smallest r gets >= 1/n_kept > 0, and the order of r is kept.
+4. A person's keep/drop wins over 1. A caption a person keeps takes part in step 3 with its
+   own r; one a person drops gets no coefficient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+GLOBAL_THRESHOLD = 0.5
+FULL_RELEVANCE = 0.9
+RELEVANCE_BONUS = 0.1
+
+
+def compute_raw_coefficients(p_own: np.ndarray) -> np.ndarray:
+    """r = 1 where P >= 0.9, else P + 0.1. Shape (N,) -> (N,)."""
+    p_own = np.asarray(p_own, dtype=np.float64)
+    return np.where(p_own >= FULL_RELEVANCE, 1.0, p_own + RELEVANCE_BONUS)
+
+
+def compute_uniform_coefficients(raw: np.ndarray) -> np.ndarray:
+    """Empirical CDF of `raw` at each value: #{j : raw_j <= raw_i} / N, in (0, 1]."""
+    raw = np.asarray(raw, dtype=np.float64)
+    if raw.size == 0:
+        return raw.copy()
+    ordered = np.sort(raw)
+    return np.searchsorted(ordered, raw, side="right") / raw.size
+
+
+def compute_decisions(
+    scores: pl.DataFrame,
+    *,
+    threshold: float = GLOBAL_THRESHOLD,
+    class_thresholds: dict[str, float] | None = None,
+) -> pl.DataFrame:
+    """Apply the rules to scored captions.
+
+    Args:
+        scores: columns caption_id, wnid, p_own, p_mean, and optionally human_decision
+            ('keep' | 'drop' | null).
+        threshold: the global threshold on P (paper: 0.5).
+        class_thresholds: wnid -> threshold replacing the global one for that class.
+
+    Returns:
+        `scores` plus threshold, model_decision, decision, decided_by ('model' | 'human'),
+        raw_coefficient and coefficient (null for dropped captions).
+    """
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    missing = {"caption_id", "wnid", "p_own", "p_mean"} - set(scores.columns)
+    if missing:
+        raise ValueError(f"scores lack columns {sorted(missing)}")
+    if "human_decision" not in scores.columns:
+        scores = scores.with_columns(pl.lit(None, pl.Utf8).alias("human_decision"))
+    return _compute_decisions(scores, threshold, class_thresholds or {})
+
+
+def _compute_decisions(scores: pl.DataFrame, threshold: float, per_class: dict) -> pl.DataFrame:
+    frame = scores.with_columns(
+        pl.col("wnid")
+        .replace_strict(per_class, default=threshold, return_dtype=pl.Float64)
+        .alias("threshold")
+    )
+    model_keep = (pl.col("p_own") >= pl.col("p_mean")) & (pl.col("p_own") >= pl.col("threshold"))
+    frame = frame.with_columns(
+        pl.when(model_keep).then(pl.lit("keep")).otherwise(pl.lit("drop")).alias("model_decision")
+    ).with_columns(
+        pl.coalesce("human_decision", "model_decision").alias("decision"),
+        pl.when(pl.col("human_decision").is_not_null())
+        .then(pl.lit("human"))
+        .otherwise(pl.lit("model"))
+        .alias("decided_by"),
+    )
+    raw = compute_raw_coefficients(frame["p_own"].to_numpy())
+    kept = frame["decision"].to_numpy() == "keep"
+    coefficient = np.full(frame.height, np.nan)
+    coefficient[kept] = compute_uniform_coefficients(raw[kept])
+    return frame.with_columns(
+        pl.Series("raw_coefficient", raw),
+        pl.Series("coefficient", coefficient).fill_nan(None),
+    )
+
+
+def compute_class_summary(decisions: pl.DataFrame) -> pl.DataFrame:
+    """Per class: n_kept, n_dropped, n_human, mean_p_own; sorted by the share dropped."""
+    return (
+        decisions.group_by("wnid")
+        .agg(
+            (pl.col("decision") == "keep").sum().alias("n_kept"),
+            (pl.col("decision") == "drop").sum().alias("n_dropped"),
+            (pl.col("decided_by") == "human").sum().alias("n_human"),
+            pl.col("p_own").mean().alias("mean_p_own"),
+        )
+        .with_columns(
+            (pl.col("n_dropped") / (pl.col("n_kept") + pl.col("n_dropped"))).alias("share_dropped")
+        )
+        .sort(["share_dropped", "wnid"], descending=[True, False])
+    )

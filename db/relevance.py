@@ -1,0 +1,323 @@
+"""SQL for caption relevance: training runs, model versions, epoch metrics and scores.
+
+Human decisions and per-class thresholds live in `db/relevance_decisions.py`. Captions and
+active descriptions are read here with our own SQL (their owners' modules are not imported).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import duckdb
+import polars as pl
+
+from db.sql import fetch_frame, fetch_row, fetch_value
+
+RUN_STATUSES = ("training", "finished", "stopped", "failed")
+RUN_COLUMNS = (
+    "run_id, name, encoder, class_wnids, checkpoint_dir, spec_json, dataset_json, status, "
+    "created_at, updated_at"
+)
+SCORE_SCHEMA = {
+    "caption_id": pl.Int64,
+    "p_own": pl.Float64,
+    "p_mean": pl.Float64,
+    "n_tokens": pl.Int32,
+    "truncated": pl.Boolean,
+}
+
+
+def list_caption_records(
+    con: duckdb.DuckDBPyConnection, *, wnids: Sequence[str] | None = None
+) -> pl.DataFrame:
+    """Captions as stored: caption_id, source, filename, wnid, title, description, tags.
+
+    Args:
+        wnids: only these classes (None = all).
+    """
+    sql = "SELECT caption_id, source, filename, wnid, title, description, tags FROM captions"
+    params: list = []
+    if wnids is not None:
+        sql += " WHERE list_contains(?, wnid)"
+        params.append(list(wnids))
+    return fetch_frame(con, sql + " ORDER BY caption_id", params)
+
+
+def list_active_description_texts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Active class descriptions: wnid, source, text, revision (one row per class)."""
+    return fetch_frame(
+        con, "SELECT wnid, source, text, revision FROM active_descriptions ORDER BY wnid"
+    )
+
+
+def insert_run(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    name: str,
+    encoder: str,
+    class_wnids: Sequence[str],
+    checkpoint_dir: str,
+    spec: dict,
+    dataset_report: dict,
+) -> int:
+    """Record a new training run (status 'training'). Returns its id."""
+    row = fetch_row(
+        con,
+        "INSERT INTO relevance_runs (name, encoder, class_wnids, checkpoint_dir, spec_json, "
+        "dataset_json, status) VALUES (?, ?, ?, ?, ?, ?, 'training') RETURNING run_id",
+        [
+            name,
+            encoder,
+            list(class_wnids),
+            checkpoint_dir,
+            json.dumps(spec, sort_keys=True),
+            json.dumps(dataset_report, sort_keys=True),
+        ],
+    )
+    return int(row[0])
+
+
+def _run_from_row(names: list[str], row: tuple) -> dict:
+    run = dict(zip(names, row, strict=True))
+    run["spec"] = json.loads(run.pop("spec_json"))
+    run["dataset"] = json.loads(run.pop("dataset_json"))
+    run["class_wnids"] = list(run["class_wnids"])
+    return run
+
+
+def get_run(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_id: int | None = None,
+    checkpoint_dir: str | None = None,
+) -> dict | None:
+    """One run (by id or by checkpoint directory) with spec and dataset report decoded."""
+    if (run_id is None) == (checkpoint_dir is None):
+        raise ValueError("pass exactly one of run_id or checkpoint_dir")
+    column, value = ("run_id", run_id) if run_id is not None else ("checkpoint_dir", checkpoint_dir)
+    cur = con.execute(f"SELECT {RUN_COLUMNS} FROM relevance_runs WHERE {column} = ?", [value])
+    names = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    return _run_from_row(names, rows[0]) if rows else None
+
+
+def list_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Training runs, newest first, with their number of classes and epochs done."""
+    return fetch_frame(
+        con,
+        "SELECT r.run_id, r.name, r.encoder, len(r.class_wnids) AS n_classes, r.status, "
+        "r.checkpoint_dir, r.created_at, (SELECT count(*) FROM relevance_epoch_metrics m "
+        "WHERE m.run_id = r.run_id) AS epochs_done FROM relevance_runs r ORDER BY r.run_id DESC",
+    )
+
+
+def update_run_status(con: duckdb.DuckDBPyConnection, run_id: int, status: str) -> None:
+    """Set a run's status."""
+    if status not in RUN_STATUSES:
+        raise ValueError(f"status must be one of {RUN_STATUSES}, got {status!r}")
+    con.execute(
+        "UPDATE relevance_runs SET status = ?, updated_at = current_timestamp WHERE run_id = ?",
+        [status, run_id],
+    )
+
+
+def insert_epoch(
+    con: duckdb.DuckDBPyConnection,
+    run_id: int,
+    *,
+    epoch: int,
+    metrics: dict,
+    path: str,
+    sha256: str,
+) -> int:
+    """Record one finished epoch: its metrics and its checkpoint, in one transaction.
+
+    A re-run of the same epoch (resume after a crash between checkpoint and record) replaces
+    the earlier rows.
+
+    Args:
+        metrics: train_loss, test_loss, test_accuracy, n_train_pairs, seconds.
+
+    Returns:
+        The model version of the checkpoint.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            "INSERT OR REPLACE INTO relevance_epoch_metrics (run_id, epoch, train_loss, "
+            "test_loss, test_accuracy, n_train_pairs, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                run_id,
+                epoch,
+                metrics["train_loss"],
+                metrics["test_loss"],
+                metrics["test_accuracy"],
+                metrics["n_train_pairs"],
+                metrics["seconds"],
+            ],
+        )
+        row = fetch_row(
+            con,
+            "INSERT INTO relevance_model_versions (run_id, epoch, path, sha256, test_loss, "
+            "test_accuracy) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, epoch) DO UPDATE SET "
+            "path = excluded.path, sha256 = excluded.sha256, test_loss = excluded.test_loss, "
+            "test_accuracy = excluded.test_accuracy, pruned = false RETURNING model_version",
+            [run_id, epoch, path, sha256, metrics["test_loss"], metrics["test_accuracy"]],
+        )
+        con.execute(
+            "UPDATE relevance_runs SET updated_at = current_timestamp WHERE run_id = ?", [run_id]
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return int(row[0])
+
+
+def list_epoch_metrics(con: duckdb.DuckDBPyConnection, run_id: int) -> pl.DataFrame:
+    """Per-epoch metrics of a run, in epoch order."""
+    return fetch_frame(
+        con,
+        "SELECT epoch, train_loss, test_loss, test_accuracy, n_train_pairs, seconds, at_time "
+        "FROM relevance_epoch_metrics WHERE run_id = ? ORDER BY epoch",
+        [run_id],
+    )
+
+
+def list_model_versions(
+    con: duckdb.DuckDBPyConnection, *, run_id: int | None = None
+) -> pl.DataFrame:
+    """Checkpoints (newest first) with their run's name and encoder and how many scores."""
+    where, params = ("WHERE v.run_id = ?", [run_id]) if run_id is not None else ("", [])
+    return fetch_frame(
+        con,
+        "SELECT v.model_version, v.run_id, r.name, r.encoder, v.epoch, v.test_loss, "
+        "v.test_accuracy, v.pruned, v.path, v.sha256, v.created_at, (SELECT count(*) FROM "
+        "relevance_scores s WHERE s.model_version = v.model_version) AS n_scores "
+        f"FROM relevance_model_versions v JOIN relevance_runs r USING (run_id) {where} "
+        "ORDER BY v.model_version DESC",
+        params,
+    )
+
+
+def get_model_version(con: duckdb.DuckDBPyConnection, model_version: int) -> dict | None:
+    """One checkpoint with its run (class_wnids, encoder, checkpoint_dir, spec)."""
+    row = fetch_row(
+        con,
+        "SELECT run_id, epoch, path, sha256, test_loss, test_accuracy, pruned "
+        "FROM relevance_model_versions WHERE model_version = ?",
+        [model_version],
+    )
+    if row is None:
+        return None
+    names = ("run_id", "epoch", "path", "sha256", "test_loss", "test_accuracy", "pruned")
+    version = {"model_version": model_version, **dict(zip(names, row, strict=True))}
+    version["run"] = get_run(con, run_id=version["run_id"])
+    return version
+
+
+def get_default_model_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The best kept checkpoint (test accuracy, then loss) of the newest run, or None."""
+    return fetch_value(
+        con,
+        "SELECT model_version FROM relevance_model_versions WHERE NOT pruned AND run_id = "
+        "(SELECT max(run_id) FROM relevance_model_versions) "
+        "ORDER BY test_accuracy DESC NULLS LAST, test_loss ASC NULLS LAST, epoch DESC LIMIT 1",
+    )
+
+
+def update_model_version_pruned(con: duckdb.DuckDBPyConnection, model_version: int) -> None:
+    """Mark a checkpoint's weights as deleted (its scores stay valid: the sha256 is kept)."""
+    con.execute(
+        "UPDATE relevance_model_versions SET pruned = true WHERE model_version = ?",
+        [model_version],
+    )
+
+
+def insert_scores(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    model_version: int,
+    scores: pl.DataFrame,
+    spec: dict,
+    report: dict,
+) -> int:
+    """Store (replacing) scores of one model version, and the scoring run, in one transaction.
+
+    Human decisions are in their own table and are never touched here.
+
+    Args:
+        scores: columns caption_id, p_own, p_mean, n_tokens, truncated.
+
+    Returns:
+        The scoring run id.
+    """
+    frame = scores.select(list(SCORE_SCHEMA)).cast(SCORE_SCHEMA)
+    con.register("_relevance_scores", frame)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            "DELETE FROM relevance_scores WHERE model_version = ? AND caption_id IN "
+            "(SELECT caption_id FROM _relevance_scores)",
+            [model_version],
+        )
+        con.execute(
+            "INSERT INTO relevance_scores (caption_id, model_version, p_own, p_mean, n_tokens, "
+            "truncated) SELECT caption_id, ?, p_own, p_mean, n_tokens, truncated "
+            "FROM _relevance_scores",
+            [model_version],
+        )
+        row = fetch_row(
+            con,
+            "INSERT INTO relevance_scoring_runs (model_version, spec_json, report_json) "
+            "VALUES (?, ?, ?) RETURNING scoring_id",
+            [model_version, json.dumps(spec, sort_keys=True), json.dumps(report, sort_keys=True)],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_relevance_scores")
+    return int(row[0])
+
+
+def list_scored_captions(
+    con: duckdb.DuckDBPyConnection, model_version: int, *, wnid: str | None = None
+) -> pl.DataFrame:
+    """Scores of one model version joined with caption fields and the human decision.
+
+    Columns: caption_id, source, filename, wnid, title, description, tags, p_own, p_mean,
+    n_tokens, truncated, human_decision, human_reason (NULL when no person decided).
+    """
+    sql = (
+        "SELECT c.caption_id, c.source, c.filename, c.wnid, c.title, c.description, c.tags, "
+        "s.p_own, s.p_mean, s.n_tokens, s.truncated, d.decision AS human_decision, "
+        "d.reason AS human_reason FROM relevance_scores s JOIN captions c USING (caption_id) "
+        "LEFT JOIN relevance_decisions d USING (caption_id) WHERE s.model_version = ?"
+    )
+    params: list = [model_version]
+    if wnid is not None:
+        sql += " AND c.wnid = ?"
+        params.append(wnid)
+    return fetch_frame(con, sql + " ORDER BY c.caption_id", params)
+
+
+def count_scores(con: duckdb.DuckDBPyConnection, model_version: int) -> int:
+    """How many captions one model version has scored."""
+    return int(
+        fetch_value(
+            con, "SELECT count(*) FROM relevance_scores WHERE model_version = ?", [model_version]
+        )
+    )
+
+
+def list_scoring_runs(con: duckdb.DuckDBPyConnection, model_version: int) -> pl.DataFrame:
+    """Scoring runs of one model version, newest first (spec and report as JSON strings)."""
+    return fetch_frame(
+        con,
+        "SELECT scoring_id, at_time, spec_json, report_json FROM relevance_scoring_runs "
+        "WHERE model_version = ? ORDER BY scoring_id DESC",
+        [model_version],
+    )

@@ -1,0 +1,101 @@
+"""`workbench relevance ...` end to end as a new user runs it, and the job adapters."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+
+import tests.relevance_helpers as helpers
+from cli.main import main
+from db import jobs as job_db
+from db import relevance as relevance_db
+from db.connect import connect
+from jobs.worker import run_queued_jobs, submit_job
+from tests.relevance_helpers import copy_db
+
+tiny_encoder_dir = helpers.tiny_encoder_dir  # fixtures
+torch_single_thread = helpers.torch_single_thread  # fixtures
+trained_db = helpers.trained_db  # fixtures
+
+
+def test_cli_build_train_score_decide_export(trained_db, tiny_encoder_dir, tmp_path, capsys):
+    db = str(copy_db(trained_db[0], tmp_path / "cli.duckdb"))
+    assert main(["relevance", "build-dataset", "--db", db]) == 0
+    report = capsys.readouterr().out
+    assert '"n_skipped_short": 1' in report and '"classes_without_description"' in report
+    run_dir = str(tmp_path / "cli-run")
+    args = [
+        "relevance",
+        "train",
+        "--db",
+        db,
+        "--checkpoint-dir",
+        run_dir,
+        "--encoder",
+        str(tiny_encoder_dir),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--max-length",
+        "64",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    version = json.loads(out[out.index('{\n  "run_id"') :])["best_model_version"]
+    assert main(["relevance", "score", "--db", db, "--max-length", "64"]) == 0
+    assert '"n_scored": 32' in capsys.readouterr().out
+    assert main(["relevance", "decide", "--db", db, "1", "drop", "--reason", "noise"]) == 0
+    assert main(["relevance", "decide", "--db", db, "424242", "drop", "--reason", "x"]) == 2
+    assert "caption 424242 does not exist" in capsys.readouterr().err
+    assert main(["relevance", "threshold", "--db", db, "n01440764", "0.8", "--reason", "r"]) == 0
+    out_dir = tmp_path / "export"
+    assert (
+        main(
+            [
+                "relevance",
+                "export",
+                "--db",
+                db,
+                "--model-version",
+                str(version),
+                "--out",
+                str(out_dir),
+            ]
+        )
+        == 0
+    )
+    frame = pl.read_parquet(out_dir / "captions.parquet")
+    assert frame.filter(pl.col("caption_id") == 1)["decision"][0] == "drop"
+    assert main(["relevance", "list", "--db", db]) == 0
+    assert main(["relevance", "score", "--db", db, "--model-version", "999"]) == 2
+
+
+def test_job_adapters_run_training_and_scoring(trained_db, tiny_encoder_dir, tmp_path):
+    con = connect(copy_db(trained_db[0], tmp_path / "jobs.duckdb"))
+    try:
+        spec = {
+            "checkpoint_dir": str(tmp_path / "job-run"),
+            "encoder": str(tiny_encoder_dir),
+            "epochs": 1,
+            "batch_size": 8,
+            "max_length": 64,
+        }
+        train_job = submit_job(con, kind="relevance-train", spec=spec)
+        run_queued_jobs(con)
+        versions = relevance_db.list_model_versions(con)
+        new = versions.filter(pl.col("epoch") == 1).sort("model_version")["model_version"][-1]
+        score_job = submit_job(
+            con, kind="relevance-score", spec={"model_version": int(new), "max_length": 64}
+        )
+        run_queued_jobs(con)
+        for job_id in (train_job, score_job):
+            job = job_db.get_job(con, job_id)
+            assert job["status"] == "succeeded", job["error"]
+        assert relevance_db.count_scores(con, int(new)) == 32
+        bad = submit_job(con, kind="relevance-score", spec={"model_version": 1, "bogus": 1})
+        run_queued_jobs(con)
+        assert "unknown ScoringSpec fields" in job_db.get_job(con, bad)["error"]
+    finally:
+        con.close()
