@@ -10,8 +10,20 @@ PAGES = {
         st.Page("pages/captions.py", title="Captions", icon=":material/notes:"),
         st.Page("pages/descriptions.py", title="Class descriptions", icon=":material/edit_note:"),
     ],
+    "Relevance": [
+        st.Page(
+            "pages/relevance_train.py", title="Train relevance", icon=":material/model_training:"
+        ),
+        st.Page(
+            "pages/relevance_review.py", title="Review relevance", icon=":material/fact_check:"
+        ),
+    ],
+    "Extension": [
+        st.Page("pages/add_class.py", title="Add a class", icon=":material/add_circle:"),
+        st.Page("pages/evaluation.py", title="Evaluation", icon=":material/bar_chart:"),
+    ],
     "System": [
-        st.Page("pages/jobs.py", title="Jobs", icon=":material/pending_actions:"),
+        st.Page("pages/job_list.py", title="Jobs", icon=":material/pending_actions:"),
     ],
 }
 

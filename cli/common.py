@@ -35,7 +35,9 @@ def print_progress(fraction: float, message: str = "") -> None:
     """A `progress(fraction, message)` callable that draws a one-line bar on stderr."""
     width = 30
     filled = int(round(fraction * width))
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:6.1%} {message[:60]:<60}")
+    sys.stderr.write(
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:6.1%} {message[:60]:<60}"
+    )
     if fraction >= 1.0:
         sys.stderr.write("\n")
     sys.stderr.flush()

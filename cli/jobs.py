@@ -23,7 +23,9 @@ def handle(args: argparse.Namespace) -> int:
         if args.action == "run-queued":
             print(f"ran {run_queued_jobs(con)} job(s)")
         else:
-            frame = job_db.list_jobs(con).select("job_id", "kind", "status", "progress", "message", "error")
+            frame = job_db.list_jobs(con).select(
+                "job_id", "kind", "status", "progress", "message", "error"
+            )
             print(frame)
     finally:
         con.close()

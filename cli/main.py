@@ -11,7 +11,15 @@ import importlib
 import sys
 
 # Modules under cli/ that contribute subcommands, in --help order.
-SUBCOMMAND_MODULES = ("cli.setup", "cli.jobs")
+SUBCOMMAND_MODULES = (
+    "cli.setup",
+    "cli.jobs",
+    "cli.descriptions",
+    "cli.relevance",
+    "cli.captions",
+    "cli.evaluate",
+    "cli.extension",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -53,9 +53,15 @@ def handle_run(args: argparse.Namespace) -> int:
         handle_build_demo(argparse.Namespace(db=str(db_path)))
     env = {**os.environ, DB_ENV_VAR: str(db_path.resolve())}
     command = [
-        sys.executable, "-m", "ui.launch",
-        "--server.port", str(args.port), "--server.address", "localhost",
-        "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "ui.launch",
+        "--server.port",
+        str(args.port),
+        "--server.address",
+        "localhost",
+        "--browser.gatherUsageStats",
+        "false",
     ]
     if args.headless:
         command += ["--server.headless", "true"]

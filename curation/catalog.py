@@ -71,7 +71,9 @@ def slugify_custom_id(name: str) -> str:
     """A stable custom class id from a free-form name: 'War ship!' -> 'custom-war-ship'."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60]
     if not slug:
-        raise ValueError(f"Cannot make a class id from the name {name!r}: it has no letters or digits.")
+        raise ValueError(
+            f"Cannot make a class id from the name {name!r}: it has no letters or digits."
+        )
     return f"custom-{slug}"
 
 

@@ -30,7 +30,9 @@ def is_demo_built(con: duckdb.DuckDBPyConnection) -> bool:
     return count_classes(con) >= 1000 and has_caption_source(con, DEMO_CAPTION_SOURCE)
 
 
-def build_demo_database(con: duckdb.DuckDBPyConnection, *, progress: Progress | None = None) -> dict:
+def build_demo_database(
+    con: duckdb.DuckDBPyConnection, *, progress: Progress | None = None
+) -> dict:
     """Fill a database with the embedded default data. Idempotent: a second run adds nothing
     and never overrides a description a curator chose.
 

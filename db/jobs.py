@@ -42,11 +42,15 @@ def get_job(con: duckdb.DuckDBPyConnection, job_id: int) -> dict | None:
     return job
 
 
-def list_jobs(con: duckdb.DuckDBPyConnection, *, kind: str | None = None, limit: int = 50) -> pl.DataFrame:
+def list_jobs(
+    con: duckdb.DuckDBPyConnection, *, kind: str | None = None, limit: int = 50
+) -> pl.DataFrame:
     """Newest jobs first."""
     where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
     return fetch_frame(
-        con, f"SELECT {JOB_COLUMNS} FROM jobs {where} ORDER BY job_id DESC LIMIT ?", [*params, limit]
+        con,
+        f"SELECT {JOB_COLUMNS} FROM jobs {where} ORDER BY job_id DESC LIMIT ?",
+        [*params, limit],
     )
 
 
@@ -60,7 +64,9 @@ def claim_next_job(con: duckdb.DuckDBPyConnection) -> dict | None:
     return get_job(con, int(row[0])) if row else None
 
 
-def update_job_progress(con: duckdb.DuckDBPyConnection, job_id: int, progress: float, message: str) -> bool:
+def update_job_progress(
+    con: duckdb.DuckDBPyConnection, job_id: int, progress: float, message: str
+) -> bool:
     """Record progress (0..1). Returns True when a cancel was requested."""
     row = fetch_row(
         con,

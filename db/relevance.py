@@ -122,6 +122,22 @@ def update_run_status(con: duckdb.DuckDBPyConnection, run_id: int, status: str) 
     )
 
 
+def stop_interrupted_runs(con: duckdb.DuckDBPyConnection) -> int:
+    """Mark runs left 'training' by a process that ended as 'stopped' (resumable).
+
+    Only one process can hold the database file, so at start-up such a run is stale; its last
+    saved checkpoint stays usable and training it again resumes from there.
+
+    Returns:
+        How many runs were marked.
+    """
+    rows = con.execute(
+        "UPDATE relevance_runs SET status = 'stopped', updated_at = current_timestamp "
+        "WHERE status = 'training' RETURNING run_id"
+    ).fetchall()
+    return len(rows)
+
+
 def insert_epoch(
     con: duckdb.DuckDBPyConnection,
     run_id: int,

@@ -26,7 +26,9 @@ def fetch_value(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] 
     return row[0] if row else None
 
 
-def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
+def fetch_frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
+) -> pl.DataFrame:
     """A query's rows as a polars frame (DuckDB 2 has `.pl()` on relations, not on cursors)."""
     return con.sql(sql, params=list(params)).pl()
 

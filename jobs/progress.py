@@ -34,7 +34,9 @@ class JobProgress:
             return
         self._last_write = now
         try:
-            cancel_requested = job_db.update_job_progress(self._con, self._job_id, fraction, message)
+            cancel_requested = job_db.update_job_progress(
+                self._con, self._job_id, fraction, message
+            )
         except duckdb.TransactionException:
             return  # raced with a cancel request on the same row; the next report reads it
         if cancel_requested:

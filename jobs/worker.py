@@ -86,7 +86,9 @@ class JobWorker:
             self._wake.clear()
 
 
-def submit_job(con: duckdb.DuckDBPyConnection, *, kind: str, spec: dict, worker: JobWorker | None = None) -> int:
+def submit_job(
+    con: duckdb.DuckDBPyConnection, *, kind: str, spec: dict, worker: JobWorker | None = None
+) -> int:
     """Queue a job after checking its kind exists; wake the worker if given. Returns the id."""
     get_job_function(kind)
     job_id = job_db.insert_job(con, kind=kind, spec=spec)

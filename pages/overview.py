@@ -72,7 +72,9 @@ def _render_recent_jobs(con) -> None:
     jobs = job_db.list_jobs(con, limit=5)
     if not jobs.is_empty():
         st.subheader("Recent jobs")
-        st.dataframe(jobs.select("job_id", "kind", "status", "progress", "message"), hide_index=True)
+        st.dataframe(
+            jobs.select("job_id", "kind", "status", "progress", "message"), hide_index=True
+        )
 
 
 render()

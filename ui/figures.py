@@ -39,7 +39,8 @@ def make_class_extremes_figure(per_class: pl.DataFrame, *, n: int = 15) -> go.Fi
     labels = [f"{name} ({wnid})" for name, wnid in zip(shown["name"], shown["wnid"], strict=True)]
     figure = go.Figure(go.Bar(x=shown["n_captions"].to_list(), y=labels, orientation="h"))
     figure.update_layout(
-        xaxis_title="captions", height=max(300, 18 * len(labels)),
+        xaxis_title="captions",
+        height=max(300, 18 * len(labels)),
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         title=f"The {n} classes with the fewest and the most captions",
     )

@@ -9,6 +9,7 @@ import duckdb
 import streamlit as st
 
 from db import jobs as job_db
+from db import relevance as relevance_db
 from db.connect import connect, resolve_db_path
 from jobs.worker import JobWorker, submit_job
 
@@ -29,6 +30,7 @@ def get_worker() -> JobWorker:
 def _open_connection(db_path: str) -> duckdb.DuckDBPyConnection:
     con = connect(db_path)
     job_db.fail_interrupted_jobs(con)
+    relevance_db.stop_interrupted_runs(con)
     return con
 
 

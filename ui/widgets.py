@@ -53,6 +53,8 @@ def _render_job_body(job: dict, *, key: str) -> None:
             job_db.request_cancel(get_cursor(), job["job_id"])
     elif status == "failed":
         st.error("The job failed:")
-        st.code(job["error"] or "(no message)", language=None)  # may quote paths or data: plain text
+        st.code(
+            job["error"] or "(no message)", language=None
+        )  # may quote paths or data: plain text
     elif status == "cancelled":
         st.warning("Cancelled. Nothing half-written was kept.")

@@ -19,8 +19,14 @@ def app_db(tmp_path, monkeypatch):
     path = tmp_path / "app.duckdb"
     con = connect(path)
     seed_imagenet1k(con)
-    upsert_source(con, source="test-captions", kind="caption", title="Test captions",
-                  license="CC0", attribution="made in this test")
+    upsert_source(
+        con,
+        source="test-captions",
+        kind="caption",
+        title="Test captions",
+        license="CC0",
+        attribution="made in this test",
+    )
     con.execute(
         "INSERT INTO captions (source, filename, wnid, title, description, tags) VALUES "
         "('test-captions', 'a.jpg', 'n01440764', 'a tench', '', ['fish']), "

@@ -28,7 +28,9 @@ def test_add_imagenet21k_wnid_and_custom_class(catalog_con):
     warship = add_class(catalog_con, class_id="n04552696")  # warship, a 21k wnid not in 1k
     assert warship["origin"] == "imagenet-21k" and warship["class_index"] is None
     assert "warship" in warship["lemmas"]
-    custom = add_class(catalog_con, class_id=slugify_custom_id("Robot vacuum!"), name="robot vacuum")
+    custom = add_class(
+        catalog_con, class_id=slugify_custom_id("Robot vacuum!"), name="robot vacuum"
+    )
     assert custom["wnid"] == "custom-robot-vacuum"
     assert count_classes(catalog_con) == 1002
 

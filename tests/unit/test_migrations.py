@@ -16,7 +16,9 @@ def test_migrations_apply_once_and_twice_is_a_no_op(db_path):
     con.close()
     con = connect(db_path)  # reopening the file applies nothing and keeps the version
     assert get_schema_version(con) == latest
-    versions = [row[0] for row in con.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()]
+    versions = [
+        row[0] for row in con.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()
+    ]
     assert versions == list(range(1, latest + 1))
     con.close()
 
@@ -39,6 +41,15 @@ def test_failed_migration_rolls_back(con):
 
 def test_every_table_of_the_foundation_exists(con):
     tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    for name in ("classes", "sources", "descriptions", "active_descriptions",
-                 "description_events", "captions", "ingest_runs", "jobs", "job_logs"):
+    for name in (
+        "classes",
+        "sources",
+        "descriptions",
+        "active_descriptions",
+        "description_events",
+        "captions",
+        "ingest_runs",
+        "jobs",
+        "job_logs",
+    ):
         assert name in tables

@@ -144,3 +144,20 @@ def test_training_and_scoring_on_cuda_with_mixed_precision(con, tmp_path, tiny_e
         con, ScoringSpec(model_version=result["best_model_version"], device="cuda")
     )
     assert report["n_scored"] == 32
+
+
+def test_run_left_training_by_a_killed_process_is_stopped_at_start_up(con, tmp_path):
+    """A process killed mid-epoch cannot mark its run; the next start-up marks it resumable."""
+    run_id = relevance_db.insert_run(
+        con,
+        name="killed",
+        encoder="tiny",
+        class_wnids=["n01440764"],
+        checkpoint_dir=str(tmp_path / "killed"),
+        spec={},
+        dataset_report={},
+    )
+    assert relevance_db.get_run(con, run_id=run_id)["status"] == "training"
+    assert relevance_db.stop_interrupted_runs(con) == 1
+    assert relevance_db.get_run(con, run_id=run_id)["status"] == "stopped"
+    assert relevance_db.stop_interrupted_runs(con) == 0

@@ -1,0 +1,260 @@
+"""`workbench image-sets`, `evaluate`, `fewshot`: the evaluation dashboards, headless.
+
+`evaluate --json` prints the run summary the Evaluation page reads (same numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cli.common import add_db_option, print_progress, resolve_actor
+from db.connect import connect
+from extension.eval_specs import DEFAULT_SHOTS, PAPER_CLASSES, EmbedSpec, EvalSpec, FewShotSpec
+from extension.specs import DEFAULT_CACHE_DIR, ModelSpec
+
+DEFAULT_METHOD_NAMES = "paper-cosine,paper-euclidean"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    sets = subparsers.add_parser(
+        "image-sets", help="register, embed and list image sets for evaluation"
+    )
+    add_db_option(sets)
+    _add_common(sets)
+    sets.add_argument("action", choices=["add", "embed", "list", "errors"])
+    sets.add_argument(
+        "source",
+        nargs="?",
+        help="add: a <wnid>/*.jpg folder or a 'path<TAB>wnid' list file; "
+        "embed/errors: a set name or id",
+    )
+    sets.add_argument("--name", help="add: the set's name (default: the folder or file name)")
+    sets.add_argument("--actor", default=None)
+    sets.set_defaults(handler=handle_image_sets)
+
+    evaluate = subparsers.add_parser(
+        "evaluate", help="the paper's protocol: trained vs synthesized rows"
+    )
+    add_db_option(evaluate)
+    _add_common(evaluate)
+    _add_images(evaluate)
+    evaluate.add_argument(
+        "--methods",
+        default=DEFAULT_METHOD_NAMES,
+        help=f"synthesis presets, comma-separated (default {DEFAULT_METHOD_NAMES}; "
+        "`workbench loo --list-methods` lists them)",
+    )
+    evaluate.add_argument(
+        "--n", type=int, default=1000, help="positives and negatives per class (capped)"
+    )
+    evaluate.add_argument(
+        "--negatives",
+        default="",
+        help="extra image folders/sets used as negatives, comma-separated",
+    )
+    evaluate.add_argument(
+        "--bootstrap", type=int, default=1000, help="bootstrap replicates for the intervals"
+    )
+    evaluate.add_argument("--name", default="", help="a label for the run")
+    evaluate.set_defaults(handler=handle_evaluate)
+
+    fewshot = subparsers.add_parser(
+        "fewshot", help="few-shot baseline: k-shot rows trained with Adam"
+    )
+    add_db_option(fewshot)
+    _add_common(fewshot)
+    _add_images(fewshot)
+    fewshot.add_argument("--shots", default=",".join(map(str, DEFAULT_SHOTS)))
+    fewshot.add_argument(
+        "--init-methods", default="paper-cosine", help="synthesized rows used as initialization"
+    )
+    fewshot.add_argument("--repeats", type=int, default=3)
+    fewshot.add_argument("--steps", type=int, default=200)
+    fewshot.add_argument("--lr", type=float, default=0.01)
+    fewshot.add_argument(
+        "--n", type=int, default=1000, help="test positives and negatives per class (capped)"
+    )
+    fewshot.set_defaults(handler=handle_fewshot)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", default="default", help="'default' (EfficientNet-Lite0) or a timm name"
+    )
+    parser.add_argument("--weights", default=None, help="local safetensors weights for --model")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument(
+        "--cache-dir", default=str(DEFAULT_CACHE_DIR), help="embedding and model cache"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _add_images(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--images",
+        required=True,
+        help="a <wnid>/*.jpg folder, a list file, or a registered set name",
+    )
+    parser.add_argument(
+        "--classes", default=",".join(PAPER_CLASSES), help="class ids, comma-separated"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _model(args) -> ModelSpec:
+    if args.weights:
+        return ModelSpec(name=args.model, pretrained=False, weights_path=args.weights)
+    return ModelSpec(name=args.model)
+
+
+def _split(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _resolve_set(con, source: str, actor: str) -> int:
+    """A registered set's id by name or id, else register the folder/list file."""
+    from db.image_sets import get_image_set, get_image_set_id
+    from extension.image_sets import register_image_set
+
+    if source.isdigit() and get_image_set(con, int(source)):
+        return int(source)
+    found = get_image_set_id(con, source)
+    if found is not None:
+        return found
+    path = Path(source)
+    return register_image_set(
+        con,
+        path,
+        name=path.resolve().name,
+        kind="list" if path.is_file() else "folder",
+        created_by=actor,
+    )
+
+
+def handle_image_sets(args: argparse.Namespace) -> int:
+    from db import image_sets as set_db
+    from extension.image_sets import register_image_set, run_embed_image_set
+
+    con = connect(args.db)
+    try:
+        if args.action == "list":
+            _emit(args, set_db.list_image_sets(con).to_dicts())
+            return 0
+        if not args.source:
+            raise ValueError(
+                f"image-sets {args.action} needs a source (folder, list file, set name or id)"
+            )
+        actor = resolve_actor(args.actor)
+        if args.action == "add":
+            path = Path(args.source)
+            set_id = register_image_set(
+                con,
+                path,
+                name=args.name,
+                kind="list" if path.is_file() else "folder",
+                created_by=actor,
+            )
+            _emit(args, set_db.get_image_set(con, set_id))
+        elif args.action == "embed":
+            set_id = _resolve_set(con, args.source, actor)
+            spec = EmbedSpec(set_id, model=_model(args), device=args.device)
+            _emit(
+                args,
+                run_embed_image_set(con, spec, _progress(args), cache_dir=Path(args.cache_dir)),
+            )
+        else:
+            _emit(
+                args,
+                set_db.list_image_errors(con, _resolve_set(con, args.source, actor)).to_dicts(),
+            )
+    finally:
+        con.close()
+    return 0
+
+
+def handle_evaluate(args: argparse.Namespace) -> int:
+    from extension.eval_heads import resolve_methods
+    from extension.evaluation import run_evaluation
+
+    con = connect(args.db)
+    try:
+        actor = resolve_actor(None)
+        spec = EvalSpec(
+            image_set_id=_resolve_set(con, args.images, actor),
+            classes=tuple(_split(args.classes)),
+            methods=resolve_methods(_split(args.methods)),
+            n=args.n,
+            seed=args.seed,
+            negative_sets=tuple(_resolve_set(con, s, actor) for s in _split(args.negatives)),
+            n_bootstrap=args.bootstrap,
+            model=_model(args),
+            device=args.device,
+            name=args.name,
+        )
+        result = run_evaluation(con, spec, _progress(args), cache_dir=Path(args.cache_dir))
+    finally:
+        con.close()
+    if args.json:
+        print(json.dumps(result, sort_keys=True, default=str))
+    else:
+        _print_table(result)
+    return 0
+
+
+def handle_fewshot(args: argparse.Namespace) -> int:
+    from extension.eval_heads import resolve_methods
+    from extension.fewshot import run_fewshot
+
+    con = connect(args.db)
+    try:
+        spec = FewShotSpec(
+            image_set_id=_resolve_set(con, args.images, resolve_actor(None)),
+            classes=tuple(_split(args.classes)),
+            shots=tuple(int(k) for k in _split(args.shots)),
+            init_methods=resolve_methods(_split(args.init_methods)),
+            repeats=args.repeats,
+            steps=args.steps,
+            lr=args.lr,
+            n=args.n,
+            seed=args.seed,
+            model=_model(args),
+            device=args.device,
+        )
+        result = run_fewshot(con, spec, _progress(args), cache_dir=Path(args.cache_dir))
+    finally:
+        con.close()
+    _emit(args, result)
+    return 0
+
+
+def _progress(args):
+    return None if args.json else print_progress
+
+
+def _emit(args, payload) -> None:
+    if args.json:
+        print(json.dumps(payload, sort_keys=True, default=str))
+    else:
+        print(json.dumps(payload, indent=2, sort_keys=True, default=str))
+
+
+def _print_table(result: dict) -> None:
+    rule = result["default_rule"]
+    print(f"run {result['run_id']}  decision rule '{rule}': {result['rules'][rule]}")
+    print(
+        f"{'class':<28} {'method':<18} {'n+':>5} {'n-':>5} {'F1':>6} {'AUROC':>6} {'AP':>6}  "
+        "all-pos F1"
+    )
+    for wnid, entry in result["classes"].items():
+        for method, m in entry["methods"].items():
+            print(
+                f"{entry['name'][:20] + ' ' + wnid:<28.28} {method:<18.18} {entry['n_pos']:>5} "
+                f"{entry['n_neg']:>5} "
+                f"{m[f'f1@{rule}']['value']:6.3f} {m['auroc']['value']:6.3f} "
+                f"{m['ap']['value']:6.3f}  "
+                f"{entry['references']['all_positive_f1']:.3f}"
+            )
+    sys.stdout.flush()

@@ -1,0 +1,267 @@
+"""Head synthesis commands: `loo`, `text-stats`, `add-class`, `discard-class`, `export-model`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cli.common import add_actor_option, add_db_option, print_progress, resolve_actor
+from db.connect import connect
+
+# The exported row comes from the first: the best method in benchmarks/results/loo.md.
+ADD_CLASS_DEFAULT_METHODS = ("ridge-deviation-idf-x1.5", "paper-cosine")
+_SUMMARY_COLUMNS = (
+    "method",
+    "n_classes",
+    "row_cosine_mean",
+    "auroc_mean",
+    "ap_mean",
+    "f1_mean",
+    "top1",
+    "top5",
+    "gen_precision",
+    "gen_recall",
+    "gen_f1",
+    "compute_seconds",
+)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    loo = subparsers.add_parser("loo", help="leave-one-out benchmark of synthesis methods")
+    add_db_option(loo)
+    loo.add_argument(
+        "--method",
+        action="append",
+        default=None,
+        help="a method name (repeat, or 'all'); see --list-methods",
+    )
+    loo.add_argument("--list-methods", action="store_true", help="print the method names and exit")
+    loo.add_argument(
+        "--images", default=None, help="image folders named by wnid (enables image metrics)"
+    )
+    loo.add_argument(
+        "--classes", default="", help="comma-separated wnids to leave out (default: all)"
+    )
+    loo.add_argument("--max-images-per-class", type=int, default=0)
+    loo.add_argument("--per-class-out", default=None, help="write per-class metrics (JSON) here")
+    loo.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_model_options(loo)
+    loo.set_defaults(handler=handle_loo)
+
+    stats = subparsers.add_parser("text-stats", help="build the class text statistics (if stale)")
+    add_db_option(stats)
+    stats.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    stats.set_defaults(handler=handle_text_stats)
+
+    table = subparsers.add_parser("class-distances", help="Table 1 of a class: closest/furthest")
+    add_db_option(table)
+    table.add_argument("--wnid", required=True)
+    table.add_argument("-k", type=int, default=5, help="nearest classes to list per distance")
+    table.set_defaults(handler=handle_class_distances)
+
+    add = subparsers.add_parser("add-class", help="add a class from text and synthesize its row")
+    add_db_option(add)
+    add_actor_option(add)
+    add.add_argument("--id", required=True, help="'custom-<slug>' or an ImageNet-21k wnid")
+    add.add_argument("--name", required=True)
+    add.add_argument("--description", default=None, help="the description text")
+    add.add_argument("--description-file", default=None, help="read the description from a file")
+    add.add_argument("--texts-file", default=None, help="extra texts, one per line")
+    add.add_argument(
+        "--method", action="append", default=None, help="method name(s); first is exported"
+    )
+    add.add_argument("--keep", action="store_true", help="keep it at once (add to the catalog)")
+    add.add_argument("--json", action="store_true")
+    _add_model_options(add)
+    add.set_defaults(handler=handle_add_class)
+
+    discard = subparsers.add_parser("discard-class", help="delete an added class and its rows")
+    add_db_option(discard)
+    discard.add_argument("--id", required=True)
+    discard.set_defaults(handler=handle_discard_class)
+
+    export = subparsers.add_parser(
+        "export-model", help="write base model + kept added classes for timm"
+    )
+    add_db_option(export)
+    export.add_argument("--out", required=True, help="output folder")
+    export.add_argument(
+        "--classes", default="", help="comma-separated added classes (default: all kept)"
+    )
+    _add_model_options(export)
+    export.set_defaults(handler=handle_export)
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        default="default",
+        help="'default' (offline EfficientNet-Lite0) or a timm model name",
+    )
+    parser.add_argument("--weights", default=None, help="local safetensors state dict for --model")
+    parser.add_argument(
+        "--no-pretrained",
+        action="store_true",
+        help="seeded random weights instead of hub weights (tests, smoke runs)",
+    )
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+
+def _model_spec(args: argparse.Namespace):
+    from extension.specs import ModelSpec
+
+    return ModelSpec(name=args.model, weights_path=args.weights, pretrained=not args.no_pretrained)
+
+
+def _methods(names: list[str] | None, default: tuple[str, ...] = ("paper-cosine",)) -> tuple:
+    from extension.synthesis import list_methods, resolve_method
+
+    names = names or list(default)
+    if "all" in names:
+        names = list_methods()
+    return tuple(resolve_method(n) for n in names)
+
+
+def handle_loo(args: argparse.Namespace) -> int:
+    from extension.loo import run_loo
+    from extension.specs import LooSpec
+    from extension.synthesis import list_methods
+
+    if args.list_methods:
+        print("\n".join(list_methods()))
+        return 0
+    spec = LooSpec(
+        methods=_methods(args.method),
+        classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()),
+        images_dir=args.images,
+        model=_model_spec(args),
+        device=args.device,
+        max_images_per_class=args.max_images_per_class,
+    )
+    con = connect(args.db)
+    try:
+        result = run_loo(con, spec, None if args.json else print_progress)
+    finally:
+        con.close()
+    if args.per_class_out:
+        Path(args.per_class_out).write_text(json.dumps(result["per_class"]), encoding="utf-8")
+    summaries = [
+        {k: v for k, v in s.items() if k != "spec"} | {"spec": s["spec"]} for s in result["results"]
+    ]
+    if args.json:
+        out = summaries[0] if len(summaries) == 1 else {"results": summaries}
+        print(json.dumps(out))
+    else:
+        _print_table(summaries)
+    return 0
+
+
+def _print_table(summaries: list[dict]) -> None:
+    cols = [c for c in _SUMMARY_COLUMNS if any(c in s for s in summaries)]
+    print(" | ".join(cols))
+    for s in summaries:
+        print(
+            " | ".join(
+                f"{s[c]:.3f}" if isinstance(s.get(c), float) else str(s.get(c, "")) for c in cols
+            )
+        )
+
+
+def handle_text_stats(args: argparse.Namespace) -> int:
+    from extension.text_store import run_build_text_stats
+
+    con = connect(args.db)
+    try:
+        print(json.dumps(run_build_text_stats(con, force=args.force), default=str))
+    finally:
+        con.close()
+    return 0
+
+
+def handle_class_distances(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from extension.text_store import compute_class_table1
+
+    con = connect(args.db)
+    try:
+        result = compute_class_table1(con, args.wnid, k=args.k)
+    finally:
+        con.close()
+    with pl.Config(tbl_rows=50, fmt_str_lengths=60, tbl_width_chars=160):
+        print(result["table1"])
+        for distance, frame in result["nearest"].items():
+            print(f"nearest by {distance}:")
+            print(frame)
+    return 0
+
+
+def _read_text(value: str | None, path: str | None, what: str) -> str:
+    if path:
+        file = Path(path)
+        if not file.exists():
+            raise FileNotFoundError(f"{what} file {file} does not exist.")
+        return file.read_text(encoding="utf-8")
+    return value or ""
+
+
+def handle_add_class(args: argparse.Namespace) -> int:
+    from extension.new_class import keep_added_class, run_add_class
+    from extension.specs import AddClassSpec
+
+    description = _read_text(args.description, args.description_file, "Description")
+    texts = _read_text(None, args.texts_file, "Texts").splitlines() if args.texts_file else []
+    spec = AddClassSpec(
+        class_id=args.id,
+        name=args.name,
+        description=description,
+        texts=tuple(t for t in texts if t.strip()),
+        methods=_methods(args.method, ADD_CLASS_DEFAULT_METHODS),
+        model=_model_spec(args),
+        device=args.device,
+        actor=resolve_actor(args.actor),
+    )
+    con = connect(args.db)
+    try:
+        result = run_add_class(con, spec, None if args.json else print_progress)
+        if args.keep:
+            keep_added_class(con, result["wnid"], primary_method=result["heads"][0]["method_label"])
+            result["status"] = "kept"
+        else:
+            result["status"] = "draft"
+    finally:
+        con.close()
+    print(
+        json.dumps(result)
+        if args.json
+        else f"{result['wnid']} ({result['status']}): "
+        + ", ".join(f"{h['method_label']} norm {h['row_norm']:.3f}" for h in result["heads"])
+    )
+    return 0
+
+
+def handle_discard_class(args: argparse.Namespace) -> int:
+    from extension.new_class import discard_added_class
+
+    con = connect(args.db)
+    try:
+        n = discard_added_class(con, args.id)
+    finally:
+        con.close()
+    print(f"discarded {args.id} ({n} head file(s) removed)")
+    return 0
+
+
+def handle_export(args: argparse.Namespace) -> int:
+    from extension.export import run_export
+
+    wnids = [c.strip() for c in args.classes.split(",") if c.strip()] or None
+    con = connect(args.db)
+    try:
+        result = run_export(con, _model_spec(args), Path(args.out), wnids=wnids)
+    finally:
+        con.close()
+    print(json.dumps(result), file=sys.stdout)
+    return 0

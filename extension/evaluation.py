@@ -1,0 +1,371 @@
+"""The paper's protocol: trained vs synthesized rows as binary classifiers of one class.
+
+For every evaluated class, `n` positives (its own images) and `n` negatives (images of
+other classes, including any negative-only sets) are drawn with a seed, each capped by what
+the sets hold. Every head (the trained row, and the row each synthesis method builds
+leave-one-out, or the stored row of an added class) scores those images with its logit
+`x @ w + b`. Threshold-free: AUROC and AP of that score. Binary precision, recall and F1 under
+every registered decision rule (below; the dashboard states the one it shows). References:
+random ranking (AUROC 0.5, F1 0.5 on balanced sets) and predicting everything positive
+(F1 = 2p / (1 + p), 0.667 balanced). Bootstrap percentile intervals resample positives and
+negatives separately.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+
+from db import evaluation as eval_db
+from db import image_sets as set_db
+from extension.eval_metrics import (
+    compute_all_positive_f1,
+    compute_best_f1_threshold,
+    compute_bootstrap_intervals,
+)
+from extension.eval_specs import EmbedSpec, EvalSpec
+from extension.models import DEFAULT_CACHE_DIR, resolve_device
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class ScoredClass:
+    """One class's sample scored by one row.
+
+    Attributes:
+        scores: (N,) the row's logits.
+        labels: (N,) True for the class's own images.
+        rival: (N,) the best logit among the other classes' trained rows (NaN without a head).
+        seed: for rules that split the sample.
+    """
+
+    scores: np.ndarray
+    labels: np.ndarray
+    rival: np.ndarray
+    seed: int
+
+
+RuleFn = Callable[[ScoredClass], np.ndarray]
+_RULES: dict[str, tuple[RuleFn, str]] = {}
+DEFAULT_RULE = "crossfit"
+
+
+def register_rule(name: str, statement: str) -> Callable[[RuleFn], RuleFn]:
+    """Decorator: a decision rule `fn(scored) -> (N,) bool`, with the sentence the page shows."""
+
+    def decorate(fn: RuleFn) -> RuleFn:
+        _RULES[name] = (fn, statement)
+        return fn
+
+    return decorate
+
+
+def list_rules() -> dict[str, str]:
+    """Rule name -> the statement of what 'positive' means under it."""
+    return {name: statement for name, (_, statement) in _RULES.items()}
+
+
+@register_rule(
+    "crossfit",
+    "Positive when the row's logit is at least a threshold chosen to maximize F1 on the other "
+    "half of the class's sample (2-fold, stratified, seeded), so no image's own label sets its "
+    "threshold. This is the binary one-vs-rest F-score of the row on its own: a synthesized "
+    "row's logit has no meaningful zero or scale (a softmax head is unchanged by shifting all "
+    "logits), so a fixed threshold would measure its offset rather than how well it separates.",
+)
+def _crossfit(scored: ScoredClass) -> np.ndarray:
+    rng = np.random.default_rng([scored.seed, 7])
+    fold = np.zeros(len(scored.labels), dtype=bool)
+    for value in (True, False):
+        members = rng.permutation(np.flatnonzero(scored.labels == value))
+        fold[members[: len(members) // 2]] = True
+    predicted = np.zeros(len(scored.labels), dtype=bool)
+    for fit, apply in ((fold, ~fold), (~fold, fold)):
+        lab = scored.labels[fit]
+        if lab.all() or not lab.any():
+            continue
+        threshold = compute_best_f1_threshold(lab, scored.scores[fit])
+        predicted[apply] = scored.scores[apply] >= threshold
+    return predicted
+
+
+@register_rule(
+    "argmax",
+    "Positive when the row wins the 1000-way argmax: it replaces its class's trained row (a "
+    "new class is appended) and the image goes to the highest logit. This is what a user of "
+    "the extended classifier sees; a row whose norm shrank from averaging rarely wins.",
+)
+def _argmax(scored: ScoredClass) -> np.ndarray:
+    return scored.scores > np.nan_to_num(scored.rival, nan=-np.inf)
+
+
+@register_rule(
+    "logit0",
+    "Positive when the row's logit is above 0 (sigmoid above 0.5), reading the row alone as a "
+    "binary logistic classifier. Shown only for comparison: the zero of a softmax-trained "
+    "logit is arbitrary.",
+)
+def _logit0(scored: ScoredClass) -> np.ndarray:
+    return scored.scores > 0
+
+
+def compute_class_sample(
+    labels: np.ndarray,
+    wnid: str,
+    *,
+    n: int,
+    seed: int,
+    positive_pool: np.ndarray | None = None,
+    balanced: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of up to `n` positives and `n` negatives of one class, reproducible.
+
+    The generator is seeded by (seed, crc32(wnid)), so a class's sample does not depend on
+    which other classes are evaluated.
+
+    Args:
+        labels: (N,) class id of every pooled image.
+        positive_pool: (N,) bool, where positives may come from (default everywhere).
+        balanced: draw only as many negatives as there are positives (keeps p = 0.5, so the
+            reference lines are 0.5 and 0.667, when the class has fewer than n images).
+
+    Returns:
+        (positive indices, negative indices), each sorted.
+
+    Raises:
+        ValueError: n < 1, or the class has no images or no negatives.
+    """
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    labels = np.asarray(labels)
+    allowed = (
+        np.ones(len(labels), dtype=bool) if positive_pool is None else np.asarray(positive_pool)
+    )
+    pos_pool = np.flatnonzero((labels == wnid) & allowed)
+    neg_pool = np.flatnonzero(labels != wnid)
+    if not len(pos_pool) or not len(neg_pool):
+        raise ValueError(
+            f"Class {wnid}: {len(pos_pool)} images of the class and {len(neg_pool)} others; need "
+            "both."
+        )
+    rng = np.random.default_rng([seed, zlib.crc32(wnid.encode())])
+    pos = rng.choice(pos_pool, min(n, len(pos_pool)), replace=False)
+    n_neg = min(n, len(neg_pool), len(pos) if balanced else n)
+    neg = rng.choice(neg_pool, n_neg, replace=False)
+    return np.sort(pos), np.sort(neg)
+
+
+def compute_class_metrics(
+    scored: ScoredClass, *, n_bootstrap: int = 1000, confidence: float = 0.95
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """Every metric with its interval, and each rule's decisions.
+
+    Returns:
+        ({metric: Interval}, {rule: (N,) bool}).
+    """
+    decisions = {name: fn(scored) for name, (fn, _) in _RULES.items()}
+    if np.isnan(scored.rival).all():
+        decisions.pop("argmax")
+    intervals = compute_bootstrap_intervals(
+        scored.labels,
+        scored.scores,
+        decisions,
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+        seed=scored.seed,
+    )
+    return intervals, decisions
+
+
+def run_evaluation(
+    con, spec: EvalSpec, progress: Progress | None = None, *, cache_dir: Path = DEFAULT_CACHE_DIR
+) -> dict:
+    """Run the protocol, store it as one run, and return its summary (job entry point).
+
+    Returns:
+        `run_id`, `rules`, `references` and `classes`: {wnid: {name, n_pos, n_neg, methods:
+        {method: {metric: {value, low, high}}}}}, the numbers the dashboard shows.
+    """
+    from extension.eval_heads import compute_eval_rows, load_base_classifier
+
+    report = progress or (lambda fraction, message="": None)
+    _validate(con, spec)
+    start = time.perf_counter()
+    report(0.0, "loading the base classifier")
+    base = load_base_classifier(spec.model, cache_dir=cache_dir)
+    device = resolve_device(spec.device)
+    features, items = _load_pool(con, spec, base, cache_dir, report)
+    report(0.35, "synthesizing rows")
+    rows = compute_eval_rows(con, base, list(spec.classes), spec.methods, device=device)
+    logits = features @ base.head.weight.T + base.head.bias  # (N, C)
+    results, score_frames = {}, []
+    for i, wnid in enumerate(rows.targets):
+        report(0.4 + 0.55 * i / len(rows.targets), f"class {wnid}")
+        results[wnid], frames = _evaluate_class(spec, features, items, logits, rows, i)
+        score_frames += frames
+    summary = _summary(con, spec, results, time.perf_counter() - start)
+    run_id = eval_db.insert_eval_run(
+        con,
+        kind="protocol",
+        name=spec.name or _default_name(con, spec),
+        image_set_id=spec.image_set_id,
+        model_key=base.model_key,
+        spec_json=spec.to_json(),
+        summary=summary,
+        classes=_class_frame(summary),
+        metrics=_metric_frame(results),
+        scores=pl.concat(score_frames),
+    )
+    report(1.0, f"run {run_id} stored")
+    return {"run_id": run_id, **summary}
+
+
+def _evaluate_class(spec: EvalSpec, features, items: pl.DataFrame, logits, rows, i: int):
+    """One class: its sample, every head's metrics, and the per-image score frames."""
+    wnid = rows.targets[i]
+    in_main_set = (items["set_id"] == spec.image_set_id).to_numpy()
+    pos, neg = compute_class_sample(
+        items["wnid"].to_numpy(),
+        wnid,
+        n=spec.n,
+        seed=spec.seed,
+        balanced=spec.balanced,
+        positive_pool=in_main_set,
+    )
+    idx = np.concatenate([pos, neg])
+    rival = _rival(logits[idx], rows.replaces[wnid])
+    entry = {
+        "n_pos": len(pos),
+        "n_neg": len(neg),
+        "row_source": rows.row_source[wnid],
+        "methods": {},
+    }
+    frames = []
+    for method, (weight, bias) in rows.rows.items():
+        if torch.isnan(weight[i]).any():
+            continue
+        scores = (features[idx] @ weight[i] + bias[i]).numpy().astype(float)
+        scored = ScoredClass(scores, np.arange(len(idx)) < len(pos), rival, spec.seed)
+        intervals, decisions = compute_class_metrics(
+            scored, n_bootstrap=spec.n_bootstrap, confidence=spec.confidence
+        )
+        entry["methods"][method] = {k: vars(v) for k, v in intervals.items()}
+        frames.append(_score_frame(wnid, method, items[idx], scored, decisions))
+    return entry, frames
+
+
+def _validate(con, spec: EvalSpec) -> None:
+    if not spec.classes:
+        raise ValueError("Choose at least one class to evaluate.")
+    if spec.n < 1 or spec.n_bootstrap < 0:
+        raise ValueError(
+            f"n must be >= 1 and n_bootstrap >= 0, got n={spec.n}, n_bootstrap={spec.n_bootstrap}"
+        )
+    for set_id in (spec.image_set_id, *spec.negative_sets):
+        if set_db.get_image_set(con, set_id) is None:
+            raise ValueError(
+                f"Image set {set_id} does not exist; register it first (workbench image-sets add)."
+            )
+
+
+def _load_pool(con, spec: EvalSpec, base, cache_dir: Path, report: Progress):
+    from extension.image_sets import load_set_features, run_embed_image_set
+
+    feats, frames = [], []
+    set_ids = (spec.image_set_id, *[s for s in spec.negative_sets if s != spec.image_set_id])
+    for k, set_id in enumerate(set_ids):
+        state = set_db.get_embedding_state(con, set_id, base.model_key)
+        if state is None or state["status"] != "complete":
+            scale = lambda f, m, k=k: report(0.3 * (k + f) / len(set_ids), m)  # noqa: E731
+            run_embed_image_set(
+                con,
+                EmbedSpec(set_id, model=spec.model, device=spec.device),
+                scale,
+                cache_dir=cache_dir,
+            )
+        f, items = load_set_features(con, set_id, base.model_key, cache_dir=cache_dir)
+        feats.append(f)
+        frames.append(items.with_columns(pl.lit(set_id, dtype=pl.Int64).alias("set_id")))
+    return torch.cat(feats), pl.concat(frames)
+
+
+def _rival(logits: torch.Tensor, replaced: int | None) -> np.ndarray:
+    if replaced is not None:
+        logits = logits.clone()
+        logits[:, replaced] = -torch.inf
+    return logits.max(dim=1).values.numpy().astype(float)
+
+
+def _score_frame(
+    wnid, method, items: pl.DataFrame, scored: ScoredClass, decisions: dict
+) -> pl.DataFrame:
+    rules = [[r for r, d in decisions.items() if d[j]] for j in range(len(scored.scores))]
+    return pl.DataFrame(
+        {
+            "wnid": wnid,
+            "method": method,
+            "set_id": items["set_id"],
+            "item_idx": items["item_idx"],
+            "label": scored.labels,
+            "score": scored.scores,
+            "positive_rules": rules,
+        },
+        schema_overrides={"positive_rules": pl.List(pl.Utf8)},
+    )
+
+
+def _summary(con, spec: EvalSpec, results: dict, seconds: float) -> dict:
+    names = eval_db.get_class_names(con, list(results))
+    for wnid, entry in results.items():
+        entry["name"] = names.get(wnid, wnid)
+        p = entry["n_pos"] / (entry["n_pos"] + entry["n_neg"])
+        entry["references"] = {
+            "random_auroc": 0.5,
+            "random_f1": p / (p + 0.5),
+            "random_ap": p,
+            "all_positive_f1": compute_all_positive_f1(p),
+        }
+    return {
+        "rules": list_rules(),
+        "default_rule": DEFAULT_RULE,
+        "seconds": round(seconds, 2),
+        "n": spec.n,
+        "seed": spec.seed,
+        "classes": results,
+    }
+
+
+def _default_name(con, spec: EvalSpec) -> str:
+    image_set = set_db.get_image_set(con, spec.image_set_id)
+    return f"{image_set['name']} · {len(spec.classes)} classes · n={spec.n} · seed {spec.seed}"
+
+
+def _class_frame(summary: dict) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            (w, e["name"], e["row_source"], e["n_pos"], e["n_neg"])
+            for w, e in summary["classes"].items()
+        ],
+        schema=["wnid", "name", "row_source", "n_pos", "n_neg"],
+        orient="row",
+    )
+
+
+def _metric_frame(results: dict) -> pl.DataFrame:
+    rows = [
+        (wnid, method, metric, v["value"], v["low"], v["high"])
+        for wnid, entry in results.items()
+        for method, metrics in entry["methods"].items()
+        for metric, v in metrics.items()
+    ]
+    return pl.DataFrame(
+        rows, schema=["wnid", "method", "metric", "value", "ci_low", "ci_high"], orient="row"
+    )

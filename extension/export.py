@@ -1,0 +1,118 @@
+"""Export the base model plus kept added classes as a timm-loadable checkpoint.
+
+The folder holds what timm's own `save_for_hf` writes (`model.safetensors` with the enlarged
+classifier, `config.json` with `architecture`, `num_classes`, `label_names` and the
+`pretrained_cfg`), plus `classes.json` (head order with names and origin) and
+`provenance.json` (model spec, head files and their sha256). Reload with either
+`timm.create_model("local-dir:<folder>", pretrained=True)` or
+`timm.create_model(arch, num_classes=N, pretrained=False)` + `load_state_dict`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from db import classes as class_db
+from db import extension as ext_db
+from extension.models import DEFAULT_CACHE_DIR, Head, compute_extended_model, load_base_model
+from extension.new_class import load_head_file
+from extension.specs import ModelSpec
+
+
+def list_export_rows(con: duckdb.DuckDBPyConnection, wnids: list[str] | None = None) -> list[dict]:
+    """The primary head row of each kept added class (or of the given ones), in add order.
+
+    Raises:
+        ValueError: a requested class is not a kept added class.
+    """
+    kept = ext_db.list_added_classes(con, status="kept")["wnid"].to_list()
+    wnids = kept if wnids is None else wnids
+    missing = [w for w in wnids if w not in kept]
+    if missing:
+        raise ValueError(f"Not kept added classes: {missing}; kept: {kept}")
+    heads = ext_db.list_synthesized_heads(con).filter("is_primary")
+    rows = {r["wnid"]: r for r in heads.iter_rows(named=True)}
+    return [rows[w] for w in wnids]
+
+
+def run_export(
+    con: duckdb.DuckDBPyConnection,
+    model_spec: ModelSpec,
+    out_dir: Path,
+    *,
+    wnids: list[str] | None = None,
+    cache_dir: Path = DEFAULT_CACHE_DIR,
+    progress=None,
+) -> dict:
+    """Write the extended checkpoint folder (replacing `out_dir` only once complete).
+
+    Returns:
+        `path`, `num_classes`, `added` (wnids), `architecture`.
+    """
+    from timm.models import save_for_hf
+
+    progress = progress or (lambda fraction, message: None)
+    rows = list_export_rows(con, wnids)
+    for row in rows:
+        if row["model_key"] and json.loads(row["model_json"]) != model_spec.to_dict():
+            raise ValueError(
+                f"The row of {row['wnid']} was synthesized for model {row['model_json']}, not "
+                f"{model_spec.to_json()}: synthesize it again for this model."
+            )
+    progress(0.1, "loading the base model")
+    model = load_base_model(model_spec, cache_dir=cache_dir)
+    base_wnids = _base_wnids(con, model)
+    heads = [load_head_file(Path(r["path"]), sha256=r["sha256"]) for r in rows]
+    if heads:
+        import torch
+
+        compute_extended_model(
+            model, Head(torch.cat([h.weight for h in heads]), torch.cat([h.bias for h in heads]))
+        )
+    label_names = base_wnids + [r["wnid"] for r in rows]
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    progress(0.5, "writing the checkpoint")
+    save_for_hf(model, str(tmp), model_config={"label_names": label_names}, safe_serialization=True)
+    names = {r["wnid"]: r for r in class_db.list_classes(con).iter_rows(named=True)}
+    classes = [
+        {
+            "index": i,
+            "wnid": w,
+            "name": names.get(w, {}).get("name", w),
+            "origin": names.get(w, {}).get("origin", "unknown"),
+        }
+        for i, w in enumerate(label_names)
+    ]
+    (tmp / "classes.json").write_text(json.dumps(classes, indent=1), encoding="utf-8")
+    provenance = {
+        "model": model_spec.to_dict(),
+        "added": [
+            {k: r[k] for k in ("wnid", "method_label", "spec_json", "model_key", "path", "sha256")}
+            for r in rows
+        ],
+    }
+    (tmp / "provenance.json").write_text(json.dumps(provenance, indent=1), encoding="utf-8")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+    progress(1.0, f"exported {len(label_names)} classes")
+    return {
+        "path": str(out_dir),
+        "num_classes": len(label_names),
+        "added": [r["wnid"] for r in rows],
+        "architecture": model.pretrained_cfg.get("architecture"),
+    }
+
+
+def _base_wnids(con: duckdb.DuckDBPyConnection, model) -> list[str]:
+    from curation.catalog import load_imagenet1k_wnids
+
+    n = model.get_classifier().weight.shape[0]
+    if n == 1000:
+        return list(load_imagenet1k_wnids())
+    return [f"class-{i}" for i in range(n)]

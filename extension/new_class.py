@@ -1,0 +1,271 @@
+"""Add a class from text: preview its neighbours, synthesize rows, keep or discard.
+
+Flow: `compute_preview` (no writes) -> `run_add_class` (job: rows saved as safetensors files
++ a 'draft' in one transaction) -> `keep_added_class` (catalog entry, one transaction) or
+`discard_added_class`. A failure at any step leaves nothing half-way: files written before a
+failed transaction are removed again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import torch
+
+from curation.catalog import CUSTOM_ID_PATTERN, WNID_PATTERN, add_class, load_wordnet_lemmas
+from db import classes as class_db
+from db import extension as ext_db
+from extension.base import Donors, compute_donor_distances, compute_new_inputs
+from extension.distances import compute_nearest, compute_table1, list_distances
+from extension.loo import load_base
+from extension.models import DEFAULT_CACHE_DIR, Head, compute_model_key, hash_file, resolve_device
+from extension.specs import AddClassSpec, LooSpec
+from extension.synthesis import complete_spec, compute_rows, describe_spec
+from extension.text_stats import compute_texts_sha256
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class Preview:
+    """Neighbours of a not-yet-added class.
+
+    Attributes:
+        n_tokens: vocabulary tokens found in its texts.
+        table1: closest / furthest / mean per distance.
+        nearest: distance name -> k nearest classes frame.
+    """
+
+    n_tokens: int
+    table1: pl.DataFrame
+    nearest: dict[str, pl.DataFrame]
+
+
+def compute_preview(donors: Donors, texts: list[str], *, k: int = 10) -> Preview:
+    """Nearest base classes of new texts under every distance (no writes).
+
+    Raises:
+        ValueError: the texts have no usable tokens.
+    """
+    inputs, vector = compute_new_inputs(donors, texts)
+    dists = {d: compute_donor_distances(donors, inputs, distance=d)[0] for d in list_distances()}
+    wnids = list(donors.wnids)
+    return Preview(
+        n_tokens=int((vector > 0).sum()),
+        table1=compute_table1(dists, wnids, donors.names, exclude=None),
+        nearest={d: compute_nearest(v, wnids, donors.names, k=k) for d, v in dists.items()},
+    )
+
+
+def check_new_class_id(con: duckdb.DuckDBPyConnection, class_id: str, name: str) -> str:
+    """The stripped id when it is well-formed and free.
+
+    Raises:
+        ValueError: malformed, unknown 21k wnid, missing name, or already used.
+    """
+    class_id = (class_id or "").strip()
+    if class_db.get_class(con, class_id) is not None:
+        raise ValueError(f"The class id {class_id!r} is already in the catalog.")
+    if ext_db.get_added_class(con, class_id) is not None:
+        raise ValueError(
+            f"The class id {class_id!r} was already added (keep or discard that draft first)."
+        )
+    if WNID_PATTERN.match(class_id):
+        if class_id not in load_wordnet_lemmas():
+            raise ValueError(f"{class_id!r} is not an ImageNet-21k wnid; use a 'custom-<name>' id.")
+    elif not CUSTOM_ID_PATTERN.match(class_id):
+        raise ValueError(
+            f"Invalid class id {class_id!r}: use a WordNet id like n04552696, or 'custom-' "
+            "followed by lowercase letters, digits and dashes."
+        )
+    if not (name or "").strip():
+        raise ValueError(f"The class {class_id!r} needs a name.")
+    return class_id
+
+
+def run_add_class(
+    con: duckdb.DuckDBPyConnection,
+    spec: AddClassSpec,
+    progress: Progress | None = None,
+    *,
+    heads_dir: Path | None = None,
+    cache_dir: Path = DEFAULT_CACHE_DIR,
+) -> dict:
+    """Job entry point: synthesize the rows of a new class and store it as a draft.
+
+    Returns:
+        `wnid`, `n_tokens`, and per method `method`, `row_norm`, `bias`, `path`, `sha256`.
+    """
+    progress = progress or (lambda fraction, message: None)
+    class_id = check_new_class_id(con, spec.class_id, spec.name)
+    methods = [complete_spec(m) for m in spec.methods]
+    if not methods:
+        raise ValueError("Choose at least one synthesis method.")
+    texts = [spec.description, *spec.texts]
+    progress(0.05, "loading the base model and text statistics")
+    _, _, _, donors = load_base(con, LooSpec(model=spec.model), cache_dir=cache_dir)
+    inputs, vector = compute_new_inputs(donors, texts)  # fails on texts without usable tokens
+    device = resolve_device(spec.device)
+    model_key = compute_model_key(spec.model, cache_dir=cache_dir)
+    folder = (heads_dir or _default_heads_dir(con)) / class_id
+    heads, written = [], []
+    try:
+        for i, method in enumerate(methods):
+            progress(0.3 + 0.6 * i / len(methods), f"synthesizing with {describe_spec(method)}")
+            rows, biases = compute_rows(inputs, method, device=device)
+            path = folder / f"{_safe_name(describe_spec(method))}.safetensors"
+            _save_head(
+                path,
+                Head(rows, biases),
+                {
+                    "spec": method.to_json(),
+                    "model_key": model_key,
+                    "class_id": class_id,
+                    "texts_sha256": compute_texts_sha256(texts),
+                },
+            )
+            written.append(path)
+            heads.append(
+                {
+                    "method_label": describe_spec(method),
+                    "spec_json": method.to_json(),
+                    "model_key": model_key,
+                    "model_json": spec.model.to_json(),
+                    "path": str(path),
+                    "sha256": hash_file(path),
+                    "row_norm": float(rows.norm()),
+                    "bias": float(biases[0]),
+                    "is_primary": i == 0,
+                }
+            )
+        _insert_draft(con, spec, class_id, donors, int((vector > 0).sum()), texts, heads)
+    except Exception:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    progress(1.0, f"{class_id}: {len(heads)} row(s) synthesized")
+    return {
+        "wnid": class_id,
+        "n_tokens": int((vector > 0).sum()),
+        "heads": [
+            {k: h[k] for k in ("method_label", "row_norm", "bias", "path", "sha256")} for h in heads
+        ],
+    }
+
+
+def _insert_draft(
+    con, spec: AddClassSpec, class_id: str, donors: Donors, n_tokens: int, texts, heads
+) -> None:
+    row = {
+        "wnid": class_id,
+        "name": spec.name.strip(),
+        "description": spec.description,
+        "texts_json": json.dumps(list(spec.texts)),
+        "texts_sha256": compute_texts_sha256(texts),
+        "spec_json": spec.to_json(),
+        "text_build_id": donors.build["build_id"],
+        "text_fingerprint": donors.build["fingerprint"],
+        "n_tokens": n_tokens,
+        "created_by": spec.actor,
+    }
+    with ext_db.transaction(con):
+        ext_db.insert_added_class(con, row, heads)
+
+
+def keep_added_class(
+    con: duckdb.DuckDBPyConnection, wnid: str, *, primary_method: str | None = None
+) -> dict:
+    """Keep a draft: add it to the catalog and choose the row that export uses.
+
+    Raises:
+        ValueError: no such draft, or an unknown method label.
+    """
+    draft = ext_db.get_added_class(con, wnid)
+    if draft is None:
+        raise ValueError(f"No added class {wnid!r}.")
+    labels = ext_db.list_synthesized_heads(con, wnid=wnid)["method_label"].to_list()
+    primary = primary_method or labels[0]
+    if primary not in labels:
+        raise ValueError(f"{wnid!r} has no row from {primary!r}; valid: {labels}")
+    with ext_db.transaction(con):
+        if class_db.get_class(con, wnid) is None:
+            add_class(con, class_id=wnid, name=draft["name"])
+        ext_db.update_added_class_kept(con, wnid, primary)
+    return ext_db.get_added_class(con, wnid)
+
+
+def discard_added_class(con: duckdb.DuckDBPyConnection, wnid: str) -> int:
+    """Delete an added class, its rows and files. Returns how many head files were removed."""
+    if ext_db.get_added_class(con, wnid) is None:
+        raise ValueError(f"No added class {wnid!r}.")
+    with ext_db.transaction(con):
+        paths = ext_db.delete_added_class(con, wnid)
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
+    return len(paths)
+
+
+def load_head_file(path: Path, *, sha256: str | None = None) -> Head:
+    """A saved row (1, D) and bias (1,), checked against its recorded sha256.
+
+    Raises:
+        ValueError: the file changed since it was recorded.
+    """
+    from safetensors.torch import load_file
+
+    if sha256 is not None and hash_file(Path(path)) != sha256:
+        raise ValueError(
+            f"Head file {path} does not match its recorded sha256 (edited or replaced)."
+        )
+    data = load_file(str(path))
+    return Head(data["weight"], data["bias"])
+
+
+def _save_head(path: Path, head: Head, metadata: dict[str, str]) -> None:
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {"weight": head.weight.contiguous(), "bias": head.bias.contiguous()},
+        str(path),
+        metadata=metadata,
+    )
+
+
+def _default_heads_dir(con: duckdb.DuckDBPyConnection) -> Path:
+    db_path = ext_db.get_database_path(con)
+    return (db_path.parent if db_path else DEFAULT_CACHE_DIR) / "heads"
+
+
+def _safe_name(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", label)
+
+
+def compute_image_ranking(
+    features: torch.Tensor, base: Head, added: Head, names: list[str], *, k: int = 5
+) -> pl.DataFrame:
+    """Top-k classes of each image under the extended head (base rows + added rows).
+
+    Args:
+        features: (N, D) pre-logits features.
+        base: (C, D) trained head; added: (A, D) synthesized rows.
+        names: (C + A,) display names in head order.
+    """
+    logits = features @ torch.cat([base.weight, added.weight]).T + torch.cat(
+        [base.bias, added.bias]
+    )
+    probs = torch.softmax(logits, dim=1)
+    vals, idx = torch.topk(probs, k, dim=1)
+    return pl.DataFrame(
+        {
+            "image": list(range(features.shape[0])),
+            "top_classes": [[names[j] for j in row] for row in idx.tolist()],
+            "top_probs": [[round(v, 4) for v in row] for row in vals.tolist()],
+        }
+    )

@@ -1,0 +1,303 @@
+"""Synthesize classifier rows from text: a registry of methods over the trained head rows.
+
+Every method maps text inner products to mixing weights `A` (T, C) over the C trained
+("donor") rows; the new rows are `A @ W` (T, D) and biases `A @ b` (T,). A shared
+post-processing step may rescale them (`rescale` parameter). Queries can exclude one donor
+each (`exclude`, for leave-one-out), which never contributes to anything computed for that
+query: its row, bias, norm, or its kernel/Gram entries.
+
+Methods:
+- `paper`: weights 1/d; weights below their mean (over the donors) set to 0; weighted average.
+- `topk`: the k nearest donors, uniform or 1/d weights.
+- `softmax`: softmax(-d / (temperature * median d)) over the donors.
+- `ridge`: kernel ridge regression from text vectors to head rows (cosine kernel + 1 for an
+  intercept), fitted on the donors; leave-one-out is exact via the closed form
+  `A[i] = -G[i, j] / G[i, i]` with `G = (K + lam I)^-1`.
+
+Rescaling (`rescale`): 'none' (the paper); 'norm': row scaled to the donors' mean row norm,
+bias set to the donors' mean bias (averaging shrinks rows, so they never win an argmax);
+'deviation': the row's deviation from the donors' mean row scaled to the donors' mean
+deviation norm; `scale` multiplies either target (1.0: the typical trained row).
+Text features (`SynthesisSpec.features`): 'paper' or 'sqrt-idf'.
+Presets (`list_methods()`) name the combinations the benchmark compares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from extension.distances import compute_distances, list_distances
+from extension.specs import SynthesisSpec
+
+MethodFn = Callable[["SynthesisInputs", str, dict], torch.Tensor]
+_METHODS: dict[str, tuple[MethodFn, dict]] = {}
+_PRESETS: dict[str, SynthesisSpec] = {}
+RESCALE_CHOICES = ("none", "norm", "deviation")
+_COMMON_DEFAULTS = {"rescale": "none", "scale": 1.0}
+
+
+@dataclass(frozen=True)
+class SynthesisInputs:
+    """Everything a method may use (float64 tensors on one device).
+
+    Attributes:
+        cross: (T, C) inner products of the query text vectors with the donors'.
+        query_sq: (T,) squared norms of the query vectors.
+        gram: (C, C) inner products among the donors.
+        weight: (C, D) trained head rows.
+        bias: (C,) trained biases.
+        exclude: (T,) donor index each query must not use, -1 for none.
+        features: the text features the inner products were computed with (must match
+            the spec's; see `extension.base.compute_loo_inputs(..., features=...)`).
+    """
+
+    cross: torch.Tensor
+    query_sq: torch.Tensor
+    gram: torch.Tensor
+    weight: torch.Tensor
+    bias: torch.Tensor
+    exclude: torch.Tensor
+    features: str = "paper"
+    variants: dict[str, SynthesisInputs] | None = None
+
+    def for_features(self, features: str) -> SynthesisInputs:
+        """The inputs under other text features (built by `extension.base`), or an error."""
+        if features == self.features:
+            return self
+        if self.variants and features in self.variants:
+            return self.variants[features]
+        raise ValueError(
+            f"These inputs were built with '{self.features}' text features, not '{features}': "
+            "build them with extension.base.compute_loo_inputs / compute_new_inputs."
+        )
+
+    def to(self, device: torch.device) -> SynthesisInputs:
+        tensors = (self.cross, self.query_sq, self.gram, self.weight, self.bias, self.exclude)
+        return SynthesisInputs(*(t.to(device) for t in tensors), features=self.features)
+
+    def donor_mask(self) -> torch.Tensor:
+        """(T, C) True where the donor may be used."""
+        mask = torch.ones_like(self.cross, dtype=torch.bool)
+        rows = torch.nonzero(self.exclude >= 0).squeeze(1)
+        mask[rows, self.exclude[rows]] = False
+        return mask
+
+
+def register_method(name: str, *, defaults: dict) -> Callable[[MethodFn], MethodFn]:
+    """Decorator: `fn(inputs, distance, params) -> A (T, C)` mixing weights."""
+
+    def decorate(fn: MethodFn) -> MethodFn:
+        _METHODS[name] = (fn, {**_COMMON_DEFAULTS, **defaults})
+        return fn
+
+    return decorate
+
+
+def register_preset(name: str, spec: SynthesisSpec) -> None:
+    """A named method + distance + parameters, selectable by name (CLI, page)."""
+    _PRESETS[name] = spec
+
+
+def list_methods() -> list[str]:
+    """Registered preset names (what `workbench loo --list-methods` prints)."""
+    return list(_PRESETS)
+
+
+def get_method_defaults(method: str) -> dict:
+    """Default parameters of a registered method."""
+    if method not in _METHODS:
+        raise ValueError(f"Unknown synthesis method {method!r}; valid: {sorted(_METHODS)}")
+    return dict(_METHODS[method][1])
+
+
+def resolve_method(name: str) -> SynthesisSpec:
+    """The full spec (all parameters filled) of a preset name."""
+    if name not in _PRESETS:
+        raise ValueError(f"Unknown method {name!r}; valid: {list_methods()}")
+    return complete_spec(_PRESETS[name])
+
+
+def complete_spec(spec: SynthesisSpec) -> SynthesisSpec:
+    """The spec with every default parameter filled in (what is stored), validated."""
+    defaults = get_method_defaults(spec.method)
+    if spec.distance not in list_distances():
+        raise ValueError(f"Unknown distance {spec.distance!r}; valid: {list_distances()}")
+    unknown = sorted(set(spec.param_dict()) - set(defaults))
+    if unknown:
+        raise ValueError(
+            f"Method {spec.method!r} has no parameters {unknown}; valid: {sorted(defaults)}"
+        )
+    params = {**defaults, **spec.param_dict()}
+    if params["rescale"] not in RESCALE_CHOICES:
+        raise ValueError(f"rescale must be one of {RESCALE_CHOICES}, got {params['rescale']!r}")
+    return SynthesisSpec(spec.method, spec.distance, tuple(sorted(params.items())), spec.features)
+
+
+def describe_spec(spec: SynthesisSpec) -> str:
+    """The preset name of a spec when it is one (after filling defaults), else its full label."""
+    full = complete_spec(spec)
+    for name, preset in _PRESETS.items():
+        if complete_spec(preset) == full:
+            return name
+    return full.label
+
+
+def compute_rows(
+    inputs: SynthesisInputs, spec: SynthesisSpec, *, device: torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Synthesize one row per query.
+
+    Returns:
+        (rows (T, D), biases (T,)), float32 on the CPU.
+    """
+    spec = complete_spec(spec)
+    if inputs.cross.shape[1] != inputs.weight.shape[0]:
+        raise ValueError(
+            f"{inputs.cross.shape[1]} donors in the text vectors, "
+            f"{inputs.weight.shape[0]} head rows"
+        )
+    inputs = inputs.for_features(spec.features)
+    device = device or torch.device("cpu")
+    inputs = inputs.to(device)
+    fn, _ = _METHODS[spec.method]
+    params = spec.param_dict()
+    mix = fn(inputs, spec.distance, params)  # (T, C)
+    rows, biases = mix @ inputs.weight, mix @ inputs.bias
+    scale = float(params["scale"])
+    if scale <= 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
+    rows, biases = _compute_rescaled(inputs, rows, biases, params["rescale"], scale)
+    return rows.float().cpu(), biases.float().cpu()
+
+
+def _distances(inputs: SynthesisInputs, distance: str) -> torch.Tensor:
+    base_sq = torch.diagonal(inputs.gram)
+    dist = compute_distances(inputs.cross, inputs.query_sq, base_sq, distance=distance)
+    return dist.masked_fill(~inputs.donor_mask(), float("inf"))
+
+
+def _normalize(weights: torch.Tensor) -> torch.Tensor:
+    total = weights.sum(dim=1, keepdim=True)
+    if bool((total <= 0).any()):
+        raise ValueError("A query got all-zero weights (no usable donor class).")
+    return weights / total
+
+
+@register_method("paper", defaults={})
+def _paper(inputs: SynthesisInputs, distance: str, params: dict) -> torch.Tensor:
+    dist = _distances(inputs, distance)
+    mask = torch.isfinite(dist)
+    weights = torch.where(mask, 1.0 / dist.clamp_min(1e-12), torch.zeros_like(dist))
+    mean = weights.sum(dim=1, keepdim=True) / mask.sum(dim=1, keepdim=True)
+    return _normalize(torch.where(weights < mean, torch.zeros_like(weights), weights))
+
+
+@register_method("topk", defaults={"k": 10, "weighting": "uniform"})
+def _topk(inputs: SynthesisInputs, distance: str, params: dict) -> torch.Tensor:
+    if params["weighting"] not in ("uniform", "inverse"):
+        raise ValueError(f"weighting must be 'uniform' or 'inverse', got {params['weighting']!r}")
+    dist = _distances(inputs, distance)
+    if int(params["k"]) < 1:
+        raise ValueError(f"k must be at least 1, got {params['k']}")
+    k = min(int(params["k"]), int(torch.isfinite(dist).sum(dim=1).min()))  # fewer donors than k
+    vals, idx = torch.topk(dist, k, dim=1, largest=False)
+    vals = (
+        torch.ones_like(vals) if params["weighting"] == "uniform" else 1.0 / vals.clamp_min(1e-12)
+    )
+    return _normalize(torch.zeros_like(dist).scatter_(1, idx, vals))
+
+
+@register_method("softmax", defaults={"temperature": 0.05})
+def _softmax(inputs: SynthesisInputs, distance: str, params: dict) -> torch.Tensor:
+    temperature = float(params["temperature"])
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    dist = _distances(inputs, distance)
+    finite = torch.where(torch.isfinite(dist), dist, torch.nan)
+    scale = torch.nanmedian(finite, dim=1, keepdim=True).values.clamp_min(1e-12)
+    return torch.softmax(-dist / (temperature * scale), dim=1)
+
+
+@register_method("ridge", defaults={"lam": 0.1, "intercept": 1.0})
+def _ridge(inputs: SynthesisInputs, distance: str, params: dict) -> torch.Tensor:
+    lam, intercept = float(params["lam"]), float(params["intercept"])
+    if lam <= 0:
+        raise ValueError(f"lam must be > 0, got {lam}")
+    base_norm = torch.sqrt(torch.diagonal(inputs.gram)).clamp_min(1e-300)
+    kernel = inputs.gram / base_norm[:, None] / base_norm[None, :] + intercept  # (C, C)
+    regularized = kernel + lam * torch.eye(
+        kernel.shape[0], dtype=kernel.dtype, device=kernel.device
+    )
+    query = (
+        inputs.cross / torch.sqrt(inputs.query_sq).clamp_min(1e-300)[:, None] / base_norm[None, :]
+        + intercept
+    )
+    loo = torch.nonzero(inputs.exclude >= 0).squeeze(1)
+    if not len(loo):  # new classes only: one solve is cheaper than the inverse
+        return torch.linalg.solve(regularized, query.T).T  # (T, C); the kernel is symmetric
+    inverse = torch.linalg.inv(regularized)
+    mix = query @ inverse  # (T, C)
+    if len(loo):
+        # Exact leave-one-out: the fit without donor e, evaluated at donor e's own text.
+        e = inputs.exclude[loo]
+        rows = -inverse[e] / inverse[e, e][:, None]
+        rows[torch.arange(len(e), device=rows.device), e] = 0.0
+        mix[loo] = rows
+    return mix
+
+
+def _compute_rescaled(
+    inputs: SynthesisInputs, rows: torch.Tensor, biases: torch.Tensor, rescale: str, scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    if rescale == "none":
+        return rows, biases
+    mask = inputs.donor_mask().to(rows.dtype)  # (T, C)
+    count = mask.sum(dim=1, keepdim=True)
+    mean_bias = (mask @ inputs.bias) / count.squeeze(1)
+    if rescale == "norm":
+        target = scale * (mask @ inputs.weight.norm(dim=1)) / count.squeeze(1)
+        return rows / rows.norm(dim=1, keepdim=True).clamp_min(1e-12) * target[:, None], mean_bias
+    center = (mask @ inputs.weight) / count  # (T, D) donor mean row
+    spread = torch.cdist(center, inputs.weight)  # (T, C) donor distances to that mean
+    target = scale * (mask * spread).sum(dim=1) / count.squeeze(1)
+    deviation = rows - center
+    scaled = deviation / deviation.norm(dim=1, keepdim=True).clamp_min(1e-12) * target[:, None]
+    return center + scaled, mean_bias
+
+
+for _distance in ("cosine", "euclidean"):
+    register_preset(f"paper-{_distance}", SynthesisSpec("paper", _distance))
+for _distance in ("cosine", "euclidean"):
+    register_preset(
+        f"paper-norm-{_distance}", SynthesisSpec("paper", _distance, (("rescale", "norm"),))
+    )
+    register_preset(
+        f"topk-norm-{_distance}", SynthesisSpec("topk", _distance, (("rescale", "norm"),))
+    )
+    register_preset(
+        f"softmax-norm-{_distance}", SynthesisSpec("softmax", _distance, (("rescale", "norm"),))
+    )
+register_preset("ridge", SynthesisSpec("ridge", "cosine"))
+register_preset("ridge-norm", SynthesisSpec("ridge", "cosine", (("rescale", "norm"),)))
+register_preset("ridge-deviation", SynthesisSpec("ridge", "cosine", (("rescale", "deviation"),)))
+# sqrt-idf text features (not the paper's): better neighbours; see benchmarks/results/loo.md.
+_IDF = "sqrt-idf"
+register_preset("topk-norm-idf", SynthesisSpec("topk", "cosine", (("rescale", "norm"),), _IDF))
+register_preset(
+    "ridge-norm-idf", SynthesisSpec("ridge", "cosine", (("lam", 1.0), ("rescale", "norm")), _IDF)
+)
+register_preset(
+    "ridge-deviation-idf",
+    SynthesisSpec("ridge", "cosine", (("lam", 1.0), ("rescale", "deviation")), _IDF),
+)
+# Scale 1.5: chosen on half of the Tiny-ImageNet classes and scored on the other half
+# (benchmarks/bench_loo.py scale study); trades precision for recall in the 1000-way test.
+register_preset(
+    "ridge-deviation-idf-x1.5",
+    SynthesisSpec(
+        "ridge", "cosine", (("lam", 1.0), ("rescale", "deviation"), ("scale", 1.5)), _IDF
+    ),
+)

@@ -1,0 +1,115 @@
+"""AppTest of the Evaluation page on a real DuckDB file holding saved protocol and few-shot runs."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import jobs.worker  # noqa: F401  (imported first: AppTest puts pages/ on sys.path)
+from tests.conftest import REPO_ROOT
+
+PAGE = str(REPO_ROOT / "pages" / "evaluation.py")
+CAT, ESPRESSO = "n02123045", "n07920052"
+
+
+@pytest.fixture(scope="module")
+def eval_db_path(tmp_path_factory):
+    from curation.catalog import seed_imagenet1k
+    from db.connect import connect
+    from extension.eval_specs import EvalSpec, FewShotSpec
+    from extension.evaluation import run_evaluation
+    from extension.fewshot import run_fewshot
+    from extension.image_sets import register_image_set
+    from tests.unit.eval_helpers import (
+        add_class_texts,
+        donor_wnids,
+        write_photo_folder,
+        write_tiny_model,
+    )
+
+    root = tmp_path_factory.mktemp("evalpage")
+    photos = write_photo_folder(root / "photos")
+    model = write_tiny_model(root / "tiny.safetensors")
+    path = root / "app.duckdb"
+    con = connect(path)
+    try:
+        seed_imagenet1k(con)
+        add_class_texts(con, donor_wnids(sorted(p.name for p in photos.iterdir()), n=10))
+        set_id = register_image_set(con, photos, name="photos")
+        for seed in (0, 1):
+            spec = EvalSpec(
+                set_id, classes=(CAT, ESPRESSO), n=6, seed=seed, n_bootstrap=20, model=model
+            )
+            run_evaluation(con, spec, cache_dir=root / "cache")
+        run_fewshot(
+            con,
+            FewShotSpec(set_id, classes=(CAT,), shots=(1, 2), repeats=1, steps=10, model=model),
+            cache_dir=root / "cache",
+        )
+    finally:
+        con.close()
+    return path
+
+
+@pytest.fixture
+def page(eval_db_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_DB", str(eval_db_path))
+    return AppTest.from_file(PAGE, default_timeout=120)
+
+
+def test_results_show_chart_rule_table_and_curves(page):
+    at = page.run()
+    assert not at.exception
+    assert any("Decision rule 'crossfit'" in i.value for i in at.info)
+    table = at.dataframe[0].value
+    assert set(table["method"]) == {"trained", "paper-cosine", "paper-euclidean"}
+    assert table["F1"].str.contains(r"\[").all()  # value [low, high]
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 3  # bars, ROC, PR (plus the other tabs' charts)
+
+
+def test_switching_metric_and_filtering_methods(page):
+    at = page.run()
+    at.selectbox(key="res-metric").set_value("AUROC").run()
+    assert not at.exception
+    at.multiselect(key="res-methods").set_value(["trained"]).run()
+    assert not at.exception
+    assert set(at.dataframe[0].value["method"]) == {"trained"}
+
+
+def test_comparison_fewshot_and_hierarchy_tabs(page):
+    at = page.run()
+    assert not at.exception
+    assert at.multiselect(key="cmp-runs").value == [2, 1]
+    comparison = at.dataframe[1].value
+    assert {"run 1", "run 2"} <= set(comparison.columns)
+    assert at.selectbox(key="fs-run").value == 3
+    groups = [df.value for df in at.dataframe if "group" in df.value.columns][0]
+    assert "cat" in set(groups["group"])
+
+
+def test_empty_database_explains_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "empty.duckdb"))
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert any("No evaluation runs yet" in i.value for i in at.info)
+
+
+def test_register_a_folder_from_the_page(page, tmp_path):
+    import shutil
+
+    from tests.unit.eval_helpers import FOOLBOX_DATA
+
+    folder = tmp_path / "mine" / "n02123045"
+    folder.mkdir(parents=True)
+    shutil.copy(sorted(FOOLBOX_DATA.glob("imagenet_*.jpg"))[0], folder / "a.jpg")
+    at = page.run()
+    at.text_input(key="reg-source").set_value(str(tmp_path / "mine"))
+    at.text_input(key="reg-name").set_value("page-set")
+    next(b for b in at.button if b.label == "Register").click().run()
+    assert not at.exception
+    assert any("Registered set" in s.value for s in at.success)
+    at.text_input(key="reg-source").set_value(str(tmp_path / "nowhere"))
+    at.text_input(key="reg-name").set_value("bad-set")
+    next(b for b in at.button if b.label == "Register").click().run()
+    assert any("does not exist" in e.value for e in at.error)

@@ -1,0 +1,152 @@
+"""Adding a class from text (tiny random timm model): draft, keep, discard, export, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from db import classes as class_db
+from db import extension as ext_db
+from extension.export import run_export
+from extension.loo import load_base
+from extension.models import get_head, load_base_model
+from extension.new_class import (
+    compute_preview,
+    discard_added_class,
+    keep_added_class,
+    run_add_class,
+)
+from extension.specs import AddClassSpec, LooSpec
+from extension.synthesis import resolve_method
+from tests.extension_helpers import TINY_MODEL, insert_texts
+
+DESCRIPTION = "A small domestic cat with striped fur and whiskers, kept as a pet."
+
+
+@pytest.fixture
+def text_con(catalog_con):
+    insert_texts(catalog_con)
+    return catalog_con
+
+
+def _spec(**kw) -> AddClassSpec:
+    base = dict(
+        class_id="custom-house-cat",
+        name="house cat",
+        description=DESCRIPTION,
+        texts=("a cat sleeping on a sofa",),
+        methods=(resolve_method("ridge-norm"), resolve_method("paper-cosine")),
+        model=TINY_MODEL,
+        device="cpu",
+        actor="tester",
+    )
+    return AddClassSpec(**{**base, **kw})
+
+
+def test_preview_finds_the_cats_first(text_con):
+    _, _, _, donors = load_base(text_con, LooSpec(model=TINY_MODEL))
+    preview = compute_preview(donors, [DESCRIPTION], k=3)
+    assert set(preview.nearest["cosine"]["name"].to_list()) <= {
+        "tabby",
+        "tiger cat",
+        "Egyptian cat",
+    }
+    assert set(preview.table1["distance"].to_list()) == {"cosine", "euclidean"}
+
+
+def test_add_keep_export_reload_in_plain_timm(text_con, tmp_path):
+    result = run_add_class(text_con, _spec(), heads_dir=tmp_path / "heads")
+    assert result["wnid"] == "custom-house-cat" and len(result["heads"]) == 2
+    draft = ext_db.get_added_class(text_con, "custom-house-cat")
+    assert (
+        draft["status"] == "draft"
+        and json.loads(draft["spec_json"])["methods"][0]["method"] == "ridge"
+    )
+    assert class_db.get_class(text_con, "custom-house-cat") is None  # not in the catalog until kept
+    keep_added_class(text_con, "custom-house-cat", primary_method="ridge-norm")
+    assert class_db.get_class(text_con, "custom-house-cat")["origin"] == "custom"
+
+    out = run_export(text_con, TINY_MODEL, tmp_path / "export")
+    assert out["num_classes"] == 1001
+    import timm
+    from safetensors.torch import load_file
+
+    plain = timm.create_model("test_efficientnet", num_classes=1001, pretrained=False)
+    plain.load_state_dict(load_file(str(tmp_path / "export" / "model.safetensors")), strict=True)
+    plain.eval()
+    base = load_base_model(TINY_MODEL)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        logits = plain(x)
+        torch.testing.assert_close(logits[:, :1000], base(x))
+    row = ext_db.list_synthesized_heads(text_con, wnid="custom-house-cat").filter("is_primary")
+    from extension.new_class import load_head_file
+
+    head = load_head_file(Path(row["path"][0]), sha256=row["sha256"][0])
+    with torch.no_grad():
+        features = plain.forward_head(plain.forward_features(x), pre_logits=True)
+    torch.testing.assert_close(logits[:, 1000], (features @ head.weight.T + head.bias)[:, 0])
+    again = timm.create_model(f"local-dir:{tmp_path / 'export'}", pretrained=True).eval()
+    assert again.num_classes == 1001
+    assert again.pretrained_cfg["label_names"][-1] == "custom-house-cat"
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), logits, atol=0, rtol=0)
+    classes = json.loads((tmp_path / "export" / "classes.json").read_text())
+    assert classes[-1]["name"] == "house cat" and len(classes) == 1001
+
+
+def test_bad_input_stores_nothing(text_con, tmp_path):
+    heads = tmp_path / "heads"
+    with pytest.raises(ValueError, match="no usable tokens"):
+        run_add_class(text_con, _spec(description="zzzq 1234 !!", texts=()), heads_dir=heads)
+    with pytest.raises(ValueError, match="already in the catalog"):
+        run_add_class(text_con, _spec(class_id="n01440764"), heads_dir=heads)
+    with pytest.raises(ValueError, match="Invalid class id"):
+        run_add_class(text_con, _spec(class_id="House Cat"), heads_dir=heads)
+    with pytest.raises(ValueError, match="Unknown timm model"):
+        run_add_class(
+            text_con,
+            _spec(model=TINY_MODEL.__class__(name="no_such_net", pretrained=False)),
+            heads_dir=heads,
+        )
+    assert ext_db.list_added_classes(text_con).is_empty()
+    assert not any(heads.rglob("*.safetensors")) if heads.exists() else True
+    run_add_class(text_con, _spec(), heads_dir=heads)
+    with pytest.raises(ValueError, match="already added"):
+        run_add_class(text_con, _spec(), heads_dir=heads)
+
+
+def test_discard_removes_rows_and_files(text_con, tmp_path):
+    result = run_add_class(text_con, _spec(), heads_dir=tmp_path / "heads")
+    paths = [Path(h["path"]) for h in result["heads"]]
+    assert all(p.exists() for p in paths)
+    keep_added_class(text_con, "custom-house-cat")
+    assert discard_added_class(text_con, "custom-house-cat") == 2
+    assert not any(p.exists() for p in paths)
+    assert ext_db.get_added_class(text_con, "custom-house-cat") is None
+    assert class_db.get_class(text_con, "custom-house-cat") is None
+
+
+def test_weights_file_shape_mismatch_is_clear(tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    from extension.models import load_base_model
+    from extension.specs import ModelSpec
+
+    other = timm.create_model("test_efficientnet", pretrained=False, num_classes=10)
+    path = tmp_path / "w.safetensors"
+    save_file(other.state_dict(), str(path))
+    with pytest.raises(ValueError, match="shape mismatch"):
+        load_base_model(ModelSpec(name="test_efficientnet", weights_path=str(path)))
+    model = load_base_model(
+        ModelSpec(name="test_efficientnet", weights_path=str(path), num_classes=10)
+    )
+    assert get_head(model).weight.shape == (10, model.num_features)
+    with pytest.raises(FileNotFoundError):
+        load_base_model(
+            ModelSpec(name="test_efficientnet", weights_path=str(tmp_path / "none.safetensors"))
+        )
