@@ -34,25 +34,19 @@ from curation.catalog import load_imagenet1k_wnids  # noqa: E402
 from db.connect import connect  # noqa: E402
 from extension.base import compute_new_rows  # noqa: E402
 from extension.embeddings import load_image_set  # noqa: E402
-from extension.loo import compute_labeled_images, compute_loo, load_base  # noqa: E402
+from extension.loo import (  # noqa: E402
+    IMAGE_SUMMARY_KEYS,
+    compute_labeled_images,
+    compute_loo,
+    load_base,
+)
 from extension.models import compute_model_key  # noqa: E402
 from extension.specs import LooSpec  # noqa: E402
 from extension.synthesis import list_methods, resolve_method  # noqa: E402
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 CACHE = REPO_ROOT / ".cache"
-COLUMNS = (
-    "method",
-    "row_cosine_mean",
-    "auroc_mean",
-    "ap_mean",
-    "f1_mean",
-    "top1",
-    "top5",
-    "gen_precision",
-    "gen_recall",
-    "gen_f1",
-)
+COLUMNS = ("method", "row_cosine_mean", *IMAGE_SUMMARY_KEYS)
 
 
 def load_foolbox_folder(cache_dir: Path = CACHE) -> Path:

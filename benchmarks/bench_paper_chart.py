@@ -39,7 +39,7 @@ from extension.hierarchy import compute_group_metrics  # noqa: E402
 from extension.image_sets import register_image_set, run_embed_image_set  # noqa: E402
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
-CHART_METHODS = "paper-cosine,paper-euclidean,topk-norm-cosine,ridge-deviation"
+CHART_METHODS = "paper-cosine,paper-euclidean,topk-norm-cosine,ridge-deviation-idf-x1.5"
 
 
 def main() -> int:
@@ -100,7 +100,7 @@ def main() -> int:
             FewShotSpec(
                 set_id,
                 classes=classes,
-                init_methods=resolve_methods(["paper-cosine", "ridge-deviation"]),
+                init_methods=resolve_methods(["paper-cosine", "ridge-deviation-idf-x1.5"]),
                 seed=args.seed,
             ),
             _progress,

@@ -12,20 +12,9 @@ from db.connect import connect
 
 # The exported row comes from the first: the best method in benchmarks/results/loo.md.
 ADD_CLASS_DEFAULT_METHODS = ("ridge-deviation-idf-x1.5", "paper-cosine")
-_SUMMARY_COLUMNS = (
-    "method",
-    "n_classes",
-    "row_cosine_mean",
-    "auroc_mean",
-    "ap_mean",
-    "f1_mean",
-    "top1",
-    "top5",
-    "gen_precision",
-    "gen_recall",
-    "gen_f1",
-    "compute_seconds",
-)
+# Printed per method, around the image metrics of `extension.loo.IMAGE_SUMMARY_KEYS`.
+_SUMMARY_FIRST_COLUMNS = ("method", "n_classes", "row_cosine_mean")
+_SUMMARY_LAST_COLUMNS = ("compute_seconds",)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -159,7 +148,10 @@ def handle_loo(args: argparse.Namespace) -> int:
 
 
 def _print_table(summaries: list[dict]) -> None:
-    cols = [c for c in _SUMMARY_COLUMNS if any(c in s for s in summaries)]
+    from extension.loo import IMAGE_SUMMARY_KEYS
+
+    columns = _SUMMARY_FIRST_COLUMNS + IMAGE_SUMMARY_KEYS + _SUMMARY_LAST_COLUMNS
+    cols = [c for c in columns if any(c in s for s in summaries)]
     print(" | ".join(cols))
     for s in summaries:
         print(

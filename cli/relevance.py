@@ -26,7 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="checkpoint to use (default: the best of the newest run)",
     )
     score.add_argument("--wnids", nargs="*", default=[], help="only these classes")
-    score.add_argument("--batch-size", type=int, default=128)
+    score.add_argument(
+        "--batch-size", type=int, default=0, help="0 = automatic: 128 on CUDA, 32 on the CPU"
+    )
     score.add_argument("--max-length", type=int, default=128)
     score.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     _action(actions, "list", "list training runs and model versions")

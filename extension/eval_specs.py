@@ -6,10 +6,9 @@ few-shot baseline. Each round-trips through `to_json()` / `from_json()`.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 
-from extension.specs import ModelSpec, SynthesisSpec
+from extension.specs import JsonSpec, ModelSpec, SynthesisSpec
 
 # The paper's validation classes: koala, trailer truck, bee, cheeseburger.
 PAPER_CLASSES = ("n01882714", "n04467665", "n02206856", "n07697313")
@@ -21,39 +20,8 @@ TRAINED = "trained"
 DEFAULT_SHOTS = (1, 5, 10, 25)
 
 
-class _Json:
-    def to_dict(self) -> dict:
-        return asdict(self)  # type: ignore[call-overload]
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str):
-        return cls.from_dict(json.loads(text))
-
-    @classmethod
-    def from_dict(cls, data: dict):
-        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{cls.__name__}: unknown fields {unknown}; valid: {sorted(known)}")
-        out = dict(data)
-        if isinstance(out.get("model"), dict):
-            out["model"] = ModelSpec.from_dict(out["model"])
-        for key in ("methods", "init_methods"):
-            if isinstance(out.get(key), list):
-                out[key] = tuple(
-                    SynthesisSpec.from_dict(m) if isinstance(m, dict) else m for m in out[key]
-                )
-        for key in ("classes", "negative_sets", "shots"):
-            if isinstance(out.get(key), list):
-                out[key] = tuple(out[key])
-        return cls(**out)
-
-
 @dataclass(frozen=True)
-class EmbedSpec(_Json):
+class EmbedSpec(JsonSpec):
     """Embed a registered image set with the base model (resumable, cached per file hash).
 
     Attributes:
@@ -72,7 +40,7 @@ class EmbedSpec(_Json):
 
 
 @dataclass(frozen=True)
-class EvalSpec(_Json):
+class EvalSpec(JsonSpec):
     """The paper's protocol on one image set.
 
     Attributes:
@@ -106,7 +74,7 @@ class EvalSpec(_Json):
 
 
 @dataclass(frozen=True)
-class FewShotSpec(_Json):
+class FewShotSpec(JsonSpec):
     """Few-shot baseline: a one-vs-rest linear row on frozen features, trained with Adam.
 
     Attributes:

@@ -34,7 +34,17 @@ from extension.specs import LooSpec, SynthesisSpec
 from extension.synthesis import complete_spec, compute_rows, describe_spec
 
 Progress = Callable[[float, str], None]
-SUMMARY_KEYS = ("auroc", "ap", "f1", "top1", "top5", "precision", "gen_f1")
+# The image metrics of a leave-one-out summary (means over the left-out classes with images).
+IMAGE_SUMMARY_KEYS = (
+    "auroc_mean",
+    "ap_mean",
+    "f1_mean",
+    "top1",
+    "top5",
+    "gen_precision",
+    "gen_recall",
+    "gen_f1",
+)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ from pathlib import Path
 DEFAULT_CACHE_DIR = Path(".cache")
 
 
-class _JsonSpec:
+class JsonSpec:
+    """Base of the frozen specs: JSON round trip, unknown fields refused by name."""
+
     def to_dict(self) -> dict:
         return asdict(self)  # type: ignore[call-overload]
 
@@ -44,18 +46,19 @@ def _thaw(cls, data: dict) -> dict:
         out["model"] = ModelSpec.from_dict(out["model"])
     if "synthesis" in out and isinstance(out["synthesis"], dict):
         out["synthesis"] = SynthesisSpec.from_dict(out["synthesis"])
-    if "methods" in out and isinstance(out["methods"], list):
-        out["methods"] = tuple(
-            SynthesisSpec.from_dict(m) if isinstance(m, dict) else m for m in out["methods"]
-        )
-    for key in ("classes", "texts"):
+    for key in ("methods", "init_methods"):
+        if isinstance(out.get(key), list):
+            out[key] = tuple(
+                SynthesisSpec.from_dict(m) if isinstance(m, dict) else m for m in out[key]
+            )
+    for key in ("classes", "texts", "negative_sets", "shots"):
         if key in out and isinstance(out[key], list):
             out[key] = tuple(out[key])
     return out
 
 
 @dataclass(frozen=True)
-class ModelSpec(_JsonSpec):
+class ModelSpec(JsonSpec):
     """The base classifier.
 
     Attributes:
@@ -72,7 +75,7 @@ class ModelSpec(_JsonSpec):
 
 
 @dataclass(frozen=True)
-class SynthesisSpec(_JsonSpec):
+class SynthesisSpec(JsonSpec):
     """One synthesis method with its parameters.
 
     Attributes:
@@ -100,7 +103,7 @@ class SynthesisSpec(_JsonSpec):
 
 
 @dataclass(frozen=True)
-class LooSpec(_JsonSpec):
+class LooSpec(JsonSpec):
     """A leave-one-out benchmark run over existing classes.
 
     Attributes:
@@ -121,7 +124,7 @@ class LooSpec(_JsonSpec):
 
 
 @dataclass(frozen=True)
-class AddClassSpec(_JsonSpec):
+class AddClassSpec(JsonSpec):
     """Add a class from text and synthesize its head row(s).
 
     Attributes:

@@ -147,7 +147,12 @@ def _render_checkpoints_and_scoring(con) -> None:
         key="rt-score-version",
         index=usable.index(default) if default in usable else 0,
     )
-    batch = st.number_input("Scoring batch size", min_value=1, value=128, key="rt-score-batch")
+    batch = st.number_input(
+        "Scoring batch size (0 = automatic: 128 on a GPU, 32 on the CPU)",
+        min_value=0,
+        value=0,
+        key="rt-score-batch",
+    )
     if st.button("Score captions", key="rt-score"):
         spec = ScoringSpec(model_version=int(version), batch_size=int(batch))
         st.session_state["rt-score-job"] = start_job("relevance-score", spec.to_dict())

@@ -90,7 +90,7 @@ def score_caption_records(
         tokenizer,
         [texts[r] for r in rows],
         labels,
-        batch_size=spec.batch_size,
+        batch_size=spec.resolve_batch_size(device),
         max_length=spec.max_length,
         device=device,
         amp_dtype=compute_amp_dtype(device, spec.precision),

@@ -128,3 +128,11 @@ def test_export_writes_parquet_descriptions_and_card(scored, tmp_path):
     assert "CC0-1.0" in card and f"model version {version}" in card
     only = export_curated_set(con, model_version=version, out_dir=tmp_path / "k", kept_only=True)
     assert pl.read_parquet(only["captions"]).height == result["n_kept"]
+
+
+def test_scoring_batch_size_zero_means_automatic_per_device():
+    assert ScoringSpec(model_version=1).resolve_batch_size("cpu") == 32
+    assert ScoringSpec(model_version=1).resolve_batch_size("cuda") == 128
+    assert ScoringSpec(model_version=1, batch_size=7).resolve_batch_size("cuda") == 7
+    with pytest.raises(ValueError, match="batch_size"):
+        ScoringSpec(model_version=1, batch_size=-1)
