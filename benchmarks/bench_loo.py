@@ -17,9 +17,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import shutil
 import statistics
 import sys
 import time
@@ -30,10 +28,10 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.dev_db import build_dev_database  # noqa: E402
 from benchmarks.tiny_imagenet import load_tiny_imagenet_val  # noqa: E402
-from curation.catalog import load_imagenet1k_wnids  # noqa: E402
 from db.connect import connect  # noqa: E402
 from extension.base import compute_new_rows  # noqa: E402
 from extension.embeddings import load_image_set  # noqa: E402
+from extension.image_sets import write_sample_photo_folder  # noqa: E402
 from extension.loo import (  # noqa: E402
     IMAGE_SUMMARY_KEYS,
     compute_labeled_images,
@@ -51,14 +49,7 @@ COLUMNS = ("method", "row_cosine_mean", *IMAGE_SUMMARY_KEYS)
 
 def load_foolbox_folder(cache_dir: Path = CACHE) -> Path:
     """foolbox's 20 ImageNet photos copied into `<cache>/foolbox-imagenet/<wnid>/`."""
-    source = Path(importlib.util.find_spec("foolbox").submodule_search_locations[0]) / "data"
-    target = cache_dir / "foolbox-imagenet"
-    wnids = load_imagenet1k_wnids()
-    for path in sorted(source.glob("imagenet_*.jpg")):
-        folder = target / wnids[int(path.stem.split("_")[-1])]
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, folder / path.name)
-    return target
+    return write_sample_photo_folder(cache_dir / "foolbox-imagenet")
 
 
 def _timings(donors, repeats: int = 5) -> dict:

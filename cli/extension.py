@@ -225,10 +225,16 @@ def handle_add_class(args: argparse.Namespace) -> int:
             result["status"] = "draft"
     finally:
         con.close()
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for distance, rows in result["nearest"].items():
+        print(
+            f"nearest by {distance}: "
+            + ", ".join(f"{r['name']} ({r['wnid']}) {r['distance']:.3f}" for r in rows)
+        )
     print(
-        json.dumps(result)
-        if args.json
-        else f"{result['wnid']} ({result['status']}): "
+        f"{result['wnid']} ({result['status']}): "
         + ", ".join(f"{h['method_label']} norm {h['row_norm']:.3f}" for h in result["heads"])
     )
     return 0

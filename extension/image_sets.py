@@ -16,6 +16,8 @@ Built on `extension.embeddings` (transform and pre-logits forward) and `extensio
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -294,3 +296,32 @@ def save_uploaded_images(files: list[tuple[str, bytes]], folder: Path, *, class_
     for name, data in files:
         (target / Path(name).name).write_bytes(data)
     return Path(folder)
+
+
+SAMPLE_PHOTOS_NOTE = (
+    "20 ImageNet validation photos (19 classes) shipped in the foolbox package's data folder; "
+    "research use under the ImageNet terms."
+)
+
+
+def write_sample_photo_folder(target: Path) -> Path:
+    """Copy foolbox's 20 labelled ImageNet photos into `target/<wnid>/` (idempotent).
+
+    The offline stand-in for a user's own image folder: enough to try the dashboards.
+
+    Raises:
+        FileNotFoundError: the foolbox package (installed by `make run` / `make test`) is absent.
+    """
+    from curation.catalog import load_imagenet1k_wnids
+
+    spec = importlib.util.find_spec("foolbox")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("The foolbox package is not installed: no sample photos.")
+    source = Path(spec.submodule_search_locations[0]) / "data"
+    wnids = load_imagenet1k_wnids()
+    for path in sorted(source.glob("imagenet_*.jpg")):
+        folder = Path(target) / wnids[int(path.stem.split("_")[-1])]
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / path.name).exists():
+            shutil.copy(path, folder / path.name)
+    return Path(target)

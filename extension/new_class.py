@@ -100,7 +100,8 @@ def run_add_class(
     """Job entry point: synthesize the rows of a new class and store it as a draft.
 
     Returns:
-        `wnid`, `n_tokens`, and per method `method`, `row_norm`, `bias`, `path`, `sha256`.
+        `wnid`, `n_tokens`, per method `method`, `row_norm`, `bias`, `path`, `sha256`, and
+        `nearest`: per distance the 5 nearest base classes (`rank`, `wnid`, `name`, `distance`).
     """
     progress = progress or (lambda fraction, message: None)
     class_id = check_new_class_id(con, spec.class_id, spec.name)
@@ -150,9 +151,11 @@ def run_add_class(
             path.unlink(missing_ok=True)
         raise
     progress(1.0, f"{class_id}: {len(heads)} row(s) synthesized")
+    nearest = compute_preview(donors, texts, k=5).nearest
     return {
         "wnid": class_id,
         "n_tokens": int((vector > 0).sum()),
+        "nearest": {distance: frame.to_dicts() for distance, frame in nearest.items()},
         "heads": [
             {k: h[k] for k in ("method_label", "row_norm", "bias", "path", "sha256")} for h in heads
         ],

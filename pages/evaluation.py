@@ -177,6 +177,12 @@ def _render_image_sets(con) -> None:
         if errors.height:
             st.warning(f"{errors.height} images could not be read and are skipped:")
             st.dataframe(errors, hide_index=True)
+    from extension.image_sets import SAMPLE_PHOTOS_NOTE, write_sample_photo_folder
+
+    if st.button("Register the sample photos", key="sets-samples", help=SAMPLE_PHOTOS_NOTE):
+        folder = write_sample_photo_folder(resolve_db_path().resolve().parent / "sample-photos")
+        _register(con, folder, "sample-photos", "folder")
+    st.caption(f"Sample photos: {SAMPLE_PHOTOS_NOTE}")
     with st.form("register-folder"):
         st.text("Register a folder (<wnid>/*.jpg) or a list file (path<TAB>wnid per line)")
         source = st.text_input("Folder or list file on this machine", key="reg-source")

@@ -113,3 +113,16 @@ def test_register_a_folder_from_the_page(page, tmp_path):
     at.text_input(key="reg-name").set_value("bad-set")
     next(b for b in at.button if b.label == "Register").click().run()
     assert any("does not exist" in e.value for e in at.error)
+
+
+def test_register_the_sample_photos(page, eval_db_path):
+    at = page.run()
+    at.button(key="sets-samples").click().run()
+    assert not at.exception
+    assert any("Registered set" in s.value for s in at.success)
+    folder = eval_db_path.parent / "sample-photos"
+    photos = sorted(folder.glob("*/*.jpg"))
+    assert len(photos) == 20 and all(p.parent.name.startswith("n") for p in photos)
+    at.button(key="sets-samples").click().run()  # again: the same set, nothing duplicated
+    assert not at.exception
+    assert len(sorted(folder.glob("*/*.jpg"))) == 20

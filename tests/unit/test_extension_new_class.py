@@ -60,6 +60,8 @@ def test_preview_finds_the_cats_first(text_con):
 def test_add_keep_export_reload_in_plain_timm(text_con, tmp_path):
     result = run_add_class(text_con, _spec(), heads_dir=tmp_path / "heads")
     assert result["wnid"] == "custom-house-cat" and len(result["heads"]) == 2
+    assert set(result["nearest"]) == {"cosine", "euclidean"}
+    assert result["nearest"]["cosine"][0]["wnid"] in {"n02123045", "n02123159", "n02124075"}
     draft = ext_db.get_added_class(text_con, "custom-house-cat")
     assert (
         draft["status"] == "draft"
