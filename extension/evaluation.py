@@ -152,9 +152,11 @@ def compute_class_sample(
     pos_pool = np.flatnonzero((labels == wnid) & allowed)
     neg_pool = np.flatnonzero(labels != wnid)
     if not len(pos_pool) or not len(neg_pool):
+        held = sorted(set(labels.tolist()))
         raise ValueError(
             f"Class {wnid}: {len(pos_pool)} images of the class and {len(neg_pool)} others; need "
-            "both."
+            f"both. The image set holds {len(held)} classes, e.g. {', '.join(held[:5])}: choose "
+            "classes it holds (--classes, or the class picker)."
         )
     rng = np.random.default_rng([seed, zlib.crc32(wnid.encode())])
     pos = rng.choice(pos_pool, min(n, len(pos_pool)), replace=False)
