@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,16 @@ def _release_streamlit_resources():
     import streamlit as st
 
     st.cache_resource.clear()
+
+
+def wait_for_job(con, job_id: int, timeout_s: float = 120.0) -> dict:
+    """Poll the jobs table until the job ends (the worker runs it on its own thread)."""
+    from db import jobs as job_db
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = job_db.get_job(con, job_id)
+        if job["status"] in job_db.FINAL_STATUSES:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish within {timeout_s} s")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -12,7 +10,7 @@ from db import extension as ext_db
 from db import jobs as job_db
 from db.connect import connect
 from jobs import worker as _job_worker  # noqa: F401  (pages/jobs.py must not shadow `jobs`)
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, wait_for_job
 from tests.extension_helpers import insert_texts
 
 PAGE = str(REPO_ROOT / "pages" / "add_class.py")
@@ -32,16 +30,6 @@ def app_con(tmp_path, monkeypatch):
     con.close()
 
 
-def _wait(con, job_id: int, timeout_s: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = job_db.get_job(con, job_id)
-        if job["status"] in job_db.FINAL_STATUSES:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish")
-
-
 def test_add_class_preview_synthesize_keep_export(app_con):
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     assert not at.exception
@@ -59,7 +47,7 @@ def test_add_class_preview_synthesize_keep_export(app_con):
     assert at.get("plotly_chart")
     at.multiselect(key="add-methods").set_value(["ridge-norm", "paper-cosine"]).run()
     at.button(key="add-synthesize").click().run()
-    job = _wait(app_con, at.session_state["add-class-job"])
+    job = wait_for_job(app_con, at.session_state["add-class-job"])
     assert job["status"] == "succeeded", job["error"]
     at.run()
     heads = ext_db.list_synthesized_heads(app_con, wnid="custom-house-cat")

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import tests.relevance_helpers as helpers
 from curation.relevance.score import run_score_relevance
 from curation.relevance.specs import ScoringSpec
-from db import jobs as job_db
 from db import relevance as relevance_db
 from db import relevance_decisions as decision_db
 from db.connect import connect
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, wait_for_job
 from tests.relevance_helpers import copy_db
 
 tiny_encoder_dir = helpers.tiny_encoder_dir  # fixtures
@@ -35,16 +32,6 @@ def app_db(trained_db, tmp_path, monkeypatch):
     con.close()
 
 
-def _wait_for_job(con, job_id: int, timeout_s: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = job_db.get_job(con, job_id)
-        if job["status"] in job_db.FINAL_STATUSES:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish")
-
-
 def test_train_page_previews_trains_and_scores(app_db, tiny_encoder_dir, tmp_path):
     con, version = app_db
     at = AppTest.from_file(str(PAGES / "relevance_train.py"), default_timeout=60).run()
@@ -60,13 +47,13 @@ def test_train_page_previews_trains_and_scores(app_db, tiny_encoder_dir, tmp_pat
     at.text_input(key="rt-dir").input(str(tmp_path / "page-run")).run()
     at.button(key="rt-start").click().run()
     assert not at.exception
-    job = _wait_for_job(con, at.session_state["rt-train-job"])
+    job = wait_for_job(con, at.session_state["rt-train-job"])
     assert job["status"] == "succeeded", job["error"]
     assert relevance_db.get_run(con, checkpoint_dir=str(tmp_path / "page-run")) is not None
     at.run()
     at.selectbox(key="rt-score-version").set_value(version).run()
     at.button(key="rt-score").click().run()
-    job = _wait_for_job(con, at.session_state["rt-score-job"])
+    job = wait_for_job(con, at.session_state["rt-score-job"])
     assert job["status"] == "succeeded", job["error"]
     assert relevance_db.list_scoring_runs(con, version).height == 2
 
