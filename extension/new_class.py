@@ -54,6 +54,11 @@ def compute_preview(donors: Donors, texts: list[str], *, k: int = 10) -> Preview
         ValueError: the texts have no usable tokens.
     """
     inputs, vector = compute_new_inputs(donors, texts)
+    return _compute_preview_from_inputs(donors, inputs, vector, k=k)
+
+
+def _compute_preview_from_inputs(donors: Donors, inputs, vector, *, k: int) -> Preview:
+    """`compute_preview` once the texts' synthesis inputs and vector exist."""
     dists = {d: compute_donor_distances(donors, inputs, distance=d)[0] for d in list_distances()}
     wnids = list(donors.wnids)
     return Preview(
@@ -151,7 +156,7 @@ def run_add_class(
             path.unlink(missing_ok=True)
         raise
     progress(1.0, f"{class_id}: {len(heads)} row(s) synthesized")
-    nearest = compute_preview(donors, texts, k=5).nearest
+    nearest = _compute_preview_from_inputs(donors, inputs, vector, k=5).nearest
     return {
         "wnid": class_id,
         "n_tokens": int((vector > 0).sum()),
