@@ -29,18 +29,17 @@ sys.path.insert(0, str(REPO_ROOT))
 from benchmarks.dev_db import build_dev_database  # noqa: E402
 from benchmarks.tiny_imagenet import load_tiny_imagenet_val  # noqa: E402
 from db.connect import connect  # noqa: E402
-from extension.base import compute_new_rows  # noqa: E402
-from extension.embeddings import load_image_set  # noqa: E402
-from extension.image_sets import write_sample_photo_folder  # noqa: E402
-from extension.loo import (  # noqa: E402
+from extension.images.uploads import write_sample_photo_folder  # noqa: E402
+from extension.models import load_base_classifier  # noqa: E402
+from extension.specs import ModelSpec  # noqa: E402
+from extension.synthesis.donors import compute_new_rows, load_donors  # noqa: E402
+from extension.synthesis.loo import (  # noqa: E402
     IMAGE_SUMMARY_KEYS,
-    compute_labeled_images,
     compute_loo,
-    load_base,
+    load_labeled_images,
 )
-from extension.models import compute_model_key  # noqa: E402
-from extension.specs import LooSpec  # noqa: E402
-from extension.synthesis import list_methods, resolve_method  # noqa: E402
+from extension.synthesis.methods import list_methods, resolve_method  # noqa: E402
+from extension.text.store import ensure_text_stats  # noqa: E402
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 CACHE = REPO_ROOT / ".cache"
@@ -138,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     db_path = args.db or build_dev_database(CACHE / "dev" / "workbench.duckdb")
     con = connect(db_path)
-    model, head, class_wnids, donors = load_base(con, LooSpec())
-    key = compute_model_key(LooSpec().model)
+    ensure_text_stats(con)
+    base = load_base_classifier(ModelSpec(), cache_dir=CACHE)
+    donors = load_donors(con, base.head, list(base.class_wnids))
     timings = _timings(donors)
     folders = {"tiny": lambda: load_tiny_imagenet_val(CACHE), "foolbox": load_foolbox_folder}
     report = {"timings": timings, "sets": {}}
@@ -149,11 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for name in [s for s in args.sets.split(",") if s]:
         per_class = args.per_class if name == "tiny" else 0
-        image_set = load_image_set(
-            model, key, folders[name](), max_per_class=per_class, batch_size=64
+        images = load_labeled_images(
+            base, folders[name](), max_per_class=per_class, cache_dir=CACHE
         )
-        images = compute_labeled_images(image_set, head, class_wnids)
-        targets = sorted(set(image_set.wnids) & set(donors.wnids))
+        held = {base.class_wnids[i] for i in images.labels.tolist()}
+        targets = sorted(held & set(donors.wnids))
         rows = []
         for method in list_methods():
             summary, _ = compute_loo(donors, resolve_method(method), targets, images)

@@ -31,12 +31,12 @@ from benchmarks.tiny_imagenet import load_tiny_imagenet_val  # noqa: E402
 from curation.demo import build_demo_database, is_demo_built  # noqa: E402
 from db.connect import connect  # noqa: E402
 from db.image_sets import list_image_set_classes  # noqa: E402
-from extension.eval_heads import resolve_methods  # noqa: E402
-from extension.eval_specs import PAPER_CLASSES, TINY_SUBSTITUTES, EmbedSpec, EvalSpec, FewShotSpec  # noqa: E402
-from extension.evaluation import run_evaluation  # noqa: E402
-from extension.fewshot import run_fewshot  # noqa: E402
-from extension.hierarchy import compute_group_metrics  # noqa: E402
-from extension.image_sets import register_image_set, run_embed_image_set  # noqa: E402
+from extension.evaluation.fewshot import run_fewshot  # noqa: E402
+from extension.evaluation.heads import resolve_methods  # noqa: E402
+from extension.evaluation.hierarchy import compute_group_metrics  # noqa: E402
+from extension.evaluation.protocol import run_evaluation  # noqa: E402
+from extension.images.sets import register_image_set, run_embed_image_set  # noqa: E402
+from extension.specs import PAPER_CLASSES, TINY_SUBSTITUTES, EmbedSpec, EvalSpec, FewShotSpec  # noqa: E402
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 CHART_METHODS = "paper-cosine,paper-euclidean,topk-norm-cosine,ridge-deviation-idf-x1.5"

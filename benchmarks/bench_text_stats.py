@@ -31,8 +31,9 @@ sys.path.insert(0, str(REPO_ROOT))
 from benchmarks.make_captions_file import CLASS_COUNTS, _read_class_counts, make_records  # noqa: E402
 from curation.catalog import load_wordnet_glosses, seed_imagenet1k  # noqa: E402
 from db.connect import connect  # noqa: E402
-from extension.text_stats import MAX_CLASS_FRACTION, compute_reference_counts, compute_text_stats  # noqa: E402
-from extension.text_store import run_build_text_stats  # noqa: E402
+from extension.specs import TextStatsSpec  # noqa: E402
+from extension.text.stats import MAX_CLASS_FRACTION, compute_reference_counts, compute_text_stats  # noqa: E402
+from extension.text.store import run_build_text_stats  # noqa: E402
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 
@@ -114,7 +115,9 @@ def _db_build(captions: pl.DataFrame, examples: pl.DataFrame, repeats: int) -> f
             "SELECT wnid, 'wordnet', text, 1, 'bench', current_timestamp FROM _descs"
         )
         con.unregister("_descs")
-        seconds, _ = _median_seconds(lambda: run_build_text_stats(con, force=True), repeats)
+        seconds, _ = _median_seconds(
+            lambda: run_build_text_stats(con, TextStatsSpec(force=True)), repeats
+        )
         con.close()
     return seconds
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from db.connect import DB_ENV_VAR, DEFAULT_DB_PATH
+import duckdb
+
+from db.connect import DB_ENV_VAR, DEFAULT_DB_PATH, connect
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
@@ -41,3 +45,13 @@ def print_progress(fraction: float, message: str = "") -> None:
     if fraction >= 1.0:
         sys.stderr.write("\n")
     sys.stderr.flush()
+
+
+@contextmanager
+def open_database(path: str | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The migrated database of `--db` (or the default) for one command; closed afterwards."""
+    con = connect(path)
+    try:
+        yield con
+    finally:
+        con.close()

@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import add_actor_option, add_db_option, resolve_actor
+from cli.common import add_actor_option, add_db_option, open_database, resolve_actor
 from curation import descriptions as desc
-from db.connect import connect
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -50,11 +49,8 @@ def _add(actions: argparse._SubParsersAction, name: str, help_text: str) -> argp
 
 
 def handle(args: argparse.Namespace) -> int:
-    con = connect(args.db)
-    try:
+    with open_database(args.db) as con:
         return _HANDLERS[args.action](con, args)
-    finally:
-        con.close()
 
 
 def _import_builtin(con, args: argparse.Namespace) -> int:

@@ -10,10 +10,16 @@ import json
 import sys
 from pathlib import Path
 
-from cli.common import add_db_option, print_progress, resolve_actor
-from db.connect import connect
-from extension.eval_specs import DEFAULT_SHOTS, PAPER_CLASSES, EmbedSpec, EvalSpec, FewShotSpec
-from extension.specs import DEFAULT_CACHE_DIR, ModelSpec
+from cli.common import add_db_option, open_database, print_progress, resolve_actor
+from extension.specs import (
+    DEFAULT_CACHE_DIR,
+    DEFAULT_SHOTS,
+    PAPER_CLASSES,
+    EmbedSpec,
+    EvalSpec,
+    FewShotSpec,
+    ModelSpec,
+)
 
 DEFAULT_METHOD_NAMES = "paper-cosine,paper-euclidean"
 
@@ -117,7 +123,7 @@ def _split(text: str) -> list[str]:
 def _resolve_set(con, source: str, actor: str) -> int:
     """A registered set's id by name or id, else register the folder/list file."""
     from db.image_sets import get_image_set, get_image_set_id
-    from extension.image_sets import register_image_set
+    from extension.images.sets import register_image_set
 
     if source.isdigit() and get_image_set(con, int(source)):
         return int(source)
@@ -136,10 +142,9 @@ def _resolve_set(con, source: str, actor: str) -> int:
 
 def handle_image_sets(args: argparse.Namespace) -> int:
     from db import image_sets as set_db
-    from extension.image_sets import register_image_set, run_embed_image_set
+    from extension.images.sets import register_image_set, run_embed_image_set
 
-    con = connect(args.db)
-    try:
+    with open_database(args.db) as con:
         if args.action == "list":
             _emit(args, set_db.list_image_sets(con).to_dicts())
             return 0
@@ -170,17 +175,14 @@ def handle_image_sets(args: argparse.Namespace) -> int:
                 args,
                 set_db.list_image_errors(con, _resolve_set(con, args.source, actor)).to_dicts(),
             )
-    finally:
-        con.close()
     return 0
 
 
 def handle_evaluate(args: argparse.Namespace) -> int:
-    from extension.eval_heads import resolve_methods
-    from extension.evaluation import run_evaluation
+    from extension.evaluation.heads import resolve_methods
+    from extension.evaluation.protocol import run_evaluation
 
-    con = connect(args.db)
-    try:
+    with open_database(args.db) as con:
         actor = resolve_actor(None)
         spec = EvalSpec(
             image_set_id=_resolve_set(con, args.images, actor),
@@ -195,8 +197,6 @@ def handle_evaluate(args: argparse.Namespace) -> int:
             name=args.name,
         )
         result = run_evaluation(con, spec, _progress(args), cache_dir=Path(args.cache_dir))
-    finally:
-        con.close()
     if args.json:
         print(json.dumps(result, sort_keys=True, default=str))
     else:
@@ -205,11 +205,10 @@ def handle_evaluate(args: argparse.Namespace) -> int:
 
 
 def handle_fewshot(args: argparse.Namespace) -> int:
-    from extension.eval_heads import resolve_methods
-    from extension.fewshot import run_fewshot
+    from extension.evaluation.fewshot import run_fewshot
+    from extension.evaluation.heads import resolve_methods
 
-    con = connect(args.db)
-    try:
+    with open_database(args.db) as con:
         spec = FewShotSpec(
             image_set_id=_resolve_set(con, args.images, resolve_actor(None)),
             classes=tuple(_split(args.classes)),
@@ -224,8 +223,6 @@ def handle_fewshot(args: argparse.Namespace) -> int:
             device=args.device,
         )
         result = run_fewshot(con, spec, _progress(args), cache_dir=Path(args.cache_dir))
-    finally:
-        con.close()
     _emit(args, result)
     return 0
 

@@ -7,8 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from cli.common import add_actor_option, add_db_option, print_progress, resolve_actor
-from db.connect import connect
+from cli.common import add_actor_option, add_db_option, open_database, print_progress, resolve_actor
 
 # The exported row comes from the first: the best method in benchmarks/results/loo.md.
 ADD_CLASS_DEFAULT_METHODS = ("ridge-deviation-idf-x1.5", "paper-cosine")
@@ -105,7 +104,7 @@ def _model_spec(args: argparse.Namespace):
 
 
 def _methods(names: list[str] | None, default: tuple[str, ...] = ("paper-cosine",)) -> tuple:
-    from extension.synthesis import list_methods, resolve_method
+    from extension.synthesis.methods import list_methods, resolve_method
 
     names = names or list(default)
     if "all" in names:
@@ -114,9 +113,9 @@ def _methods(names: list[str] | None, default: tuple[str, ...] = ("paper-cosine"
 
 
 def handle_loo(args: argparse.Namespace) -> int:
-    from extension.loo import run_loo
     from extension.specs import LooSpec
-    from extension.synthesis import list_methods
+    from extension.synthesis.loo import run_loo
+    from extension.synthesis.methods import list_methods
 
     if args.list_methods:
         print("\n".join(list_methods()))
@@ -129,11 +128,8 @@ def handle_loo(args: argparse.Namespace) -> int:
         device=args.device,
         max_images_per_class=args.max_images_per_class,
     )
-    con = connect(args.db)
-    try:
+    with open_database(args.db) as con:
         result = run_loo(con, spec, None if args.json else print_progress)
-    finally:
-        con.close()
     if args.per_class_out:
         Path(args.per_class_out).write_text(json.dumps(result["per_class"]), encoding="utf-8")
     summaries = [
@@ -148,7 +144,7 @@ def handle_loo(args: argparse.Namespace) -> int:
 
 
 def _print_table(summaries: list[dict]) -> None:
-    from extension.loo import IMAGE_SUMMARY_KEYS
+    from extension.synthesis.loo import IMAGE_SUMMARY_KEYS
 
     columns = _SUMMARY_FIRST_COLUMNS + IMAGE_SUMMARY_KEYS + _SUMMARY_LAST_COLUMNS
     cols = [c for c in columns if any(c in s for s in summaries)]
@@ -162,26 +158,22 @@ def _print_table(summaries: list[dict]) -> None:
 
 
 def handle_text_stats(args: argparse.Namespace) -> int:
-    from extension.text_store import run_build_text_stats
+    from extension.specs import TextStatsSpec
+    from extension.text.store import run_build_text_stats
 
-    con = connect(args.db)
-    try:
-        print(json.dumps(run_build_text_stats(con, force=args.force), default=str))
-    finally:
-        con.close()
+    with open_database(args.db) as con:
+        print(json.dumps(run_build_text_stats(con, TextStatsSpec(force=args.force)), default=str))
     return 0
 
 
 def handle_class_distances(args: argparse.Namespace) -> int:
     import polars as pl
 
-    from extension.text_store import compute_class_table1
+    from extension.text.store import compute_class_table1, ensure_text_stats
 
-    con = connect(args.db)
-    try:
+    with open_database(args.db) as con:
+        ensure_text_stats(con)
         result = compute_class_table1(con, args.wnid, k=args.k)
-    finally:
-        con.close()
     with pl.Config(tbl_rows=50, fmt_str_lengths=60, tbl_width_chars=160):
         print(result["table1"])
         for distance, frame in result["nearest"].items():
@@ -200,8 +192,8 @@ def _read_text(value: str | None, path: str | None, what: str) -> str:
 
 
 def handle_add_class(args: argparse.Namespace) -> int:
-    from extension.new_class import keep_added_class, run_add_class
     from extension.specs import AddClassSpec
+    from extension.synthesis.new_class import keep_added_class, run_add_class
 
     description = _read_text(args.description, args.description_file, "Description")
     texts = _read_text(None, args.texts_file, "Texts").splitlines() if args.texts_file else []
@@ -215,16 +207,13 @@ def handle_add_class(args: argparse.Namespace) -> int:
         device=args.device,
         actor=resolve_actor(args.actor),
     )
-    con = connect(args.db)
-    try:
+    with open_database(args.db) as con:
         result = run_add_class(con, spec, None if args.json else print_progress)
         if args.keep:
             keep_added_class(con, result["wnid"], primary_method=result["heads"][0]["method_label"])
             result["status"] = "kept"
         else:
             result["status"] = "draft"
-    finally:
-        con.close()
     if args.json:
         print(json.dumps(result))
         return 0
@@ -241,25 +230,21 @@ def handle_add_class(args: argparse.Namespace) -> int:
 
 
 def handle_discard_class(args: argparse.Namespace) -> int:
-    from extension.new_class import discard_added_class
+    from extension.synthesis.new_class import discard_added_class
 
-    con = connect(args.db)
-    try:
+    with open_database(args.db) as con:
         n = discard_added_class(con, args.id)
-    finally:
-        con.close()
     print(f"discarded {args.id} ({n} head file(s) removed)")
     return 0
 
 
 def handle_export(args: argparse.Namespace) -> int:
-    from extension.export import run_export
+    from extension.specs import ExportSpec
+    from extension.synthesis.export import run_export
 
-    wnids = [c.strip() for c in args.classes.split(",") if c.strip()] or None
-    con = connect(args.db)
-    try:
-        result = run_export(con, _model_spec(args), Path(args.out), wnids=wnids)
-    finally:
-        con.close()
+    wnids = tuple(c.strip() for c in args.classes.split(",") if c.strip())
+    spec = ExportSpec(out_dir=str(Path(args.out)), model=_model_spec(args), wnids=wnids)
+    with open_database(args.db) as con:
+        result = run_export(con, spec)
     print(json.dumps(result), file=sys.stdout)
     return 0

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from cli.common import add_db_option
+from cli.common import add_db_option, open_database
 from db import jobs as job_db
-from db.connect import connect
-from jobs.worker import run_queued_jobs
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -18,15 +16,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    con = connect(args.db)
-    try:
+    with open_database(args.db) as con:
         if args.action == "run-queued":
+            from jobs.worker import run_queued_jobs
+
+            job_db.fail_interrupted_jobs(con, include_queued=False)
             print(f"ran {run_queued_jobs(con)} job(s)")
         else:
             frame = job_db.list_jobs(con).select(
                 "job_id", "kind", "status", "progress", "message", "error"
             )
             print(frame)
-    finally:
-        con.close()
     return 0

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cli.common import add_actor_option, add_db_option, print_progress, resolve_actor
-from db.connect import connect
+from cli.common import add_actor_option, add_db_option, open_database, print_progress, resolve_actor
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -106,11 +105,8 @@ def _dataset_spec(args):
 
 
 def handle(args: argparse.Namespace) -> int:
-    con = connect(args.db)
-    try:
+    with open_database(args.db) as con:
         return _HANDLERS[args.relevance_action](con, args)
-    finally:
-        con.close()
 
 
 def _handle_build_dataset(con, args) -> int:
@@ -183,21 +179,21 @@ def _handle_list(con, args) -> int:
 
 
 def _handle_decide(con, args) -> int:
-    from db import relevance_decisions as decision_db
+    from curation.relevance.decisions import update_decision
 
     decision = None if args.decision == "clear" else args.decision
-    event = decision_db.update_decision(
+    change = update_decision(
         con, args.caption_id, decision=decision, reason=args.reason, actor=resolve_actor(args.actor)
     )
-    print(f"caption {args.caption_id}: {args.decision} (history event {event})")
+    print(change.describe())
     return 0
 
 
 def _handle_threshold(con, args) -> int:
-    from db import relevance_decisions as decision_db
+    from curation.relevance.decisions import update_class_threshold
 
     value = None if args.value == "clear" else float(args.value)
-    decision_db.update_class_threshold(
+    update_class_threshold(
         con, args.wnid, threshold=value, reason=args.reason, actor=resolve_actor(args.actor)
     )
     print(f"{args.wnid}: threshold {'global' if value is None else value}")

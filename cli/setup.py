@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cli.common import add_db_option, print_progress
-from db.connect import DB_ENV_VAR, connect, resolve_db_path
+from cli.common import add_db_option, open_database, print_progress
+from db.connect import DB_ENV_VAR, resolve_db_path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,11 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def handle_build_demo(args: argparse.Namespace) -> int:
     from curation.demo import build_demo_database
 
-    con = connect(args.db)
-    try:
+    with open_database(args.db) as con:
         summary = build_demo_database(con, progress=print_progress)
-    finally:
-        con.close()
     print(f"Built {resolve_db_path(args.db)}: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
     return 0
 
@@ -44,11 +41,8 @@ def handle_run(args: argparse.Namespace) -> int:
     db_path = resolve_db_path(args.db)
     from curation.demo import is_demo_built
 
-    con = connect(db_path)
-    try:
+    with open_database(db_path) as con:
         built = is_demo_built(con)
-    finally:
-        con.close()
     if not built:
         handle_build_demo(argparse.Namespace(db=str(db_path)))
     env = {**os.environ, DB_ENV_VAR: str(db_path.resolve())}

@@ -26,20 +26,21 @@ stay). The whole ingest is one transaction plus one `ingest_runs` row holding th
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import duckdb
 
+from contract.files import hash_file
+from contract.progress import Progress, no_progress
+from contract.specs import JsonSpec
 from db import caption_staging as staging_db
 from db import captions as caption_db
 from db import classes as class_db
+from db.sql import transaction
 
-Progress = Callable[[float, str], None]
 DEFAULT_SOURCE = "imagenet-captions"
 SOURCE_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 EXAMPLES_PER_REASON = 3
@@ -59,7 +60,7 @@ class CaptionLimits:
 
 
 @dataclass(frozen=True)
-class IngestCaptionsSpec:
+class IngestCaptionsSpec(JsonSpec):
     """Job spec of `run_ingest_captions` (stored as JSON with the job).
 
     Attributes:
@@ -133,10 +134,6 @@ def register_caption_source(
     return info
 
 
-def _noop_progress(fraction: float, message: str = "") -> None:
-    return None
-
-
 def check_caption_source_name(con: duckdb.DuckDBPyConnection, source: str) -> str:
     """Validate a caption source name for a file ingest and return it.
 
@@ -180,15 +177,6 @@ def check_caption_file(path: str | Path) -> Path:
     return path
 
 
-def compute_file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 8 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(8 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def ingest_caption_file(
     con: duckdb.DuckDBPyConnection,
     path: str | Path,
@@ -217,24 +205,26 @@ def ingest_caption_file(
         FileNotFoundError, ValueError: a missing file, a file that is not a JSON list, a bad
             source name, or an empty catalog. Nothing is written then.
     """
-    progress = progress or _noop_progress
+    progress = progress or no_progress
     check_caption_source_name(con, source)
     file = check_caption_file(path)
     if class_db.count_classes(con) == 0:
         raise ValueError("The class catalog is empty: run `workbench build-demo` first.")
     started = time.perf_counter()
     progress(0.0, f"hashing {file.name}")
-    sha256 = compute_file_sha256(file)
-    with staging_db.ingest_transaction(con):
+    sha256 = hash_file(file)
+    name = display_name or str(file)
+
+    def work(tx: duckdb.DuckDBPyConnection) -> dict:
         progress(0.1, "parsing JSON")
-        n_records = _stage_file(con, file)
+        n_records = _stage_file(tx, file)
         progress(0.5, f"validating {n_records:,} records")
-        report = _validate_staged(con, limits)
+        report = _validate_staged(tx, limits)
         progress(0.7, "writing captions")
-        register_caption_source(con, source, file_name=display_name or file.name)
-        report.update(caption_db.upsert_staged_captions(con, source=source))
+        register_caption_source(tx, source, file_name=display_name or file.name)
+        report.update(caption_db.upsert_staged_captions(tx, source=source))
         report.update(
-            file=display_name or str(file),
+            file=name,
             source=source,
             sha256=sha256,
             n_records=n_records,
@@ -242,7 +232,11 @@ def ingest_caption_file(
             seconds=round(time.perf_counter() - started, 2),
         )
         progress(0.95, "recording the report")
-        report["ingest_id"] = _record_run(con, report)
+        report["ingest_id"] = _record_run(tx, report)
+        return report
+
+    with staging_db.staging_tables(con):
+        report = transaction(con, work)
     progress(1.0, f"done: {report['n_inserted']:,} new, {report['n_updated']:,} updated")
     return report
 

@@ -8,10 +8,9 @@ the ImageNet-X per-image texts (CC BY-NC 4.0) as the default caption source.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import duckdb
 
+from contract.progress import Progress, no_progress, scale_progress
 from curation.catalog import seed_imagenet1k
 from db.classes import count_classes
 from db.overview import has_caption_source
@@ -21,8 +20,6 @@ DEMO_CAPTION_SOURCE = "imagenet-x"
 # the WordNet gloss fills the 6 classes Wiktionary lacks.
 DEFAULT_DESCRIPTION_ORDER = ("wiktionary", "wordnet")
 DEMO_ACTOR = "build-demo"
-
-Progress = Callable[[float, str], None]
 
 
 def is_demo_built(con: duckdb.DuckDBPyConnection) -> bool:
@@ -42,7 +39,7 @@ def build_demo_database(
     from curation.descriptions import import_builtin_sources, use_source_where_unset
     from curation.imagenet_x import ingest_imagenet_x
 
-    report = progress or (lambda fraction, message="": None)
+    report = progress or no_progress
     report(0.0, "class catalog")
     summary = {"classes added": seed_imagenet1k(con)}
     report(0.1, "class descriptions")
@@ -53,7 +50,7 @@ def build_demo_database(
             con, source=source, actor=DEMO_ACTOR
         )
     report(0.3, "ImageNet-X per-image texts")
-    ingest = ingest_imagenet_x(con, progress=lambda f, m="": report(0.3 + 0.7 * f, m))
+    ingest = ingest_imagenet_x(con, progress=scale_progress(report, 0.3, 1.0))
     summary["captions added"] = ingest["n_inserted"]
     report(1.0, "done")
     return summary

@@ -6,7 +6,6 @@ problems are reported with the record's position instead of being dropped silent
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from contract.files import hash_bytes
 from curation.description_sources import (
     FileRecord,
     get_description_source,
@@ -23,6 +23,7 @@ from curation.description_sources import (
 )
 from db import classes as class_db
 from db import descriptions as desc_db
+from db.sql import transaction
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def import_builtin_sources(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             counts[key] = desc_db.count_description_candidates(tx, source=key)
         return counts
 
-    return desc_db.write_in_transaction(con, work)
+    return transaction(con, work)
 
 
 def import_wikipedia_file(
@@ -138,7 +139,7 @@ def import_description_content(
                 tx,
                 source=source,
                 path=file_name,
-                sha256=hashlib.sha256(content).hexdigest(),
+                sha256=hash_bytes(content),
                 n_records=len(records),
                 n_inserted=done["inserted"],
                 n_updated=done["updated"],
@@ -149,7 +150,7 @@ def import_description_content(
             )
             return done, run_id
 
-        counts, ingest_id = desc_db.write_in_transaction(con, work)
+        counts, ingest_id = transaction(con, work)
     return DescriptionImportReport(
         file_name,
         source,

@@ -35,6 +35,7 @@ from curation.description_sources import (  # noqa: F401 (re-exported)
 )
 from db import classes as class_db
 from db import descriptions as desc_db
+from db.sql import transaction
 
 ACTIONS = ("edit", "pick")
 
@@ -287,7 +288,7 @@ def use_source_where_unset(con: duckdb.DuckDBPyConnection, *, source: str, actor
         frame = desc_db.list_unset_with_candidate(tx, source=source)
         return desc_db.insert_bulk_changes(tx, source=source, actor=actor, frame=frame)
 
-    return desc_db.write_in_transaction(con, work)
+    return transaction(con, work)
 
 
 def count_unset_with_source(con: duckdb.DuckDBPyConnection, *, source: str) -> int:
@@ -375,7 +376,7 @@ def _apply_change(
         )
         return DescriptionChange(wnid, True, event_id, revision + 1, based, conflict)
 
-    return desc_db.write_in_transaction(con, work)
+    return transaction(con, work)
 
 
 def _require_class(con: duckdb.DuckDBPyConnection, wnid: str) -> None:

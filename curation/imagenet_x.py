@@ -22,17 +22,19 @@ workbench does not need), in SQL by DuckDB. The ingest is idempotent and one tra
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import time
 from pathlib import Path
 
 import duckdb
 
-from curation.captions import Progress, compute_file_sha256, register_caption_source
+from contract.files import hash_bytes, hash_file
+from contract.progress import Progress, no_progress
+from curation.captions import register_caption_source
 from db import caption_staging as staging_db
 from db import captions as caption_db
 from db import classes as class_db
+from db.sql import transaction
 
 SOURCE = "imagenet-x"
 SPLITS = ("val", "train")
@@ -82,30 +84,35 @@ def ingest_imagenet_x(
     """
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be a positive number of records or None, got {limit}")
-    progress = progress or _noop_progress
+    progress = progress or no_progress
     paths = load_annotation_paths(splits)
     if class_db.count_classes(con) == 0:
         raise ValueError("The class catalog is empty: seed it first (workbench build-demo).")
     started = time.perf_counter()
     progress(0.0, "reading ImageNet-X annotations")
     n_lines = sum(_count_lines(p) for p in paths)
-    with staging_db.ingest_transaction(con):
-        n_staged = staging_db.stage_imagenet_x(con, [str(p) for p in paths], limit=limit)
+
+    def work(tx: duckdb.DuckDBPyConnection) -> dict:
+        n_staged = staging_db.stage_imagenet_x(tx, [str(p) for p in paths], limit=limit)
         progress(0.5, f"writing {n_staged:,} ImageNet-X captions")
-        register_caption_source(con, SOURCE)
-        counts = caption_db.upsert_staged_captions(con, source=SOURCE)
+        register_caption_source(tx, SOURCE)
+        counts = caption_db.upsert_staged_captions(tx, source=SOURCE)
         n_records = min(n_lines, limit) if limit else n_lines
         report = _make_report(paths, counts, n_records=n_records, n_staged=n_staged, limit=limit)
         report["seconds"] = round(time.perf_counter() - started, 2)
         report["ingest_id"] = caption_db.insert_ingest_run(
-            con,
+            tx,
             source=SOURCE,
             path=str(paths[0].parent),
             sha256=_sha256_of(paths),
             counts={k: report[k] for k in caption_db.INGEST_RUN_COUNTS},
             report=report,
         )
-    progress(1.0, f"ImageNet-X: {counts['n_inserted']:,} new captions")
+        return report
+
+    with staging_db.staging_tables(con):
+        report = transaction(con, work)
+    progress(1.0, f"ImageNet-X: {report['n_inserted']:,} new captions")
     keys = (
         "source",
         "n_records",
@@ -139,10 +146,6 @@ def _make_report(
     }
 
 
-def _noop_progress(fraction: float, message: str = "") -> None:
-    return None
-
-
 def _count_lines(path: Path) -> int:
     with path.open("rb") as handle:
         return sum(1 for line in handle if line.strip())
@@ -150,5 +153,5 @@ def _count_lines(path: Path) -> int:
 
 def _sha256_of(paths: list[Path]) -> str:
     """SHA-256 over the files' hashes (one digest for the set of files)."""
-    joined = "\n".join(f"{p.name} {compute_file_sha256(p)}" for p in paths)
-    return hashlib.sha256(joined.encode()).hexdigest()
+    joined = "\n".join(f"{p.name} {hash_file(p)}" for p in paths)
+    return hash_bytes(joined.encode())

@@ -6,8 +6,9 @@ JSON list once (one row per element, in file order), `json_extract` pulls the fi
 each record in one pass, and the first character of each field's JSON text gives its kind
 (string, number, object, ...; a missing key is SQL NULL, a JSON null is 'null'). The staged
 rows live in TEMP tables of the calling connection, inside the ingest's transaction, so
-nothing of a failed ingest survives. Tables: `_caption_stage` (every element),
-`_caption_problems` (idx, field, reason, severity, detail), `_caption_clean` (rows to store).
+nothing of a failed ingest survives (`staging_tables` drops them afterwards). Tables:
+`_caption_stage` (every element), `_caption_problems` (idx, field, reason, severity, detail),
+`_caption_clean` (rows to store).
 """
 
 from __future__ import annotations
@@ -33,22 +34,17 @@ _FIELDS = ("filename", "wnid", "title", "description", "tags")
 MAX_RECORD_BYTES = 256 << 20
 
 
+STAGING_TABLES = ("_caption_stage", "_caption_problems", "_caption_clean")
+
+
 @contextmanager
-def ingest_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One transaction around a whole ingest: COMMIT on success, ROLLBACK on any exception
-    (including a job's cancellation), and the TEMP staging tables dropped either way."""
-    con.execute("BEGIN TRANSACTION")
+def staging_tables(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The block that fills the TEMP staging tables; they are dropped at its end, whatever
+    happens (the caller wraps the writes in `db.sql.transaction`)."""
     try:
         yield con
-        con.execute("COMMIT")
-    except BaseException:
-        try:
-            con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass  # DuckDB already aborted it
-        raise
     finally:
-        for table in ("_caption_stage", "_caption_problems", "_caption_clean"):
+        for table in STAGING_TABLES:
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 

@@ -14,7 +14,7 @@ import json
 import duckdb
 import polars as pl
 
-from db.sql import fetch_frame, fetch_row, fetch_value
+from db.sql import fetch_dict, fetch_frame, fetch_row, fetch_value
 
 CAPTION_COLUMNS = ("caption_id", "source", "filename", "wnid", "title", "description", "tags")
 INGEST_RUN_COUNTS = (
@@ -96,16 +96,14 @@ def insert_ingest_run(
 def get_latest_ingest_run(con: duckdb.DuckDBPyConnection, source: str | None = None) -> dict | None:
     """The newest ingest run (optionally of one source) with its report decoded, or None."""
     where, params = ("WHERE source = ?", [source]) if source else ("", [])
-    cur = con.execute(
+    run = fetch_dict(
+        con,
         f"SELECT ingest_id, source, path, sha256, started_at, {', '.join(INGEST_RUN_COUNTS)}, "
         f"report_json FROM ingest_runs {where} ORDER BY ingest_id DESC LIMIT 1",
         params,
     )
-    names = [d[0] for d in cur.description]
-    rows = cur.fetchall()
-    if not rows:
+    if run is None:
         return None
-    run = dict(zip(names, rows[0], strict=True))
     run["report"] = json.loads(run.pop("report_json"))
     return run
 
@@ -169,12 +167,11 @@ def list_captions(
 
 def get_caption(con: duckdb.DuckDBPyConnection, caption_id: int) -> dict | None:
     """One caption as a dict (tags a list), or None."""
-    row = fetch_row(
+    return fetch_dict(
         con,
         f"SELECT {', '.join(CAPTION_COLUMNS)} FROM captions WHERE caption_id = ?",
         [int(caption_id)],
     )
-    return dict(zip(CAPTION_COLUMNS, row, strict=True)) if row else None
 
 
 def list_caption_class_counts(

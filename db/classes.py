@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import duckdb
 import polars as pl
 
-from db.sql import fetch_frame, fetch_row, fetch_value
+from db.sql import fetch_dict, fetch_frame, fetch_value, registered
 
 CLASS_COLUMNS = ("wnid", "class_index", "name", "lemmas", "origin")
 
@@ -30,15 +30,12 @@ def insert_classes(con: duckdb.DuckDBPyConnection, rows: Iterable[tuple]) -> int
         orient="row",
     )
     before = count_classes(con)
-    con.register("_new_classes", frame)
-    try:
+    with registered(con, "_new_classes", frame):
         con.execute(
             "INSERT INTO classes (wnid, class_index, name, lemmas, origin) "
             "SELECT n.wnid, n.class_index, n.name, n.lemmas, n.origin FROM _new_classes n "
             "WHERE n.wnid NOT IN (SELECT wnid FROM classes)"
         )
-    finally:
-        con.unregister("_new_classes")
     return count_classes(con) - before
 
 
@@ -49,10 +46,7 @@ def count_classes(con: duckdb.DuckDBPyConnection) -> int:
 
 def get_class(con: duckdb.DuckDBPyConnection, wnid: str) -> dict | None:
     """One class as a dict, or None when the wnid is not in the catalog."""
-    row = fetch_row(
-        con, "SELECT wnid, class_index, name, lemmas, origin FROM classes WHERE wnid = ?", [wnid]
-    )
-    return dict(zip(CLASS_COLUMNS, row, strict=True)) if row else None
+    return fetch_dict(con, f"SELECT {', '.join(CLASS_COLUMNS)} FROM classes WHERE wnid = ?", [wnid])
 
 
 def list_classes(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -1,28 +1,19 @@
 """SQL for class descriptions: candidate texts per source, the active description per class,
 and the append-only `description_events` history.
 
-Writers call `write_in_transaction(con, work)`: `work(con)` runs inside one transaction and
-is re-run from the start when DuckDB reports a write-write conflict with a concurrent
-transaction (optimistic concurrency: the loser gets a `TransactionException`). So `work`
-must read the state it depends on itself, inside the transaction.
+Writers run inside `db.sql.transaction(con, work)` (called by `curation.descriptions`), which
+retries `work` on write-write conflicts; the functions here are single statements.
 """
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 import polars as pl
 
-from db.sql import fetch_frame, fetch_row, fetch_value
+from db.sql import fetch_dict, fetch_frame, fetch_row, fetch_value, registered
 
-T = TypeVar("T")
-
-MAX_WRITE_ATTEMPTS = 10
 _ACTIVE_COLUMNS = ("wnid", "source", "text", "revision", "updated_by", "updated_at")
 _INGEST_COLUMNS = (
     "source",
@@ -52,76 +43,6 @@ EVENT_COLUMNS = (
 )
 
 
-def write_in_transaction(
-    con: duckdb.DuckDBPyConnection,
-    work: Callable[[duckdb.DuckDBPyConnection], T],
-    *,
-    attempts: int = MAX_WRITE_ATTEMPTS,
-) -> T:
-    """Run `work(con)` in one transaction, retrying it on write-write conflicts.
-
-    Args:
-        con: a connection or cursor that is not inside a transaction.
-        work: does all reads and writes of one user action; may raise to abort.
-        attempts: how many times to try before giving up on conflicts.
-
-    Returns:
-        What `work` returned, after a successful COMMIT.
-
-    Raises:
-        duckdb.TransactionException: still conflicting after `attempts` tries (or a
-            ConstraintException for a duplicate key).
-        Exception: whatever `work` raised (the transaction is rolled back).
-    """
-    for attempt in range(attempts):
-        con.execute("BEGIN TRANSACTION")
-        try:
-            result = work(con)
-            con.execute("COMMIT")
-            return result
-        except (duckdb.TransactionException, duckdb.ConstraintException) as exc:
-            _rollback_quietly(con)
-            if attempt == attempts - 1 or not _is_write_conflict(exc):
-                raise
-            # Exponential backoff with jitter, so two racing writers do not collide again.
-            time.sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
-        except BaseException:
-            _rollback_quietly(con)
-            raise
-    raise AssertionError("unreachable")
-
-
-def _is_write_conflict(exc: duckdb.Error) -> bool:
-    # "Conflict on update!" / "Conflict on tuple deletion!", or a duplicate key (at COMMIT, or
-    # at an upsert whose snapshot predates it) because a concurrent transaction inserted the
-    # same row first. Our inserts of user data are all upserts, so a duplicate key means a race.
-    message = str(exc).lower()
-    if isinstance(exc, duckdb.ConstraintException):
-        return "duplicate key" in message
-    return "conflict" in message or "constraint violation" in message
-
-
-@contextmanager
-def _registered(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> Iterator[None]:
-    """Register `frame` as view `name` for the block; unregister even after an error."""
-    con.register(name, frame)
-    try:
-        yield
-    except BaseException:
-        with suppress(duckdb.Error):  # an aborted transaction refuses; the original error wins
-            con.unregister(name)
-        raise
-    con.unregister(name)
-
-
-def _rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
-    # DuckDB already aborted the transaction after a failed COMMIT or a conflict.
-    try:
-        con.execute("ROLLBACK")
-    except duckdb.TransactionException:
-        pass
-
-
 def upsert_description_candidates(
     con: duckdb.DuckDBPyConnection, *, source: str, frame: pl.DataFrame
 ) -> dict[str, int]:
@@ -131,7 +52,7 @@ def upsert_description_candidates(
         Counts `inserted`, `updated`, `unchanged`.
     """
     frame = frame.select(pl.col("wnid").cast(pl.Utf8), pl.col("text").cast(pl.Utf8))
-    with _registered(con, "_new_descriptions", frame):
+    with registered(con, "_new_descriptions", frame):
         counts = fetch_row(
             con,
             "SELECT count(*) FILTER (WHERE d.wnid IS NULL), "
@@ -186,13 +107,11 @@ def list_candidate_sources(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 def get_active_description(con: duckdb.DuckDBPyConnection, wnid: str) -> dict | None:
     """The active description row of a class as a dict, or None when none is chosen."""
-    row = fetch_row(
+    return fetch_dict(
         con,
-        "SELECT wnid, source, text, revision, updated_by, updated_at "
-        "FROM active_descriptions WHERE wnid = ?",
+        f"SELECT {', '.join(_ACTIVE_COLUMNS)} FROM active_descriptions WHERE wnid = ?",
         [wnid],
     )
-    return dict(zip(_ACTIVE_COLUMNS, row, strict=True)) if row else None
 
 
 def list_active_descriptions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -258,12 +177,11 @@ def delete_active_row(con: duckdb.DuckDBPyConnection, wnid: str) -> None:
 
 def get_description_event(con: duckdb.DuckDBPyConnection, event_id: int) -> dict | None:
     """One history row as a dict, or None."""
-    row = fetch_row(
+    return fetch_dict(
         con,
         f"SELECT {', '.join(EVENT_COLUMNS)} FROM description_events WHERE event_id = ?",
         [event_id],
     )
-    return dict(zip(EVENT_COLUMNS, row, strict=True)) if row else None
 
 
 def list_description_events(con: duckdb.DuckDBPyConnection, wnid: str) -> pl.DataFrame:
@@ -309,7 +227,7 @@ def insert_bulk_changes(
     """
     if frame.is_empty():
         return 0
-    with _registered(con, "_bulk_changes", frame):
+    with registered(con, "_bulk_changes", frame):
         con.execute(
             "INSERT INTO description_events (wnid, actor, action, source_after, text_after, "
             "revision_after, based_on_revision) "

@@ -7,7 +7,7 @@ import json
 import duckdb
 import polars as pl
 
-from db.sql import fetch_frame, fetch_row
+from db.sql import fetch_dict, fetch_frame, fetch_value, registered, transaction
 
 RUN_KINDS = ("protocol", "fewshot")
 
@@ -47,14 +47,13 @@ def insert_eval_run(
     """
     if kind not in RUN_KINDS:
         raise ValueError(f"kind must be one of {RUN_KINDS}, got {kind!r}")
-    con.execute("BEGIN TRANSACTION")
-    try:
+
+    def work(tx: duckdb.DuckDBPyConnection) -> int:
         run_id = int(
-            fetch_row(
-                con,
+            fetch_value(
+                tx,
                 "INSERT INTO eval_runs (kind, name, image_set_id, model_key, spec_json, "
-                "summary_json) "
-                "VALUES (?, ?, ?, ?, ?, ?) RETURNING run_id",
+                "summary_json) VALUES (?, ?, ?, ?, ?, ?) RETURNING run_id",
                 [
                     kind,
                     name,
@@ -63,7 +62,7 @@ def insert_eval_run(
                     spec_json,
                     json.dumps(summary, sort_keys=True),
                 ],
-            )[0]
+            )
         )
         for table, frame in (
             ("eval_classes", classes),
@@ -72,25 +71,16 @@ def insert_eval_run(
             ("fewshot_results", fewshot),
         ):
             if frame is not None and frame.height:
-                _insert_frame(con, table, run_id, frame)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    return run_id
+                columns = ", ".join(frame.columns)  # the frame's own column names, not user text
+                with registered(tx, "_eval_frame", frame):
+                    tx.execute(
+                        f"INSERT INTO {table} (run_id, {columns}) SELECT ?, {columns} "
+                        "FROM _eval_frame",
+                        [run_id],
+                    )
+        return run_id
 
-
-def _insert_frame(con, table: str, run_id: int, frame: pl.DataFrame) -> None:
-    columns = ", ".join(frame.columns)
-    con.register("_eval_frame", frame)
-    try:
-        # `table` is one of the fixed names above, never user text.
-        con.execute(
-            f"INSERT INTO {table} (run_id, {columns}) SELECT ?, {columns} FROM _eval_frame",
-            [run_id],
-        )
-    finally:
-        con.unregister("_eval_frame")
+    return transaction(con, work)
 
 
 def list_eval_runs(con: duckdb.DuckDBPyConnection, *, kind: str | None = None) -> pl.DataFrame:
@@ -108,10 +98,9 @@ def list_eval_runs(con: duckdb.DuckDBPyConnection, *, kind: str | None = None) -
 
 def get_eval_run(con: duckdb.DuckDBPyConnection, run_id: int) -> dict | None:
     """One run with `spec` and `summary` decoded, or None."""
-    frame = fetch_frame(con, "SELECT * FROM eval_runs WHERE run_id = ?", [run_id])
-    if frame.is_empty():
+    run = fetch_dict(con, "SELECT * FROM eval_runs WHERE run_id = ?", [run_id])
+    if run is None:
         return None
-    run = frame.row(0, named=True)
     run["spec"] = json.loads(run.pop("spec_json"))
     run["summary"] = json.loads(run.pop("summary_json"))
     return run
@@ -168,18 +157,3 @@ def list_fewshot_results(con: duckdb.DuckDBPyConnection, run_id: int) -> pl.Data
         "ORDER BY f.wnid, f.init, f.k, f.repeat_idx, f.metric",
         [run_id],
     )
-
-
-def list_stored_rows(
-    con: duckdb.DuckDBPyConnection, wnid: str, *, method_label: str, model_key: str
-) -> list[tuple[str, str]]:
-    """(path, sha256) of synthesized rows of an added class (table of migration 0002, read-only)
-    for one method and base model, newest first."""
-    frame = fetch_frame(
-        con,
-        "SELECT path, sha256 FROM synthesized_heads WHERE wnid = ? AND method_label = ? AND "
-        "model_key = ? "
-        "ORDER BY head_id DESC",
-        [wnid, method_label, model_key],
-    )
-    return list(frame.iter_rows())

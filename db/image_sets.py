@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from db.sql import fetch_frame, fetch_row, fetch_value
+from db.sql import fetch_dict, fetch_frame, fetch_row, fetch_value, registered, transaction
 
 ITEM_SCHEMA = {
     "item_idx": pl.Int64,
@@ -31,34 +31,30 @@ def insert_image_set(
         items: rows (item_idx, path, wnid, sha256, size_bytes).
     """
     frame = items.select(list(ITEM_SCHEMA)).cast(ITEM_SCHEMA)
-    con.execute("BEGIN TRANSACTION")
-    try:
+
+    def work(tx: duckdb.DuckDBPyConnection) -> int:
         set_id = int(
-            fetch_row(
-                con,
+            fetch_value(
+                tx,
                 "INSERT INTO image_sets (name, kind, root, n_items, n_classes, created_by) "
                 "VALUES (?, ?, ?, ?, ?, ?) RETURNING set_id",
                 [name, kind, root, frame.height, frame["wnid"].n_unique(), created_by],
-            )[0]
+            )
         )
-        con.register("_new_items", frame)
-        con.execute(
-            "INSERT INTO image_set_items SELECT ?, item_idx, path, wnid, sha256, size_bytes "
-            "FROM _new_items",
-            [set_id],
-        )
-        con.unregister("_new_items")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    return set_id
+        with registered(tx, "_new_items", frame):
+            tx.execute(
+                "INSERT INTO image_set_items SELECT ?, item_idx, path, wnid, sha256, size_bytes "
+                "FROM _new_items",
+                [set_id],
+            )
+        return set_id
+
+    return transaction(con, work)
 
 
 def get_image_set(con: duckdb.DuckDBPyConnection, set_id: int) -> dict | None:
     """One set's row as a dict, or None."""
-    frame = fetch_frame(con, "SELECT * FROM image_sets WHERE set_id = ?", [set_id])
-    return frame.row(0, named=True) if frame.height else None
+    return fetch_dict(con, "SELECT * FROM image_sets WHERE set_id = ?", [set_id])
 
 
 def get_image_set_id(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
@@ -108,28 +104,24 @@ def update_embedding_state(
     errors: dict[int, str],
     complete: bool,
 ) -> None:
-    """Record progress of an embedding job and the images it could not read (one transaction)."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    """Record the outcome of an embedding job: the state under `model_key` and the set's
+    unreadable images (replacing earlier ones), in one transaction."""
+
+    def work(tx: duckdb.DuckDBPyConnection) -> None:
+        tx.execute("DELETE FROM image_item_errors WHERE set_id = ?", [set_id])
         for item_idx, error in errors.items():
-            con.execute(
-                "INSERT OR REPLACE INTO image_item_errors (set_id, item_idx, error) VALUES (?, "
-                "?, ?)",
+            tx.execute(
+                "INSERT INTO image_item_errors (set_id, item_idx, error) VALUES (?, ?, ?)",
                 [set_id, item_idx, error],
             )
-        n_failed = fetch_value(
-            con, "SELECT count(*) FROM image_item_errors WHERE set_id = ?", [set_id]
-        )
-        con.execute(
+        tx.execute(
             "INSERT OR REPLACE INTO image_set_embeddings "
             "(set_id, model_key, status, n_embedded, n_failed, updated_at) "
             "VALUES (?, ?, ?, ?, ?, current_timestamp)",
-            [set_id, model_key, "complete" if complete else "partial", n_embedded, int(n_failed)],
+            [set_id, model_key, "complete" if complete else "partial", n_embedded, len(errors)],
         )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+
+    transaction(con, work)
 
 
 def list_image_errors(con: duckdb.DuckDBPyConnection, set_id: int) -> pl.DataFrame:

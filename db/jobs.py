@@ -1,20 +1,41 @@
-"""SQL for background jobs (`jobs`, `job_logs`). Written by the worker, read by pages."""
+"""SQL for background jobs (`jobs`, `job_logs`, `job_workers`). Written by the worker, read by
+pages and the CLI.
+
+A job's shown status comes from `jobs.status`, except that a 'running' job whose worker's
+heartbeat is older than `STALE_AFTER_S` is shown as 'interrupted': its process is gone (killed,
+crashed, machine off), and whoever reads the table sees that at once, not only after a restart.
+"""
 
 from __future__ import annotations
 
 import json
-import time
+import os
+import socket
 
 import duckdb
 import polars as pl
 
-from db.sql import fetch_frame, fetch_row
+from db.sql import fetch_dict, fetch_frame, fetch_row, fetch_value, transaction
 
 ACTIVE_STATUSES = ("queued", "running")
-FINAL_STATUSES = ("succeeded", "failed", "cancelled")
-JOB_COLUMNS = (
-    "job_id, kind, spec_json, status, progress, message, error, result_json, "
-    "cancel_requested, created_at, started_at, finished_at"
+FINAL_STATUSES = ("succeeded", "failed", "cancelled", "interrupted")
+HEARTBEAT_EVERY_S = 2.0
+STALE_AFTER_S = 15.0
+INTERRUPTED_ERROR = (
+    "Interrupted: the process running this job ended before it finished (killed, crashed or "
+    "shut down). Nothing it was writing was committed half-way; run it again."
+)
+# The status a reader sees: a running job without a live worker is 'interrupted'.
+_SHOWN_STATUS = (
+    "CASE WHEN j.status = 'running' AND (w.heartbeat_at IS NULL OR "
+    f"w.heartbeat_at < current_timestamp::TIMESTAMP - INTERVAL {int(STALE_AFTER_S)} SECOND) "
+    "THEN 'interrupted' ELSE j.status END"
+)
+_JOB_SELECT = (
+    f"SELECT j.job_id, j.kind, j.spec_json, {_SHOWN_STATUS} AS status, j.progress, j.message, "
+    "coalesce(j.error, CASE WHEN j.status = 'running' THEN ? END) AS error, j.result_json, "
+    "j.cancel_requested, j.created_at, j.started_at, j.finished_at, j.worker_id "
+    "FROM jobs j LEFT JOIN job_workers w USING (worker_id)"
 )
 
 
@@ -29,13 +50,12 @@ def insert_job(con: duckdb.DuckDBPyConnection, *, kind: str, spec: dict) -> int:
 
 
 def get_job(con: duckdb.DuckDBPyConnection, job_id: int) -> dict | None:
-    """One job as a dict (spec and result decoded), or None."""
-    cur = con.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", [job_id])
-    names = [d[0] for d in cur.description]
-    rows = cur.fetchall()
-    if not rows:
+    """One job as a dict (spec and result decoded, status as a reader sees it), or None."""
+    job = fetch_dict(con, f"{_JOB_SELECT} WHERE j.job_id = ?", [INTERRUPTED_ERROR, job_id])
+    if job is None:
         return None
-    job = dict(zip(names, rows[0], strict=True))
+    if job["status"] in ACTIVE_STATUSES:  # the placeholder error is for interrupted ones
+        job["error"] = None
     job["spec"] = json.loads(job.pop("spec_json"))
     result = job.pop("result_json")
     job["result"] = json.loads(result) if result else None
@@ -45,21 +65,54 @@ def get_job(con: duckdb.DuckDBPyConnection, job_id: int) -> dict | None:
 def list_jobs(
     con: duckdb.DuckDBPyConnection, *, kind: str | None = None, limit: int = 50
 ) -> pl.DataFrame:
-    """Newest jobs first."""
-    where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
-    return fetch_frame(
+    """Newest jobs first (status as a reader sees it)."""
+    where, params = ("WHERE j.kind = ?", [kind]) if kind else ("", [])
+    frame = fetch_frame(
         con,
-        f"SELECT {JOB_COLUMNS} FROM jobs {where} ORDER BY job_id DESC LIMIT ?",
-        [*params, limit],
+        f"{_JOB_SELECT} {where} ORDER BY j.job_id DESC LIMIT ?",
+        [INTERRUPTED_ERROR, *params, limit],
+    )
+    running = pl.col("status").is_in(["queued", "running"])
+    return frame.with_columns(pl.when(running).then(None).otherwise(pl.col("error")).alias("error"))
+
+
+def count_active_jobs(con: duckdb.DuckDBPyConnection, *, kind: str | None = None) -> int:
+    """Queued or running jobs (of one kind), interrupted ones not counted."""
+    where, params = ("AND j.kind = ?", [kind]) if kind else ("", [])
+    return int(
+        fetch_value(
+            con,
+            f"SELECT count(*) FROM ({_JOB_SELECT}) j "
+            f"WHERE j.status IN ('queued', 'running') {where}",
+            [INTERRUPTED_ERROR, *params],
+        )
     )
 
 
-def claim_next_job(con: duckdb.DuckDBPyConnection) -> dict | None:
-    """Mark the oldest queued job as running and return it, or None when the queue is empty."""
+def insert_worker(con: duckdb.DuckDBPyConnection) -> int:
+    """Register this process as a job worker. Returns its id."""
     row = fetch_row(
         con,
-        "UPDATE jobs SET status = 'running', started_at = current_timestamp "
+        "INSERT INTO job_workers (pid, host) VALUES (?, ?) RETURNING worker_id",
+        [os.getpid(), socket.gethostname()],
+    )
+    return int(row[0])
+
+
+def update_worker_heartbeat(con: duckdb.DuckDBPyConnection, worker_id: int) -> None:
+    """Say the worker is alive (its heartbeat thread calls this every HEARTBEAT_EVERY_S)."""
+    con.execute(
+        "UPDATE job_workers SET heartbeat_at = current_timestamp WHERE worker_id = ?", [worker_id]
+    )
+
+
+def claim_next_job(con: duckdb.DuckDBPyConnection, worker_id: int | None = None) -> dict | None:
+    """Mark the oldest queued job as running (by `worker_id`) and return it, or None."""
+    row = fetch_row(
+        con,
+        "UPDATE jobs SET status = 'running', started_at = current_timestamp, worker_id = ? "
         "WHERE job_id = (SELECT min(job_id) FROM jobs WHERE status = 'queued') RETURNING job_id",
+        [worker_id],
     )
     return get_job(con, int(row[0])) if row else None
 
@@ -82,10 +135,11 @@ def insert_job_log(con: duckdb.DuckDBPyConnection, job_id: int, line: str) -> No
 
 
 def list_job_logs(con: duckdb.DuckDBPyConnection, job_id: int, limit: int = 200) -> list[str]:
-    """The last `limit` log lines of a job, oldest first."""
+    """The last `limit` log lines of a job, oldest first, each prefixed with its time."""
     rows = con.execute(
-        "SELECT line FROM (SELECT line, at_time, rowid FROM job_logs WHERE job_id = ? "
-        "ORDER BY at_time DESC, rowid DESC LIMIT ?) ORDER BY at_time, rowid",
+        "SELECT strftime(at_time, '%H:%M:%S') || '  ' || line FROM (SELECT line, at_time, rowid "
+        "FROM job_logs WHERE job_id = ? ORDER BY at_time DESC, rowid DESC LIMIT ?) "
+        "ORDER BY at_time, rowid",
         [job_id, limit],
     ).fetchall()
     return [r[0] for r in rows]
@@ -100,49 +154,53 @@ def finish_job(
     result: dict | None = None,
 ) -> None:
     """Set a final status ('succeeded' | 'failed' | 'cancelled')."""
-    if status not in FINAL_STATUSES:
-        raise ValueError(f"status must be one of {FINAL_STATUSES}, got {status!r}")
-    con.execute(
-        "UPDATE jobs SET status = ?, error = ?, result_json = ?, finished_at = current_timestamp, "
-        "progress = CASE WHEN ? = 'succeeded' THEN 1.0 ELSE progress END WHERE job_id = ?",
-        [status, error, json.dumps(result) if result is not None else None, status, job_id],
+    if status not in FINAL_STATUSES[:3]:
+        raise ValueError(f"status must be one of {FINAL_STATUSES[:3]}, got {status!r}")
+    transaction(
+        con,
+        lambda tx: tx.execute(
+            "UPDATE jobs SET status = ?, error = ?, result_json = ?, "
+            "finished_at = current_timestamp, "
+            "progress = CASE WHEN ? = 'succeeded' THEN 1.0 ELSE progress END WHERE job_id = ?",
+            [status, error, json.dumps(result) if result is not None else None, status, job_id],
+        ),
     )
 
 
-def request_cancel(con: duckdb.DuckDBPyConnection, job_id: int, *, attempts: int = 5) -> None:
+def request_cancel(con: duckdb.DuckDBPyConnection, job_id: int) -> None:
     """Ask a job to stop: a queued job is cancelled at once, a running one at its next progress
-    report. Retries when the worker is writing progress to the same row at that moment."""
-    for attempt in range(attempts):
-        try:
-            _request_cancel_once(con, job_id)
-            return
-        except duckdb.TransactionException:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-
-
-def _request_cancel_once(con: duckdb.DuckDBPyConnection, job_id: int) -> None:
-    con.execute(
-        "UPDATE jobs SET status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END, "
-        "finished_at = CASE WHEN status = 'queued' THEN current_timestamp ELSE finished_at END, "
-        "cancel_requested = true WHERE job_id = ? AND status IN ('queued', 'running')",
-        [job_id],
+    report (retried when the worker writes progress to the same row at that moment)."""
+    transaction(
+        con,
+        lambda tx: tx.execute(
+            "UPDATE jobs SET "
+            "status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END, "
+            "finished_at = CASE WHEN status = 'queued' THEN current_timestamp "
+            "ELSE finished_at END, cancel_requested = true "
+            "WHERE job_id = ? AND status IN ('queued', 'running')",
+            [job_id],
+        ),
     )
 
 
-def fail_interrupted_jobs(con: duckdb.DuckDBPyConnection) -> int:
-    """Mark jobs left 'running' or 'queued' by a process that ended as failed.
+def fail_interrupted_jobs(con: duckdb.DuckDBPyConnection, *, include_queued: bool) -> int:
+    """Record jobs whose worker is gone as failed ('interrupted'), so the table says it.
 
-    Only one process can hold the database file, so at start-up any such job is stale.
+    Args:
+        include_queued: also fail queued jobs (at app start: nobody will run them silently;
+            a CLI `run-queued` keeps them, it is about to run them).
 
     Returns:
         How many jobs were marked.
     """
+    statuses = "('queued', 'running')" if include_queued else "('running')"
+    stale = (
+        "worker_id IS NULL OR worker_id NOT IN (SELECT worker_id FROM job_workers WHERE "
+        f"heartbeat_at >= current_timestamp::TIMESTAMP - INTERVAL {int(STALE_AFTER_S)} SECOND)"
+    )
     rows = con.execute(
-        "UPDATE jobs SET status = 'failed', finished_at = current_timestamp, "
-        "error = 'Interrupted: the workbench process ended before this job finished. '"
-        " || 'Nothing it was writing was committed half-way; run it again.' "
-        "WHERE status IN ('queued', 'running') RETURNING job_id"
+        "UPDATE jobs SET status = 'failed', finished_at = current_timestamp, error = ? "
+        f"WHERE status IN {statuses} AND (status = 'queued' OR {stale}) RETURNING job_id",
+        [INTERRUPTED_ERROR],
     ).fetchall()
     return len(rows)

@@ -13,6 +13,8 @@ from importlib import resources
 
 import duckdb
 
+from db.sql import transaction
+
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -74,20 +76,18 @@ def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[int]:
     for migration in migrations:
         if migration.version <= current:
             continue
-        con.execute("BEGIN TRANSACTION")
-        try:
-            if _has_statements(migration.sql):
-                con.execute(migration.sql)
-            con.execute(
-                "INSERT INTO schema_version (version, name) VALUES (?, ?)",
-                [migration.version, migration.name],
-            )
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+        transaction(con, lambda tx, m=migration: _apply(tx, m), attempts=1)
         applied.append(migration.version)
     return applied
+
+
+def _apply(con: duckdb.DuckDBPyConnection, migration: Migration) -> None:
+    if _has_statements(migration.sql):
+        con.execute(migration.sql)
+    con.execute(
+        "INSERT INTO schema_version (version, name) VALUES (?, ?)",
+        [migration.version, migration.name],
+    )
 
 
 def _has_statements(sql: str) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
-from db.sql import fetch_frame, fetch_row, fetch_value
+from db.sql import fetch_dict, fetch_frame, fetch_row, fetch_value, registered, transaction
 
 RUN_STATUSES = ("training", "finished", "stopped", "failed")
 RUN_COLUMNS = (
@@ -78,8 +78,7 @@ def insert_run(
     return int(row[0])
 
 
-def _run_from_row(names: list[str], row: tuple) -> dict:
-    run = dict(zip(names, row, strict=True))
+def _decode_run(run: dict) -> dict:
     run["spec"] = json.loads(run.pop("spec_json"))
     run["dataset"] = json.loads(run.pop("dataset_json"))
     run["class_wnids"] = list(run["class_wnids"])
@@ -96,10 +95,8 @@ def get_run(
     if (run_id is None) == (checkpoint_dir is None):
         raise ValueError("pass exactly one of run_id or checkpoint_dir")
     column, value = ("run_id", run_id) if run_id is not None else ("checkpoint_dir", checkpoint_dir)
-    cur = con.execute(f"SELECT {RUN_COLUMNS} FROM relevance_runs WHERE {column} = ?", [value])
-    names = [d[0] for d in cur.description]
-    rows = cur.fetchall()
-    return _run_from_row(names, rows[0]) if rows else None
+    row = fetch_dict(con, f"SELECT {RUN_COLUMNS} FROM relevance_runs WHERE {column} = ?", [value])
+    return _decode_run(row) if row else None
 
 
 def list_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -158,9 +155,9 @@ def insert_epoch(
     Returns:
         The model version of the checkpoint.
     """
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(
+
+    def work(tx: duckdb.DuckDBPyConnection) -> int:
+        tx.execute(
             "INSERT OR REPLACE INTO relevance_epoch_metrics (run_id, epoch, train_loss, "
             "test_loss, test_accuracy, n_train_pairs, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
@@ -173,22 +170,20 @@ def insert_epoch(
                 metrics["seconds"],
             ],
         )
-        row = fetch_row(
-            con,
+        version = fetch_value(
+            tx,
             "INSERT INTO relevance_model_versions (run_id, epoch, path, sha256, test_loss, "
             "test_accuracy) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, epoch) DO UPDATE SET "
             "path = excluded.path, sha256 = excluded.sha256, test_loss = excluded.test_loss, "
             "test_accuracy = excluded.test_accuracy, pruned = false RETURNING model_version",
             [run_id, epoch, path, sha256, metrics["test_loss"], metrics["test_accuracy"]],
         )
-        con.execute(
+        tx.execute(
             "UPDATE relevance_runs SET updated_at = current_timestamp WHERE run_id = ?", [run_id]
         )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    return int(row[0])
+        return int(version)
+
+    return transaction(con, work)
 
 
 def list_epoch_metrics(con: duckdb.DuckDBPyConnection, run_id: int) -> pl.DataFrame:
@@ -270,33 +265,34 @@ def insert_scores(
         The scoring run id.
     """
     frame = scores.select(list(SCORE_SCHEMA)).cast(SCORE_SCHEMA)
-    con.register("_relevance_scores", frame)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(
-            "DELETE FROM relevance_scores WHERE model_version = ? AND caption_id IN "
-            "(SELECT caption_id FROM _relevance_scores)",
-            [model_version],
+
+    def work(tx: duckdb.DuckDBPyConnection) -> int:
+        with registered(tx, "_relevance_scores", frame):
+            tx.execute(
+                "DELETE FROM relevance_scores WHERE model_version = ? AND caption_id IN "
+                "(SELECT caption_id FROM _relevance_scores)",
+                [model_version],
+            )
+            tx.execute(
+                "INSERT INTO relevance_scores (caption_id, model_version, p_own, p_mean, "
+                "n_tokens, truncated) SELECT caption_id, ?, p_own, p_mean, n_tokens, truncated "
+                "FROM _relevance_scores",
+                [model_version],
+            )
+        return int(
+            fetch_value(
+                tx,
+                "INSERT INTO relevance_scoring_runs (model_version, spec_json, report_json) "
+                "VALUES (?, ?, ?) RETURNING scoring_id",
+                [
+                    model_version,
+                    json.dumps(spec, sort_keys=True),
+                    json.dumps(report, sort_keys=True),
+                ],
+            )
         )
-        con.execute(
-            "INSERT INTO relevance_scores (caption_id, model_version, p_own, p_mean, n_tokens, "
-            "truncated) SELECT caption_id, ?, p_own, p_mean, n_tokens, truncated "
-            "FROM _relevance_scores",
-            [model_version],
-        )
-        row = fetch_row(
-            con,
-            "INSERT INTO relevance_scoring_runs (model_version, spec_json, report_json) "
-            "VALUES (?, ?, ?) RETURNING scoring_id",
-            [model_version, json.dumps(spec, sort_keys=True), json.dumps(report, sort_keys=True)],
-        )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("_relevance_scores")
-    return int(row[0])
+
+    return transaction(con, work)
 
 
 def list_scored_captions(

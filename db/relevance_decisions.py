@@ -1,5 +1,7 @@
-"""SQL for human relevance decisions (keep/drop with a reason, history, undo) and per-class
-thresholds. Both are independent of model versions, so no rescoring can overwrite them.
+"""SQL for human relevance decisions (keep/drop with a reason, and their history) and
+per-class thresholds (and theirs). Both are independent of model versions, so no rescoring
+can overwrite them. Single statements: `curation.relevance.decisions` validates and holds
+the transaction of each change.
 """
 
 from __future__ import annotations
@@ -7,115 +9,78 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from db.sql import fetch_frame, fetch_row
-
-DECISIONS = ("keep", "drop")
+from db.sql import fetch_dict, fetch_frame, fetch_value
 
 
 def get_decision(con: duckdb.DuckDBPyConnection, caption_id: int) -> dict | None:
-    """The human decision on a caption, or None."""
-    row = fetch_row(
+    """The human decision on a caption (decision, reason, actor, at_time), or None."""
+    return fetch_dict(
         con,
         "SELECT decision, reason, actor, at_time FROM relevance_decisions WHERE caption_id = ?",
         [caption_id],
     )
-    if row is None:
-        return None
-    return dict(zip(("decision", "reason", "actor", "at_time"), row, strict=True))
 
 
-def update_decision(
-    con: duckdb.DuckDBPyConnection,
-    caption_id: int,
-    *,
-    decision: str | None,
-    reason: str,
-    actor: str,
-) -> int:
-    """Set (or, with decision=None, clear) a person's keep/drop on a caption.
-
-    Args:
-        decision: 'keep', 'drop', or None to go back to the model's decision.
-        reason: why (required, shown in the history).
-
-    Returns:
-        The history event id.
-
-    Raises:
-        ValueError: unknown decision, empty reason, or unknown caption.
-    """
-    if decision is not None and decision not in DECISIONS:
-        raise ValueError(f"decision must be one of {DECISIONS} or None, got {decision!r}")
-    if not reason.strip():
-        raise ValueError("a reason is required for a manual keep/drop")
-    if fetch_row(con, "SELECT 1 FROM captions WHERE caption_id = ?", [caption_id]) is None:
-        raise ValueError(f"caption {caption_id} does not exist")
-    action = "set" if decision is not None else "clear"
-    return _apply_decision(con, caption_id, decision, reason.strip(), actor, action, None)
-
-
-def revert_decision_event(con: duckdb.DuckDBPyConnection, event_id: int, *, actor: str) -> int:
-    """Undo one history event: restore the decision it replaced. Only the latest event of its
-    caption can be undone (undo the later ones first).
-
-    Returns:
-        The id of the new 'undo' event.
-    """
-    row = fetch_row(
-        con,
-        "SELECT caption_id, decision_before, reason_before FROM relevance_decision_events "
-        "WHERE event_id = ?",
-        [event_id],
+def has_caption(con: duckdb.DuckDBPyConnection, caption_id: int) -> bool:
+    """True when the caption exists."""
+    return bool(
+        fetch_value(con, "SELECT count(*) FROM captions WHERE caption_id = ?", [caption_id])
     )
-    if row is None:
-        raise ValueError(f"decision event {event_id} does not exist")
-    caption_id, decision_before, reason_before = row
-    latest = fetch_row(
-        con,
-        "SELECT max(event_id) FROM relevance_decision_events WHERE caption_id = ?",
-        [caption_id],
-    )[0]
-    if latest != event_id:
-        raise ValueError(
-            f"event {event_id} is not the latest change of caption {caption_id} "
-            f"(event {latest} is): undo that one first"
+
+
+def update_decision_row(
+    con: duckdb.DuckDBPyConnection, caption_id: int, *, decision: str | None, reason, actor
+) -> None:
+    """Replace (decision None: delete) the current decision row of a caption."""
+    con.execute("DELETE FROM relevance_decisions WHERE caption_id = ?", [caption_id])
+    if decision is not None:
+        con.execute(
+            "INSERT INTO relevance_decisions (caption_id, decision, reason, actor, at_time) "
+            "VALUES (?, ?, ?, ?, current_timestamp)",
+            [caption_id, decision, reason, actor],
         )
-    reason = reason_before or f"undo of event {event_id}"
-    return _apply_decision(con, caption_id, decision_before, reason, actor, "undo", event_id)
 
 
-def _apply_decision(con, caption_id, decision, reason, actor, action, reverts) -> int:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        before = get_decision(con, caption_id) or {}
-        con.execute("DELETE FROM relevance_decisions WHERE caption_id = ?", [caption_id])
-        if decision is not None:
-            con.execute(
-                "INSERT INTO relevance_decisions (caption_id, decision, reason, actor, at_time) "
-                "VALUES (?, ?, ?, ?, current_timestamp)",
-                [caption_id, decision, reason, actor],
-            )
-        row = fetch_row(
+def insert_decision_event(con: duckdb.DuckDBPyConnection, **fields) -> int:
+    """Append one history row. Keys: caption_id, actor, action, decision_before, reason_before,
+    decision_after, reason_after, reverts_event_id. Returns the event id."""
+    return int(
+        fetch_value(
             con,
             "INSERT INTO relevance_decision_events (caption_id, actor, action, decision_before, "
             "reason_before, decision_after, reason_after, reverts_event_id) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_id",
             [
-                caption_id,
-                actor,
-                action,
-                before.get("decision"),
-                before.get("reason"),
-                decision,
-                reason if decision is not None else None,
-                reverts,
+                fields["caption_id"],
+                fields["actor"],
+                fields["action"],
+                fields.get("decision_before"),
+                fields.get("reason_before"),
+                fields.get("decision_after"),
+                fields.get("reason_after"),
+                fields.get("reverts_event_id"),
             ],
         )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    return int(row[0])
+    )
+
+
+def get_decision_event(con: duckdb.DuckDBPyConnection, event_id: int) -> dict | None:
+    """One history row, or None."""
+    return fetch_dict(
+        con,
+        "SELECT event_id, caption_id, action, decision_before, reason_before, decision_after, "
+        "reason_after FROM relevance_decision_events WHERE event_id = ?",
+        [event_id],
+    )
+
+
+def get_latest_decision_event_id(con: duckdb.DuckDBPyConnection, caption_id: int) -> int | None:
+    """The newest history event of a caption, or None."""
+    return fetch_value(
+        con,
+        "SELECT max(event_id) FROM relevance_decision_events WHERE caption_id = ?",
+        [caption_id],
+    )
 
 
 def list_decision_events(
@@ -142,46 +107,40 @@ def list_decisions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     )
 
 
-def update_class_threshold(
-    con: duckdb.DuckDBPyConnection,
-    wnid: str,
-    *,
-    threshold: float | None,
-    reason: str,
-    actor: str,
-) -> None:
-    """Give a class its own threshold on P(own class), or (None) return it to the global one.
+def has_class(con: duckdb.DuckDBPyConnection, wnid: str) -> bool:
+    """True when the class is in the catalog."""
+    return bool(fetch_value(con, "SELECT count(*) FROM classes WHERE wnid = ?", [wnid]))
 
-    Raises:
-        ValueError: threshold outside [0, 1], empty reason, or unknown class.
-    """
-    if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
-        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
-    if not reason.strip():
-        raise ValueError("a reason is required for a per-class threshold")
-    if fetch_row(con, "SELECT 1 FROM classes WHERE wnid = ?", [wnid]) is None:
-        raise ValueError(f"class {wnid!r} is not in the catalog")
-    con.execute("BEGIN TRANSACTION")
-    try:
-        before = fetch_row(
-            con, "SELECT threshold FROM relevance_class_thresholds WHERE wnid = ?", [wnid]
-        )
-        con.execute("DELETE FROM relevance_class_thresholds WHERE wnid = ?", [wnid])
-        if threshold is not None:
-            con.execute(
-                "INSERT INTO relevance_class_thresholds (wnid, threshold, reason, actor, at_time) "
-                "VALUES (?, ?, ?, ?, current_timestamp)",
-                [wnid, float(threshold), reason.strip(), actor],
-            )
+
+def get_class_threshold(con: duckdb.DuckDBPyConnection, wnid: str) -> float | None:
+    """A class's own threshold, or None when it uses the global one."""
+    return fetch_value(
+        con, "SELECT threshold FROM relevance_class_thresholds WHERE wnid = ?", [wnid]
+    )
+
+
+def update_class_threshold_row(
+    con: duckdb.DuckDBPyConnection, wnid: str, *, threshold: float | None, reason: str, actor: str
+) -> None:
+    """Replace (None: delete) a class's threshold row."""
+    con.execute("DELETE FROM relevance_class_thresholds WHERE wnid = ?", [wnid])
+    if threshold is not None:
         con.execute(
-            "INSERT INTO relevance_threshold_events (wnid, actor, threshold_before, "
-            "threshold_after, reason) VALUES (?, ?, ?, ?, ?)",
-            [wnid, actor, before[0] if before else None, threshold, reason.strip()],
+            "INSERT INTO relevance_class_thresholds (wnid, threshold, reason, actor, at_time) "
+            "VALUES (?, ?, ?, ?, current_timestamp)",
+            [wnid, float(threshold), reason, actor],
         )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+
+
+def insert_threshold_event(
+    con: duckdb.DuckDBPyConnection, wnid: str, *, before, after, reason: str, actor: str
+) -> None:
+    """Append one threshold history row."""
+    con.execute(
+        "INSERT INTO relevance_threshold_events (wnid, actor, threshold_before, "
+        "threshold_after, reason) VALUES (?, ?, ?, ?, ?)",
+        [wnid, actor, before, after, reason],
+    )
 
 
 def list_class_thresholds(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

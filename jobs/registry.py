@@ -1,34 +1,54 @@
 """String-keyed registry of job kinds (like timm's `register_model`).
 
-A job function has the signature `fn(con, spec: dict, progress) -> dict | None`, where
-`progress(fraction, message)` may raise `JobCancelled`; its return value is stored as the
-job's result.
+A job kind is a function `fn(con, spec, progress) -> dict | None` and the `JsonSpec` class of
+its spec: the stored JSON is parsed into that class before the function runs (and when the
+job is submitted, so a bad spec is refused at once). `progress(fraction, message)` may raise
+`JobCancelled`; the return value is stored as the job's result. This module imports nothing
+of the project but `contract`: `jobs.kinds` registers the kinds the workbench ships.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-JobFunction = Callable[[Any, dict, Callable[[float, str], None]], dict | None]
-_JOB_KINDS: dict[str, JobFunction] = {}
+from contract.progress import Progress
+from contract.specs import JsonSpec
+
+JobFunction = Callable[[Any, Any, Progress], dict | None]
 
 
-def register_job(kind: str) -> Callable[[JobFunction], JobFunction]:
-    """Decorator: make `fn` runnable as a background job of this kind."""
+@dataclass(frozen=True)
+class JobKind:
+    """A registered job kind: its function and its spec class."""
+
+    name: str
+    fn: JobFunction
+    spec_class: type[JsonSpec]
+
+    def parse_spec(self, spec: dict) -> JsonSpec:
+        """The stored spec as its class. Raises ValueError naming what is wrong."""
+        return self.spec_class.from_dict(spec)
+
+
+_JOB_KINDS: dict[str, JobKind] = {}
+
+
+def register_job(kind: str, *, spec: type[JsonSpec]) -> Callable[[JobFunction], JobFunction]:
+    """Decorator: make `fn(con, spec, progress)` runnable as a background job of this kind."""
 
     def decorate(fn: JobFunction) -> JobFunction:
-        if kind in _JOB_KINDS and _JOB_KINDS[kind] is not fn:
+        if kind in _JOB_KINDS and _JOB_KINDS[kind].fn is not fn:
             raise ValueError(f"job kind {kind!r} is registered twice")
-        _JOB_KINDS[kind] = fn
+        _JOB_KINDS[kind] = JobKind(kind, fn, spec)
         return fn
 
     return decorate
 
 
-def get_job_function(kind: str) -> JobFunction:
-    """The function for a job kind; raises ValueError naming the known kinds."""
-    _import_job_modules()
+def get_job_kind(kind: str) -> JobKind:
+    """The registered kind; raises ValueError naming the known kinds."""
     if kind not in _JOB_KINDS:
         raise ValueError(f"Unknown job kind {kind!r}; known kinds: {sorted(_JOB_KINDS)}")
     return _JOB_KINDS[kind]
@@ -36,10 +56,4 @@ def get_job_function(kind: str) -> JobFunction:
 
 def list_job_kinds() -> list[str]:
     """Registered job kinds, sorted."""
-    _import_job_modules()
     return sorted(_JOB_KINDS)
-
-
-def _import_job_modules() -> None:
-    # Importing jobs.kinds registers every job kind the workbench ships.
-    import jobs.kinds  # noqa: F401

@@ -2,7 +2,8 @@
 
 It owns its own cursor on the process's connection and never touches Streamlit. A job's
 database writes are its own business (each job keeps its writes transactional); the worker
-only records status, progress, errors and results.
+records status, progress, errors and results, and a heartbeat thread says it is alive, so a
+reader can tell a job whose process died (`db.jobs` shows it as 'interrupted').
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import traceback
 
 import duckdb
 
+import jobs.kinds  # noqa: F401  (registers every job kind the workbench ships)
 from db import jobs as job_db
 from db.sql import rollback_if_open
 from jobs.progress import JobCancelled, JobProgress
-from jobs.registry import get_job_function
+from jobs.registry import get_job_kind
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +32,11 @@ def run_job(con: duckdb.DuckDBPyConnection, job: dict) -> str:
     """
     progress = JobProgress(con.cursor(), job["job_id"])
     try:
-        fn = get_job_function(job["kind"])
-        result = fn(con, job["spec"], progress)
+        kind = get_job_kind(job["kind"])
+        result = kind.fn(con, kind.parse_spec(job["spec"]), progress)
     except JobCancelled:
         rollback_if_open(con)
+        progress.log("cancelled by the user")
         job_db.finish_job(con, job["job_id"], status="cancelled", error="Cancelled by the user.")
         return "cancelled"
     except Exception as exc:  # a job's failure must never kill the worker
@@ -41,17 +44,54 @@ def run_job(con: duckdb.DuckDBPyConnection, job: dict) -> str:
         progress.log(traceback.format_exc())
         job_db.finish_job(con, job["job_id"], status="failed", error=f"{type(exc).__name__}: {exc}")
         return "failed"
+    progress.log("succeeded")
     job_db.finish_job(con, job["job_id"], status="succeeded", result=result)
     return "succeeded"
 
 
-def run_queued_jobs(con: duckdb.DuckDBPyConnection) -> int:
-    """Run every queued job in order on this thread (CLI and tests). Returns how many ran."""
+def run_queued_jobs(con: duckdb.DuckDBPyConnection, worker_id: int | None = None) -> int:
+    """Run every queued job in order on this thread. Returns how many ran.
+
+    Without a `worker_id` (the CLI's `jobs run-queued`, tests), this call registers itself as
+    a worker with a heartbeat for as long as it runs.
+    """
+    if worker_id is None:
+        with Heartbeat(con) as heartbeat:
+            return run_queued_jobs(con, heartbeat.worker_id)
     ran = 0
-    while (job := job_db.claim_next_job(con)) is not None:
+    while (job := job_db.claim_next_job(con, worker_id)) is not None:
         run_job(con, job)
         ran += 1
     return ran
+
+
+class Heartbeat:
+    """A registered worker id and a daemon thread writing its heartbeat (own cursor)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self._cursor = con.cursor()
+        self.worker_id = job_db.insert_worker(self._cursor)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="workbench-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(job_db.HEARTBEAT_EVERY_S * 2)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(job_db.HEARTBEAT_EVERY_S):
+            try:
+                job_db.update_worker_heartbeat(self._cursor, self.worker_id)
+            except duckdb.Error:
+                log.exception("heartbeat write failed")
 
 
 class JobWorker:
@@ -59,12 +99,18 @@ class JobWorker:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, poll_interval_s: float = 1.0):
         self._cursor = con.cursor()
+        self._heartbeat = Heartbeat(con)
         self._poll_interval_s = poll_interval_s
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="workbench-job-worker", daemon=True)
 
+    @property
+    def worker_id(self) -> int:
+        return self._heartbeat.worker_id
+
     def start(self) -> JobWorker:
+        self._heartbeat.__enter__()
         self._thread.start()
         return self
 
@@ -75,11 +121,12 @@ class JobWorker:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout_s)
+        self._heartbeat.stop()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                run_queued_jobs(self._cursor)
+                run_queued_jobs(self._cursor, self.worker_id)
             except Exception:
                 log.exception("job worker loop error")
             self._wake.wait(self._poll_interval_s)
@@ -89,9 +136,18 @@ class JobWorker:
 def submit_job(
     con: duckdb.DuckDBPyConnection, *, kind: str, spec: dict, worker: JobWorker | None = None
 ) -> int:
-    """Queue a job after checking its kind exists; wake the worker if given. Returns the id."""
-    get_job_function(kind)
+    """Queue a job after checking its kind and spec; wake the worker if given. Returns the id.
+
+    Raises:
+        ValueError: unknown kind, or a spec its class refuses (nothing is queued then).
+    """
+    get_job_kind(kind).parse_spec(spec)
     job_id = job_db.insert_job(con, kind=kind, spec=spec)
     if worker is not None:
         worker.wake()
     return job_id
+
+
+def cancel_job(con: duckdb.DuckDBPyConnection, job_id: int) -> None:
+    """Ask a job to stop (at once when queued, at its next progress report when running)."""
+    job_db.request_cancel(con, job_id)

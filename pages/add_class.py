@@ -17,15 +17,15 @@ import polars as pl
 import streamlit as st
 
 from curation.catalog import slugify_custom_id
-from db import extension as ext_db
-from extension.new_class import (
+from db import added_classes as added_db
+from extension.specs import AddClassSpec, ModelSpec
+from extension.synthesis.methods import list_methods, resolve_method
+from extension.synthesis.new_class import (
     check_new_class_id,
     compute_preview,
     discard_added_class,
     keep_added_class,
 )
-from extension.specs import AddClassSpec, ModelSpec
-from extension.synthesis import list_methods, resolve_method
 from ui.extension_figures import make_nearest_figure
 from ui.extension_resources import get_donors
 from ui.resources import get_cursor, start_job
@@ -45,9 +45,15 @@ def render() -> None:
     con = get_cursor()
     model = ModelSpec(name=st.sidebar.text_input("Base model (timm name or 'default')", "default"))
     try:
-        donors = get_donors(con, model)
+        donors, state = get_donors(con, model)
     except (ValueError, RuntimeError, FileNotFoundError) as exc:
         st.error(str(exc))
+        return
+    if donors is None:
+        st.info(
+            "The class text statistics are being built (background job); this page fills in "
+            "when they are ready."
+        )
         return
     name, class_id, texts = _render_inputs()
     if texts:
@@ -130,11 +136,11 @@ def _render_preview(donors, texts: list[str]) -> None:
 
 
 def _render_draft(con, donors, wnid: str) -> None:
-    draft = ext_db.get_added_class(con, wnid)
+    draft = added_db.get_added_class(con, wnid)
     if draft is None:
         st.info(f"{wnid} was discarded.")
         return
-    heads = ext_db.list_synthesized_heads(con, wnid=wnid)
+    heads = added_db.list_synthesized_heads(con, wnid=wnid)
     st.subheader(f"Synthesized rows of {wnid} ({draft['status']})")
     st.dataframe(
         heads.select("method_label", "row_norm", "bias", "sha256", "is_primary"), hide_index=True
@@ -163,20 +169,22 @@ def _render_image_check(donors, heads) -> None:
         return
     import torch
 
-    from extension.embeddings import compute_image_features
+    from extension.images.store import load_features
     from extension.models import Head
-    from extension.new_class import compute_image_ranking, load_head_file
+    from extension.synthesis.new_class import compute_image_ranking, load_head_file
     from ui.extension_resources import get_base
 
-    model, base, class_wnids, _ = get_base(heads["model_json"][0], donors.build["fingerprint"])
+    base_classifier = get_base(heads["model_json"][0])
+    base, class_wnids = base_classifier.head, base_classifier.class_wnids
     with tempfile.TemporaryDirectory() as tmp:
         paths = [Path(tmp) / f"{i}{Path(f.name).suffix.lower()}" for i, f in enumerate(files)]
         for path, file in zip(paths, files, strict=True):
             path.write_bytes(file.getvalue())
-        try:
-            features = compute_image_features(model, paths)
-        except ValueError as exc:
-            st.error(str(exc))
+        features, _, report = load_features(
+            base_classifier.model, paths, model_key=base_classifier.model_key
+        )
+        if report.errors:
+            st.error("; ".join(report.errors.values()))
             return
     added = [
         load_head_file(Path(p), sha256=s)
@@ -192,7 +200,7 @@ def _render_image_check(donors, heads) -> None:
 
 def _render_added(con, model: ModelSpec) -> None:
     st.subheader("Added classes")
-    added = ext_db.list_added_classes(con)
+    added = added_db.list_added_classes(con)
     if added.is_empty():
         st.text("None yet.")
         return
@@ -200,10 +208,11 @@ def _render_added(con, model: ModelSpec) -> None:
     if added.filter(added["status"] == "kept").is_empty():
         return
     if st.button("Export the extended model", key="add-export"):
-        from extension.export import run_export
+        from extension.specs import ExportSpec
+        from extension.synthesis.export import run_export
 
         with tempfile.TemporaryDirectory() as tmp, st.spinner("Exporting ..."):
-            result = run_export(con, model, Path(tmp) / "model")
+            result = run_export(con, ExportSpec(out_dir=str(Path(tmp) / "model"), model=model))
             st.session_state["add-export-zip"] = _zip_folder(Path(result["path"]))
             st.session_state["add-export-info"] = result
     if "add-export-zip" in st.session_state:
@@ -223,7 +232,7 @@ def _render_added(con, model: ModelSpec) -> None:
 def _render_existing_class_distances(con) -> None:
     """The paper's Table 1 for any base class: closest, furthest and mean per distance."""
     from db.classes import list_classes
-    from extension.text_store import compute_class_table1
+    from extension.text.store import compute_class_table1
 
     with st.expander("Distances between existing classes (the paper's Table 1)"):
         classes = list_classes(con).filter(pl.col("class_index").is_not_null())

@@ -14,7 +14,7 @@ import streamlit as st
 from db import evaluation as eval_db
 from db import image_sets as set_db
 from db.connect import resolve_db_path
-from extension.eval_specs import PAPER_CLASSES, TINY_SUBSTITUTES, EmbedSpec, EvalSpec, FewShotSpec
+from extension.specs import PAPER_CLASSES, TINY_SUBSTITUTES, EmbedSpec, EvalSpec, FewShotSpec
 from ui import eval_panels
 from ui.resources import get_cursor, start_job
 from ui.widgets import get_actor, render_actor_input, render_job_status
@@ -99,7 +99,7 @@ def _render_new_run(con) -> None:
         format_func=dict(present.select("wnid", "name").iter_rows()).get,
         key="new-classes",
     )
-    from extension.synthesis import list_methods
+    from extension.synthesis.methods import list_methods
 
     methods = st.multiselect(
         "Synthesis methods (beside the trained row)",
@@ -129,7 +129,7 @@ def _render_new_run(con) -> None:
 
 
 def _eval_spec(set_id, classes, methods, n, seed, n_boot, negatives) -> dict:
-    from extension.eval_heads import resolve_methods
+    from extension.evaluation.heads import resolve_methods
 
     return EvalSpec(
         int(set_id),
@@ -143,7 +143,7 @@ def _eval_spec(set_id, classes, methods, n, seed, n_boot, negatives) -> dict:
 
 
 def _fewshot_spec(set_id, classes, methods, shots, n, seed) -> dict:
-    from extension.eval_heads import resolve_methods
+    from extension.evaluation.heads import resolve_methods
 
     return FewShotSpec(
         int(set_id),
@@ -177,7 +177,7 @@ def _render_image_sets(con) -> None:
         if errors.height:
             st.warning(f"{errors.height} images could not be read and are skipped:")
             st.dataframe(errors, hide_index=True)
-    from extension.image_sets import SAMPLE_PHOTOS_NOTE, write_sample_photo_folder
+    from extension.images.uploads import SAMPLE_PHOTOS_NOTE, write_sample_photo_folder
 
     if st.button("Register the sample photos", key="sets-samples", help=SAMPLE_PHOTOS_NOTE):
         folder = write_sample_photo_folder(resolve_db_path().resolve().parent / "sample-photos")
@@ -199,23 +199,27 @@ def _render_image_sets(con) -> None:
         class_id = st.text_input("Class id (wnid or custom id)", key="up-class")
         set_name = st.text_input("Set name", key="up-name")
         if st.form_submit_button("Upload and register") and set_name:
-            from extension.image_sets import save_uploaded_images
+            from extension.images.uploads import save_uploaded_set
 
-            folder = resolve_db_path().resolve().parent / "uploads" / Path(set_name).name
             try:
-                save_uploaded_images(
-                    [(f.name, f.getvalue()) for f in files or []], folder, class_id=class_id
+                set_id = save_uploaded_set(
+                    con,
+                    [(f.name, f.getvalue()) for f in files or []],
+                    uploads_dir=resolve_db_path().resolve().parent / "uploads",
+                    set_name=set_name,
+                    class_id=class_id,
+                    created_by=get_actor(),
                 )
-            except ValueError as exc:
+            except (ValueError, FileNotFoundError) as exc:
                 st.error(str(exc))
             else:
-                _register(con, folder, set_name, "upload")
+                st.success(f"Registered set {set_id}.")
     if "eval_job" in st.session_state:
         render_job_status(st.session_state["eval_job"], key="sets-job")
 
 
 def _register(con, source: Path, name: str | None, kind: str) -> None:
-    from extension.image_sets import register_image_set
+    from extension.images.sets import register_image_set
 
     try:
         set_id = register_image_set(con, source, name=name, kind=kind, created_by=get_actor())

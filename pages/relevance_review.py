@@ -7,6 +7,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from curation.relevance import decisions
 from curation.relevance.export import export_curated_set, get_decided_captions
 from curation.relevance.rules import GLOBAL_THRESHOLD, compute_class_summary
 from db import relevance as relevance_db
@@ -93,16 +94,16 @@ def _render_decision_form(con, caption_id: int) -> None:
     reason = cols[1].text_input("Reason (required)", key="rr-reason")
     if cols[2].button("Apply", key="rr-apply", disabled=not reason.strip()):
         decision = None if choice == "back to model" else choice
-        decision_db.update_decision(
+        decisions.update_decision(
             con, caption_id, decision=decision, reason=reason, actor=get_actor()
         )
         st.rerun()
-    history = decision_db.list_decision_events(con, caption_id=caption_id)
+    history = decisions.list_decision_history(con, caption_id=caption_id)
     if not history.is_empty():
         st.dataframe(history, hide_index=True)
         latest = int(history["event_id"][0])
         if st.button(f"Undo event {latest}", key="rr-undo"):
-            decision_db.revert_decision_event(con, latest, actor=get_actor())
+            decisions.undo_decision_event(con, latest, actor=get_actor())
             st.rerun()
 
 
@@ -115,12 +116,12 @@ def _render_thresholds(con, labels: dict) -> None:
     value = cols[0].number_input("Threshold", 0.0, 1.0, GLOBAL_THRESHOLD, 0.05, key="rr-th")
     reason = cols[1].text_input("Reason (required)", key="rr-th-reason")
     if cols[2].button("Set", key="rr-th-set", disabled=not reason.strip()):
-        decision_db.update_class_threshold(
+        decisions.update_class_threshold(
             con, wnid, threshold=value, reason=reason, actor=get_actor()
         )
         st.rerun()
     if cols[3].button("Clear", key="rr-th-clear", disabled=not reason.strip()):
-        decision_db.update_class_threshold(
+        decisions.update_class_threshold(
             con, wnid, threshold=None, reason=reason, actor=get_actor()
         )
         st.rerun()

@@ -77,3 +77,14 @@ def write_images(root: Path, wnids: list[str], per_class: int = 3, size: int = 4
             pixels = np.clip(base + rng.normal(0, 30, (size, size, 3)), 0, 255).astype(np.uint8)
             Image.fromarray(pixels).save(folder / f"{wnid}_{i}.png")
     return root
+
+
+def load_tiny_base_and_donors(con):
+    """(BaseClassifier, Donors) of the tiny model over the stored texts (statistics built)."""
+    from extension.models import load_base_classifier
+    from extension.synthesis.donors import load_donors
+    from extension.text.store import ensure_text_stats
+
+    ensure_text_stats(con)
+    base = load_base_classifier(TINY_MODEL)
+    return base, load_donors(con, base.head, list(base.class_wnids))

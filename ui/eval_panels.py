@@ -6,13 +6,17 @@ Each panel reads through `db.evaluation` and draws with `ui.eval_figures`; text 
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 import streamlit as st
 
 from db import evaluation as eval_db
-from extension.eval_metrics import compute_pr_curve, compute_roc_curve
-from extension.hierarchy import compute_group_metrics
+from extension.evaluation.hierarchy import compute_group_metrics
+from extension.evaluation.metrics import (
+    compute_auroc,
+    compute_average_precision,
+    compute_pr_curve,
+    compute_roc_curve,
+)
 from ui import eval_figures
 
 METRICS = {"F1": "f1", "precision": "precision", "recall": "recall", "AUROC": "auroc", "AP": "ap"}
@@ -144,8 +148,7 @@ def _render_curves(con, run_id: int, classes: list[str], methods: list[str], nam
             continue
         labels, values = part["label"].to_numpy(), part["score"].to_numpy()
         r, c = compute_roc_curve(labels, values), compute_pr_curve(labels, values)
-        auroc = float(np.trapezoid(r["tpr"], r["fpr"]))
-        ap = float(np.sum(np.diff(np.r_[0.0, c["recall"]]) * c["precision"]))
+        auroc, ap = compute_auroc(labels, values), compute_average_precision(labels, values)
         roc[method], pr[method] = (r["fpr"], r["tpr"], auroc), (c["recall"], c["precision"], ap)
     if roc:
         p = float(scores.filter(pl.col("method") == methods[0])["label"].mean())

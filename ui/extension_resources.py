@@ -1,26 +1,49 @@
-"""Cached base model and donors for the head-synthesis pages (one copy per process)."""
+"""Cached base model and donors for the head-synthesis pages (one copy per process).
+
+The donors depend on the stored text statistics; those are built by a background job
+('text-stats'), never on the script thread. `get_donors` queues that job when the build is
+missing or stale and returns the donors of the stored build meanwhile (None when there is
+none yet).
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from extension.specs import LooSpec, ModelSpec
+from extension.specs import ModelSpec
 
 
-@st.cache_resource(show_spinner="Loading the base model and the class texts ...", max_entries=2)
-def get_base(model_json: str, fingerprint: str):
-    """(model, head, class wnids, donors) for a model spec; a new text build gives a new entry."""
-    del fingerprint  # part of the cache key only
-    from extension.loo import load_base
+@st.cache_resource(show_spinner="Loading the base model ...", max_entries=2)
+def get_base(model_json: str):
+    """The `BaseClassifier` of a model spec (loaded once per process)."""
+    from extension.models import load_base_classifier
+
+    return load_base_classifier(ModelSpec.from_json(model_json))
+
+
+@st.cache_resource(show_spinner="Loading the class texts ...", max_entries=2)
+def _load_donors(model_json: str, build_id: int):
+    del build_id  # part of the cache key only: a new build gives a new entry
+    from extension.synthesis.donors import load_donors
     from ui.resources import get_connection
 
-    return load_base(get_connection().cursor(), LooSpec(model=ModelSpec.from_json(model_json)))
+    base = get_base(model_json)
+    return load_donors(get_connection().cursor(), base.head, list(base.class_wnids))
 
 
 def get_donors(con, model: ModelSpec):
-    """The `Donors` for `model`, rebuilding the text statistics first when they are stale."""
-    from db.extension import compute_examples_fingerprint
-    from extension.text_store import run_build_text_stats
+    """(donors or None, text statistics state 'missing' | 'stale' | 'current').
 
-    run_build_text_stats(con)
-    return get_base(model.to_json(), compute_examples_fingerprint(con))[3]
+    Queues the 'text-stats' job when the statistics are missing or stale.
+    """
+    from db.text_stats import get_current_build
+    from extension.text.store import get_text_stats_state
+    from ui.resources import start_job_once
+
+    state = get_text_stats_state(con)
+    if state != "current":
+        start_job_once("text-stats", {})
+    build = get_current_build(con)
+    if build is None:
+        return None, state
+    return _load_donors(model.to_json(), int(build["build_id"])), state

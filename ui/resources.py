@@ -6,6 +6,7 @@ Pages call `get_cursor()` once per script run and pass the cursor down to librar
 from __future__ import annotations
 
 import duckdb
+import polars as pl
 import streamlit as st
 
 from db import jobs as job_db
@@ -29,7 +30,7 @@ def get_worker() -> JobWorker:
 @st.cache_resource(show_spinner=False, on_release=lambda con: con.close())
 def _open_connection(db_path: str) -> duckdb.DuckDBPyConnection:
     con = connect(db_path)
-    job_db.fail_interrupted_jobs(con)
+    job_db.fail_interrupted_jobs(con, include_queued=True)
     relevance_db.stop_interrupted_runs(con)
     return con
 
@@ -45,6 +46,27 @@ def get_cursor() -> duckdb.DuckDBPyConnection:
 
 
 def start_job(kind: str, spec: dict) -> int:
-    """Queue a background job and wake the worker. Returns the job id."""
+    """Queue a background job and wake the worker. Returns the job id.
+
+    Raises:
+        ValueError: unknown kind or a spec its class refuses (nothing is queued).
+    """
     worker = get_worker()
     return submit_job(get_cursor(), kind=kind, spec=spec, worker=worker)
+
+
+def start_job_once(kind: str, spec: dict) -> int:
+    """The id of a queued or running job of this kind, or of a new one queued now."""
+    active = job_db.list_jobs(get_cursor(), kind=kind, limit=1).filter(
+        pl.col("status").is_in(job_db.ACTIVE_STATUSES)
+    )
+    if active.height:
+        return int(active["job_id"][0])
+    return start_job(kind, spec)
+
+
+def cancel_job(job_id: int) -> None:
+    """Ask a job to stop."""
+    from jobs.worker import cancel_job as cancel
+
+    cancel(get_cursor(), job_id)

@@ -7,7 +7,7 @@ import getpass
 import streamlit as st
 
 from db import jobs as job_db
-from ui.resources import get_cursor
+from ui.resources import cancel_job, get_cursor
 
 ACTOR_KEY = "actor_name"
 
@@ -50,7 +50,7 @@ def _render_job_body(job: dict, *, key: str) -> None:
     st.progress(float(job["progress"]), text=f"{label} — {job['message']}")
     if status in job_db.ACTIVE_STATUSES:
         if st.button("Cancel", key=f"{key}-cancel-{job['job_id']}"):
-            job_db.request_cancel(get_cursor(), job["job_id"])
+            cancel_job(job["job_id"])
     elif status == "failed":
         st.error("The job failed:")
         st.code(

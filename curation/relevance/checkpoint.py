@@ -13,10 +13,11 @@ A checkpoint is refused when it was made for another class set or encoder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
+
+from contract.files import hash_file
 
 META_FILE = "relevance.json"
 ENCODER_DIR = "encoder"
@@ -27,15 +28,6 @@ FORMAT_VERSION = 1
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint made for another class set or encoder."""
-
-
-def compute_file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def epoch_dir(run_dir: str | Path, epoch: int) -> Path:
@@ -110,7 +102,7 @@ def save_epoch(run_dir: str | Path, epoch: int, *, model, train_state: dict) -> 
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     weights = final / WEIGHTS_FILE
-    return str(weights), compute_file_sha256(weights)
+    return str(weights), hash_file(weights)
 
 
 def load_train_state(run_dir: str | Path, epoch: int) -> dict:
@@ -156,7 +148,7 @@ def load_relevance_model(
         weights_path = epoch_dir(run_dir, epochs[-1]) / WEIGHTS_FILE
     if not Path(weights_path).exists():
         raise FileNotFoundError(f"checkpoint weights {weights_path} are missing (pruned or moved)")
-    if expected_sha256 and compute_file_sha256(weights_path) != expected_sha256:
+    if expected_sha256 and hash_file(weights_path) != expected_sha256:
         raise CheckpointMismatchError(
             f"{weights_path} changed since it was recorded (sha256 differs): refusing to use it"
         )

@@ -6,17 +6,18 @@ table) always wins, so rescoring never overwrites it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import polars as pl
 
+from contract.devices import resolve_device
+from contract.progress import Progress, no_progress
 from curation.relevance import checkpoint as ckpt
 from curation.relevance.batching import compute_caption_outputs
 from curation.relevance.dataset import compute_caption_texts, compute_word_count
-from curation.relevance.model import compute_amp_dtype, resolve_device
+from curation.relevance.model import compute_amp_dtype
 from curation.relevance.specs import ScoringSpec
 from db import relevance as relevance_db
 
@@ -24,7 +25,7 @@ from db import relevance as relevance_db
 def run_score_relevance(
     con: duckdb.DuckDBPyConnection,
     spec: ScoringSpec,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict:
     """Score the captions of the model's classes and store the scores (one transaction).
 
@@ -36,7 +37,7 @@ def run_score_relevance(
     """
     if not isinstance(spec, ScoringSpec):
         raise ValueError(f"spec must be a ScoringSpec, got {type(spec).__name__}")
-    progress = progress or (lambda fraction, message="": None)
+    progress = progress or no_progress
     version = relevance_db.get_model_version(con, spec.model_version)
     if version is None:
         known = relevance_db.list_model_versions(con)["model_version"].to_list()

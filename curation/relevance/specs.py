@@ -6,16 +6,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
+
+from contract.devices import check_device_name
+from contract.specs import JsonSpec
 
 OFFLINE_ENCODER = "offline:all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
-class DatasetSpec:
+class DatasetSpec(JsonSpec):
     """How captions and class descriptions become training pairs (the paper's rules).
 
     Attributes:
@@ -48,7 +49,7 @@ class DatasetSpec:
 
 
 @dataclass(frozen=True)
-class TrainSpec:
+class TrainSpec(JsonSpec):
     """A training run. `checkpoint_dir` identifies the run: training again into the same
     directory resumes it.
 
@@ -86,27 +87,17 @@ class TrainSpec:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
+        check_device_name(self.device)
         if self.epochs < 1 or self.batch_size < 1 or self.max_length < 8:
             raise ValueError("need epochs >= 1, batch_size >= 1, max_length >= 8")
         if not 0.0 < self.epoch_fraction <= 1.0:
             raise ValueError(f"epoch_fraction must be in (0, 1], got {self.epoch_fraction}")
         if not str(self.checkpoint_dir):
             raise ValueError("checkpoint_dir is required")
-        if isinstance(self.dataset, dict):
-            object.__setattr__(self, "dataset", DatasetSpec(**self.dataset))
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainSpec:
-        return cls(**_known_fields(cls, data))
 
 
 @dataclass(frozen=True)
-class ScoringSpec:
+class ScoringSpec(JsonSpec):
     """Score captions with one model version (checkpoint).
 
     Attributes:
@@ -126,8 +117,7 @@ class ScoringSpec:
     precision: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
+        check_device_name(self.device)
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.batch_size < 0 or self.max_length < 8:
@@ -140,18 +130,3 @@ class ScoringSpec:
         if self.batch_size:
             return self.batch_size
         return 128 if device.startswith("cuda") else 32
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ScoringSpec:
-        return cls(**_known_fields(cls, data))
-
-
-def _known_fields(cls: type, data: dict) -> dict:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} fields {unknown}; known: {sorted(names)}")
-    return dict(data)

@@ -10,13 +10,14 @@ that already holds checkpoints resumes after its last saved epoch (weights, opti
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import numpy as np
 
+from contract.devices import resolve_device
+from contract.progress import Progress, no_progress
 from curation.relevance import checkpoint as ckpt
 from curation.relevance.batching import (
     compute_caption_outputs,
@@ -33,16 +34,9 @@ from curation.relevance.model import (
     compute_amp_dtype,
     create_relevance_model,
     load_encoder,
-    resolve_device,
 )
 from curation.relevance.specs import TrainSpec
 from db import relevance as relevance_db
-
-Progress = Callable[[float, str], None]
-
-
-def _no_progress(fraction: float, message: str = "") -> None:
-    pass
 
 
 @dataclass
@@ -86,7 +80,7 @@ def run_train_relevance(
     """
     if not isinstance(spec, TrainSpec):
         raise ValueError(f"spec must be a TrainSpec, got {type(spec).__name__}")
-    progress = progress or _no_progress
+    progress = progress or no_progress
     dataset = build_relevance_dataset(con, spec.dataset)
     report = dataset.report
     progress(0.0, f"dataset: {report['n_classes']} classes, {report['n_train_pairs']} pairs")
@@ -98,7 +92,7 @@ def train_relevance_model(
     spec: TrainSpec,
     dataset: RelevanceDataset,
     *,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> dict:
     """Train on a built dataset; see `run_train_relevance`."""
     if dataset.report["n_test_captions"] == 0:

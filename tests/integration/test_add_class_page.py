@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from db import added_classes as added_db
 from db import classes as class_db
-from db import extension as ext_db
 from db import jobs as job_db
 from db.connect import connect
 from jobs import worker as _job_worker  # noqa: F401  (pages/jobs.py must not shadow `jobs`)
@@ -30,7 +30,29 @@ def app_con(tmp_path, monkeypatch):
     con.close()
 
 
-def test_add_class_preview_synthesize_keep_export(app_con):
+@pytest.fixture
+def built_con(app_con):
+    from extension.text.store import run_build_text_stats
+
+    run_build_text_stats(app_con)
+    return app_con
+
+
+def test_missing_text_statistics_are_built_by_a_job_not_the_page(app_con):
+    from extension.text.store import get_text_stats_state
+
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not at.exception
+    assert get_text_stats_state(app_con) == "missing"  # the script run did not build them
+    jobs = job_db.list_jobs(app_con, kind="text-stats")
+    assert jobs.height == 1
+    assert wait_for_job(app_con, int(jobs["job_id"][0]))["status"] == "succeeded"
+    at.run()
+    assert at.text_input(key="add-name") is not None
+
+
+def test_add_class_preview_synthesize_keep_export(built_con):
+    app_con = built_con
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     assert not at.exception
     at.text_input(key="add-name").input("house cat").run()
@@ -50,7 +72,7 @@ def test_add_class_preview_synthesize_keep_export(app_con):
     job = wait_for_job(app_con, at.session_state["add-class-job"])
     assert job["status"] == "succeeded", job["error"]
     at.run()
-    heads = ext_db.list_synthesized_heads(app_con, wnid="custom-house-cat")
+    heads = added_db.list_synthesized_heads(app_con, wnid="custom-house-cat")
     assert heads["method_label"].to_list() == ["ridge-norm", "paper-cosine"]
     at.button(key="add-keep").click().run()
     assert not at.exception
@@ -60,15 +82,17 @@ def test_add_class_preview_synthesize_keep_export(app_con):
     assert at.session_state["add-export-info"]["num_classes"] == 1001
 
 
-def test_description_without_usable_tokens_is_explained(app_con):
+def test_description_without_usable_tokens_is_explained(built_con):
+    app_con = built_con
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     at.text_input(key="add-name").input("mystery").run()
     at.text_area(key="add-description").input("zzzq 1234 !!").run()
     assert any("no usable tokens" in e.value for e in at.error)
-    assert ext_db.list_added_classes(app_con).is_empty()
+    assert added_db.list_added_classes(app_con).is_empty()
 
 
-def test_duplicate_class_id_is_refused_before_any_job(app_con):
+def test_duplicate_class_id_is_refused_before_any_job(built_con):
+    app_con = built_con
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     at.text_input(key="add-name").input("tench again").run()
     at.text_input(key="add-id").input("n01440764").run()
@@ -79,7 +103,7 @@ def test_duplicate_class_id_is_refused_before_any_job(app_con):
     assert job_db.list_jobs(app_con).is_empty()
 
 
-def test_table1_of_an_existing_class(app_con):
+def test_table1_of_an_existing_class(built_con):
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     assert not at.exception
     box = at.selectbox(key="add-table1-class")

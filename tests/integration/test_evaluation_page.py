@@ -16,10 +16,10 @@ CAT, ESPRESSO = "n02123045", "n07920052"
 def eval_db_path(tmp_path_factory):
     from curation.catalog import seed_imagenet1k
     from db.connect import connect
-    from extension.eval_specs import EvalSpec, FewShotSpec
-    from extension.evaluation import run_evaluation
-    from extension.fewshot import run_fewshot
-    from extension.image_sets import register_image_set
+    from extension.evaluation.fewshot import run_fewshot
+    from extension.evaluation.protocol import run_evaluation
+    from extension.images.sets import register_image_set
+    from extension.specs import EvalSpec, FewShotSpec
     from tests.unit.eval_helpers import (
         add_class_texts,
         donor_wnids,

@@ -12,6 +12,7 @@ from cli.main import main as workbench
 from curation import descriptions as desc
 from curation.description_sources import register_description_source
 from db import descriptions as desc_db
+from db import sql as sql_db
 from db.sql import fetch_value
 
 TENCH, GOLDFISH, SHARK = "n01440764", "n01443537", "n01484850"
@@ -297,13 +298,13 @@ def test_a_write_conflict_is_retried_until_the_other_transaction_commits(desc_co
         "VALUES (?, 'other', 'edit', 'held', 2)",
         [GOLDFISH],
     )
-    conflicted, real_sleep = threading.Event(), desc_db.time.sleep
+    conflicted, real_sleep = threading.Event(), sql_db.time.sleep
 
     def sleep_and_signal(seconds):
         conflicted.set()
         real_sleep(seconds)
 
-    monkeypatch.setattr(desc_db.time, "sleep", sleep_and_signal)
+    monkeypatch.setattr(sql_db.time, "sleep", sleep_and_signal)
     results, barrier = {}, threading.Barrier(1)
     thread = threading.Thread(target=_edit_in_thread, args=(desc_con, results, barrier, "mine", 1))
     thread.start()

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from extension.eval_specs import EvalSpec, FewShotSpec
-from extension.fewshot import compute_shot_indices, compute_trained_row
+from extension.evaluation.fewshot import compute_shot_indices, compute_trained_row
+from extension.specs import EvalSpec, FewShotSpec
 
 
 def test_shot_sampling_respects_k_and_the_pool():
@@ -58,8 +58,8 @@ def test_fewshot_run_on_photos(tmp_path):
     from curation.catalog import seed_imagenet1k
     from db import evaluation as eval_db
     from db.connect import connect
-    from extension.fewshot import run_fewshot
-    from extension.image_sets import register_image_set
+    from extension.evaluation.fewshot import run_fewshot
+    from extension.images.sets import register_image_set
     from tests.unit.eval_helpers import (
         add_class_texts,
         donor_wnids,

@@ -5,7 +5,12 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from extension.hierarchy import ADDED, compute_class_group, compute_group_metrics, get_class_groups
+from extension.evaluation.hierarchy import (
+    ADDED,
+    compute_class_group,
+    compute_group_metrics,
+    get_class_groups,
+)
 
 
 def test_known_classes_fall_in_their_groups():

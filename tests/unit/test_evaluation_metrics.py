@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from extension.eval_metrics import (
+from extension.evaluation.metrics import (
     compute_all_positive_f1,
     compute_auroc,
     compute_average_precision,

@@ -8,12 +8,18 @@ import pytest
 import torch
 
 from cli.main import main
-from extension.embeddings import load_image_set
-from extension.loo import compute_loo, load_base, run_loo
-from extension.models import compute_lite0_key_map, compute_model_key, load_base_model
-from extension.specs import LooSpec, SynthesisSpec
-from extension.synthesis import list_methods, resolve_method
-from tests.extension_helpers import TEXTS, TINY_MODEL, insert_texts, write_images
+from extension.images.sets import register_image_set, run_embed_image_set
+from extension.models import compute_lite0_key_map
+from extension.specs import EmbedSpec, LooSpec
+from extension.synthesis.loo import compute_loo, run_loo
+from extension.synthesis.methods import list_methods, resolve_method
+from tests.extension_helpers import (
+    TEXTS,
+    TINY_MODEL,
+    insert_texts,
+    load_tiny_base_and_donors,
+    write_images,
+)
 
 # What issue 3 asks `workbench loo --json` to print with images (written out, not imported,
 # so that a renamed key fails here).
@@ -36,7 +42,7 @@ def text_con(catalog_con):
 
 
 def test_loo_never_uses_the_left_out_row(text_con):
-    _, head, wnids, donors = load_base(text_con, LooSpec(model=TINY_MODEL))
+    _, donors = load_tiny_base_and_donors(text_con)
     assert donors.wnids == tuple(sorted(TEXTS))  # only classes with text are donors
     spec = resolve_method("topk-norm-cosine")
     before, frame = compute_loo(donors, spec, None, None)
@@ -51,14 +57,20 @@ def test_loo_never_uses_the_left_out_row(text_con):
         replace(donors, head=Head(poisoned, donors.head.bias)), spec, [donors.wnids[0]], None
     )
     assert frame2["row_norm"][0] == pytest.approx(frame["row_norm"][0], rel=1e-5)
-    assert before["n_classes"] == len(TEXTS) and -1 <= before["row_cosine_mean"] <= 1
+    # ... while the poisoned row is a donor of every other class, whose rows do change.
+    _, others = compute_loo(
+        replace(donors, head=Head(poisoned, donors.head.bias)), spec, list(donors.wnids[1:]), None
+    )
+    assert (others["row_norm"].to_numpy() > 10 * frame["row_norm"].to_numpy()[1:]).any()
+    assert before["n_classes"] == len(TEXTS)
+    assert before["row_cosine_mean"] == pytest.approx(frame["row_cosine"].mean())
 
 
 def test_inputs_carry_every_feature_variant(text_con):
-    from extension.base import compute_loo_inputs, compute_new_inputs
-    from extension.synthesis import compute_rows
+    from extension.synthesis.donors import compute_loo_inputs, compute_new_inputs
+    from extension.synthesis.methods import compute_rows
 
-    _, _, _, donors = load_base(text_con, LooSpec(model=TINY_MODEL))
+    _, donors = load_tiny_base_and_donors(text_con)
     spec = resolve_method("ridge-norm-idf")
     targets = list(donors.wnids[:3])
     default, _ = compute_loo_inputs(donors, targets)
@@ -71,25 +83,30 @@ def test_inputs_carry_every_feature_variant(text_con):
     torch.testing.assert_close(compute_rows(new, spec), compute_rows(new_idf, spec))
 
 
-def test_run_loo_with_images_and_cache(text_con, tmp_path):
+def test_run_loo_with_images_embeds_each_photo_once_for_loo_and_image_sets(text_con, tmp_path):
     images = write_images(tmp_path / "images", sorted(TEXTS)[:4] + ["n09999999"], per_class=3)
+    cache = tmp_path / "cache"
     spec = LooSpec(
         methods=(resolve_method("paper-cosine"), resolve_method("ridge-norm")),
         images_dir=str(images),
         model=TINY_MODEL,
         device="cpu",
     )
-    result = run_loo(text_con, spec, cache_dir=tmp_path / "cache")
+    result = run_loo(text_con, spec, cache_dir=cache)
     assert [r["method"] for r in result["results"]] == ["paper-cosine", "ridge-norm"]
     for summary in result["results"]:
         assert IMAGE_KEYS <= set(summary)
-        assert (
-            summary["n_image_classes"] == 4 and summary["n_images"] == 12
-        )  # unknown folder ignored
-        assert 0.0 <= summary["auroc_mean"] <= 1.0
-    key = compute_model_key(TINY_MODEL, cache_dir=tmp_path / "cache")
-    cached = load_image_set(load_base_model(TINY_MODEL), key, images, cache_dir=tmp_path / "cache")
-    assert cached.features.shape == (15, load_base_model(TINY_MODEL).num_features)
+        # the folder of a class outside the base model is ignored
+        assert summary["n_image_classes"] == 4 and summary["n_images"] == 12
+    assert result["embedding"] == {"n_new": 12, "n_cached": 0, "n_failed": 0}
+    again = run_loo(text_con, spec, cache_dir=cache)
+    assert again["embedding"] == {"n_new": 0, "n_cached": 12, "n_failed": 0}
+    assert again["results"][0]["auroc_mean"] == result["results"][0]["auroc_mean"]
+    # The Evaluation page's image sets read the same store: nothing is embedded again, and
+    # only the class the base model does not know is new.
+    set_id = register_image_set(text_con, images, name="same-photos")
+    embedded = run_embed_image_set(text_con, EmbedSpec(set_id, model=TINY_MODEL), cache_dir=cache)
+    assert embedded["n_new"] == 3 and embedded["n_embedded"] == 15
 
 
 def test_cli_loo_json_and_list_methods(text_con, db_path, tmp_path, capsys, monkeypatch):
@@ -142,8 +159,3 @@ def test_lite0_key_map_covers_timm_exactly():
     assert all(tuple(raw[k].shape) == tuple(expected[v].shape) for k, v in mapping.items())
     with pytest.raises(ValueError, match="unexpected"):
         compute_lite0_key_map(["_blocks.99._bn0.weight"])
-
-
-def test_spec_round_trip():
-    spec = LooSpec(methods=(SynthesisSpec("topk", "cosine", (("k", 3),)),), classes=("n01440764",))
-    assert LooSpec.from_json(spec.to_json()) == spec

@@ -7,7 +7,11 @@ import itertools
 import pytest
 import torch
 
-from extension.metrics import compute_one_vs_rest, compute_thousand_way, compute_threshold_f1
+from extension.evaluation.metrics import (
+    compute_one_vs_rest,
+    compute_thousand_way,
+    compute_threshold_f1,
+)
 
 
 def _brute_auroc(scores, positives):

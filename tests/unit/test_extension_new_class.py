@@ -8,20 +8,19 @@ from pathlib import Path
 import pytest
 import torch
 
+from db import added_classes as added_db
 from db import classes as class_db
-from db import extension as ext_db
-from extension.export import run_export
-from extension.loo import load_base
 from extension.models import get_head, load_base_model
-from extension.new_class import (
+from extension.specs import AddClassSpec, ExportSpec
+from extension.synthesis.export import run_export
+from extension.synthesis.methods import resolve_method
+from extension.synthesis.new_class import (
     compute_preview,
     discard_added_class,
     keep_added_class,
     run_add_class,
 )
-from extension.specs import AddClassSpec, LooSpec
-from extension.synthesis import resolve_method
-from tests.extension_helpers import TINY_MODEL, insert_texts
+from tests.extension_helpers import TINY_MODEL, insert_texts, load_tiny_base_and_donors
 
 DESCRIPTION = "A small domestic cat with striped fur and whiskers, kept as a pet."
 
@@ -47,7 +46,7 @@ def _spec(**kw) -> AddClassSpec:
 
 
 def test_preview_finds_the_cats_first(text_con):
-    _, _, _, donors = load_base(text_con, LooSpec(model=TINY_MODEL))
+    _, donors = load_tiny_base_and_donors(text_con)
     preview = compute_preview(donors, [DESCRIPTION], k=3)
     assert set(preview.nearest["cosine"]["name"].to_list()) <= {
         "tabby",
@@ -62,7 +61,7 @@ def test_add_keep_export_reload_in_plain_timm(text_con, tmp_path):
     assert result["wnid"] == "custom-house-cat" and len(result["heads"]) == 2
     assert set(result["nearest"]) == {"cosine", "euclidean"}
     assert result["nearest"]["cosine"][0]["wnid"] in {"n02123045", "n02123159", "n02124075"}
-    draft = ext_db.get_added_class(text_con, "custom-house-cat")
+    draft = added_db.get_added_class(text_con, "custom-house-cat")
     assert (
         draft["status"] == "draft"
         and json.loads(draft["spec_json"])["methods"][0]["method"] == "ridge"
@@ -71,7 +70,7 @@ def test_add_keep_export_reload_in_plain_timm(text_con, tmp_path):
     keep_added_class(text_con, "custom-house-cat", primary_method="ridge-norm")
     assert class_db.get_class(text_con, "custom-house-cat")["origin"] == "custom"
 
-    out = run_export(text_con, TINY_MODEL, tmp_path / "export")
+    out = run_export(text_con, ExportSpec(out_dir=str(tmp_path / "export"), model=TINY_MODEL))
     assert out["num_classes"] == 1001
     import timm
     from safetensors.torch import load_file
@@ -84,8 +83,8 @@ def test_add_keep_export_reload_in_plain_timm(text_con, tmp_path):
     with torch.no_grad():
         logits = plain(x)
         torch.testing.assert_close(logits[:, :1000], base(x))
-    row = ext_db.list_synthesized_heads(text_con, wnid="custom-house-cat").filter("is_primary")
-    from extension.new_class import load_head_file
+    row = added_db.list_synthesized_heads(text_con, wnid="custom-house-cat").filter("is_primary")
+    from extension.synthesis.new_class import load_head_file
 
     head = load_head_file(Path(row["path"][0]), sha256=row["sha256"][0])
     with torch.no_grad():
@@ -114,11 +113,23 @@ def test_bad_input_stores_nothing(text_con, tmp_path):
             _spec(model=TINY_MODEL.__class__(name="no_such_net", pretrained=False)),
             heads_dir=heads,
         )
-    assert ext_db.list_added_classes(text_con).is_empty()
+    assert added_db.list_added_classes(text_con).is_empty()
     assert not any(heads.rglob("*.safetensors")) if heads.exists() else True
     run_add_class(text_con, _spec(), heads_dir=heads)
     with pytest.raises(ValueError, match="already added"):
         run_add_class(text_con, _spec(), heads_dir=heads)
+
+
+def test_a_failure_after_the_first_row_leaves_no_file_and_no_draft(text_con, tmp_path):
+    heads = tmp_path / "heads"
+    # The second method's file name is taken by a folder: writing it fails after the first
+    # row was written, so the first file must be removed again and no draft recorded.
+    (heads / "custom-house-cat" / "paper-cosine.safetensors").mkdir(parents=True)
+    with pytest.raises(OSError):
+        run_add_class(text_con, _spec(), heads_dir=heads)
+    assert not list(heads.rglob("*.safetensors*"))[1:]  # only the blocking folder is left
+    assert not (heads / "custom-house-cat" / "ridge-norm.safetensors").exists()
+    assert added_db.list_added_classes(text_con).is_empty()
 
 
 def test_discard_removes_rows_and_files(text_con, tmp_path):
@@ -128,7 +139,7 @@ def test_discard_removes_rows_and_files(text_con, tmp_path):
     keep_added_class(text_con, "custom-house-cat")
     assert discard_added_class(text_con, "custom-house-cat") == 2
     assert not any(p.exists() for p in paths)
-    assert ext_db.get_added_class(text_con, "custom-house-cat") is None
+    assert added_db.get_added_class(text_con, "custom-house-cat") is None
     assert class_db.get_class(text_con, "custom-house-cat") is None
 
 

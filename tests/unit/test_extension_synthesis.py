@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import math
 
-import polars as pl
 import pytest
 import torch
 
-from extension.distances import (
-    compute_base_distances,
-    compute_distances,
-    compute_gram,
-    compute_table1,
-)
 from extension.specs import SynthesisSpec
-from extension.synthesis import (
+from extension.synthesis.methods import (
     SynthesisInputs,
     compute_rows,
     describe_spec,
     list_methods,
     resolve_method,
+)
+from extension.text.distances import (
+    compute_base_distances,
+    compute_distances,
+    compute_gram,
+    compute_table1,
 )
 
 # 4 donor classes with 3-token text vectors; head rows in 2-d.
@@ -172,28 +171,10 @@ def test_spec_json_round_trip_and_features_must_match():
         compute_rows(_inputs(X[0]), spec)  # inputs built with the paper's features
 
 
-@pytest.mark.gpu
-def test_cpu_and_cuda_give_the_same_rows():
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
-    torch.manual_seed(0)
-    xs = torch.rand(50, 20, dtype=torch.float64)
-    ws, bs = torch.randn(50, 16, dtype=torch.float64), torch.randn(50, dtype=torch.float64)
-    gram = xs @ xs.T
-    for name in list_methods():
-        spec = resolve_method(name)
-        args = (gram, torch.diagonal(gram), gram, ws, bs, torch.arange(50))
-        inputs = SynthesisInputs(*args, features=spec.features)
-        cpu = compute_rows(inputs, spec, device=torch.device("cpu"))
-        gpu = compute_rows(inputs, spec, device=torch.device("cuda"))
-        torch.testing.assert_close(cpu[0], gpu[0], atol=1e-4, rtol=1e-4)
-        torch.testing.assert_close(cpu[1], gpu[1], atol=1e-4, rtol=1e-4)
-
-
-def test_frame_helpers_are_polars():
-    assert isinstance(
-        compute_table1(
-            {"cosine": torch.zeros(2, dtype=torch.float64)}, ["a", "b"], {}, exclude=None
-        ),
-        pl.DataFrame,
-    )
+def test_table1_names_the_closest_and_furthest_class_but_never_itself():
+    dist = {"cosine": torch.tensor([0.0, 0.2, 0.9, 0.5], dtype=torch.float64)}
+    names = {"a": "alpha", "b": "beta", "c": "gamma", "d": "delta"}
+    table = compute_table1(dist, ["a", "b", "c", "d"], names, exclude=0).row(0, named=True)
+    assert table["closest"] == "beta (b)" and table["closest_distance"] == pytest.approx(0.2)
+    assert table["furthest"] == "gamma (c)" and table["furthest_distance"] == pytest.approx(0.9)
+    assert table["mean_distance"] == pytest.approx((0.2 + 0.9 + 0.5) / 3)

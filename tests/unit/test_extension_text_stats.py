@@ -6,14 +6,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from extension.text_stats import (
+from extension.text.stats import (
     compute_reference_counts,
     compute_text_stats,
     compute_text_vector,
     compute_token_counts,
     tokenize_reference,
 )
-from extension.text_store import load_text_stats, run_build_text_stats
+from extension.text.store import get_text_stats_state, load_text_stats, run_build_text_stats
 
 SAMPLES = [
     ("n1", "A Tabby CAT sat on the mat, the cat's tail (a long one) twitched!"),
@@ -120,6 +120,8 @@ def test_db_build_joins_fields_counts_descriptions_and_rebuilds_on_change(catalo
     assert "fish" not in values  # in both classes (100 % > 90 %): dropped
     assert run_build_text_stats(con)["rebuilt"] is False
     con.execute("UPDATE active_descriptions SET text = 'A river fish.' WHERE wnid = 'n01440764'")
+    assert get_text_stats_state(con) == "stale"
+    assert load_text_stats(con)[1]["build_id"] == first["build_id"]  # the stale build, as it is
     again = run_build_text_stats(con)
     assert again["rebuilt"] and again["build_id"] > first["build_id"]
     assert con.execute("SELECT count(DISTINCT build_id) FROM text_stat_values").fetchall() == [(1,)]
@@ -131,10 +133,15 @@ def test_db_build_without_texts_is_a_clear_error(catalog_con):
 
 
 def test_class_table1_from_the_store(catalog_con):
-    from extension.text_store import compute_class_table1
+    from extension.text.store import compute_class_table1
     from tests.extension_helpers import insert_texts
 
     insert_texts(catalog_con)
+    with pytest.raises(ValueError, match="not built yet"):  # a read never builds
+        compute_class_table1(catalog_con, "n02123159", k=2)
+    assert get_text_stats_state(catalog_con) == "missing"
+    run_build_text_stats(catalog_con)
+    assert get_text_stats_state(catalog_con) == "current"
     result = compute_class_table1(catalog_con, "n02123159", k=2)  # tiger cat
     table = {r["distance"]: r for r in result["table1"].iter_rows(named=True)}
     assert set(table) == {"cosine", "euclidean"}

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 
 import pytest
 
+from cli.main import main
+from contract.specs import JsonSpec
 from db import jobs as job_db
 from db.connect import connect
 from jobs.registry import list_job_kinds, register_job
@@ -54,32 +57,83 @@ def test_unknown_job_kind_is_refused_with_known_kinds(con):
     assert "noop" in list_job_kinds()
 
 
+def test_a_bad_spec_is_refused_at_submit_and_nothing_is_queued(con):
+    with pytest.raises(ValueError, match="NoopSpec.steps: expected int"):
+        submit_job(con, kind="noop", spec={"steps": "not a number"})
+    with pytest.raises(ValueError, match="unknown fields"):
+        submit_job(con, kind="noop", spec={"stepz": 1})
+    assert job_db.list_jobs(con).is_empty()
+
+
 def test_failing_job_is_recorded_as_failed_and_worker_goes_on(con):
-    bad = submit_job(con, kind="noop", spec={"steps": "not a number"})
+    bad = submit_job(con, kind="test-failing", spec={})
     good = submit_job(con, kind="noop", spec={"steps": 1})
     assert run_queued_jobs(con) == 2
     assert job_db.get_job(con, bad)["status"] == "failed"
-    assert "ValueError" in job_db.get_job(con, bad)["error"]
+    assert "RuntimeError: broken on purpose" in job_db.get_job(con, bad)["error"]
     assert job_db.get_job(con, good)["status"] == "succeeded"
 
 
-def test_job_left_running_by_a_dead_process_is_failed_on_restart(db_path):
+def test_the_log_records_what_a_job_reported(con):
+    job_id = submit_job(con, kind="noop", spec={"steps": 2})
+    run_queued_jobs(con)
+    lines = job_db.list_job_logs(con, job_id)
+    assert any("step 1 of 2" in line for line in lines)
+    assert any("done" in line for line in lines) and lines[-1].endswith("succeeded")
+
+
+def test_a_job_whose_worker_is_gone_reads_as_interrupted_at_once(db_path, capsys):
     con = connect(db_path)
     job_id = submit_job(con, kind="noop", spec={})
-    job_db.claim_next_job(con)  # now 'running', and the "process" dies:
-    con.close()
-    con = connect(db_path)
-    assert job_db.fail_interrupted_jobs(con) == 1
+    worker_id = job_db.insert_worker(con)
+    job_db.claim_next_job(con, worker_id)
+    assert job_db.get_job(con, job_id)["status"] == "running"  # fresh heartbeat
+    # The process dies: its heartbeat ages past the limit; any reader sees it, no restart.
+    con.execute(
+        "UPDATE job_workers SET heartbeat_at = heartbeat_at - INTERVAL 1 MINUTE "
+        "WHERE worker_id = ?",
+        [worker_id],
+    )
     job = job_db.get_job(con, job_id)
-    assert job["status"] == "failed" and "Interrupted" in job["error"]
+    assert job["status"] == "interrupted" and "Interrupted" in job["error"]
+    assert job_db.count_active_jobs(con) == 0
     con.close()
+    assert main(["jobs", "list", "--db", str(db_path)]) == 0
+    assert "interrupted" in capsys.readouterr().out
+    con = connect(db_path)
+    assert job_db.fail_interrupted_jobs(con, include_queued=True) == 1
+    assert job_db.get_job(con, job_id)["status"] == "failed"
+    con.close()
+
+
+def test_a_running_job_of_a_live_worker_is_not_failed_by_a_second_reader(con):
+    worker = JobWorker(con, poll_interval_s=0.05).start()
+    try:
+        job_id = submit_job(con, kind="noop", spec={"steps": 40, "sleep_s": 0.05}, worker=worker)
+        reader = con.cursor()
+        _wait_for(reader, job_id, {"running"})
+        assert job_db.fail_interrupted_jobs(reader, include_queued=False) == 0
+        job = _wait_for(reader, job_id, {"succeeded", "failed", "interrupted"})
+    finally:
+        worker.stop()
+    assert job["status"] == "succeeded"
+
+
+@dataclass(frozen=True)
+class _EmptySpec(JsonSpec):
+    pass
+
+
+@register_job("test-failing", spec=_EmptySpec)
+def _failing_job(con, spec, progress) -> dict:
+    raise RuntimeError("broken on purpose")
 
 
 _gate = threading.Event()
 
 
-@register_job("test-transactional")
-def _transactional_job(con, spec: dict, progress) -> dict:
+@register_job("test-transactional", spec=_EmptySpec)
+def _transactional_job(con, spec, progress) -> dict:
     """Holds one transaction open while reporting progress, then rolls back on cancel."""
     con.execute("BEGIN TRANSACTION")
     con.execute("CREATE TABLE IF NOT EXISTS job_scratch (x INTEGER)")

@@ -53,3 +53,37 @@ def test_sql_lives_in_db_only():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in {"execute", "sql"}:
                 raise AssertionError(f"{path.relative_to(ROOT)}:{node.lineno} runs SQL outside db/")
+
+
+PROJECT = {"app", "pages", "ui", "curation", "extension", "db", "jobs", "cli", "contract"}
+
+
+def _project_imports(folder: str) -> dict[str, set[str]]:
+    return {
+        str(p.relative_to(ROOT)): _imports(ast.parse(p.read_text()), top_level_only=False) & PROJECT
+        for p in _python_files(folder)
+    }
+
+
+def test_contract_imports_nothing_else_of_the_project():
+    offenders = {
+        p: i - {"contract"} for p, i in _project_imports("contract").items() if i - {"contract"}
+    }
+    assert offenders == {}
+
+
+def test_db_imports_only_db():
+    offenders = {p: i - {"db"} for p, i in _project_imports("db").items() if i - {"db"}}
+    assert offenders == {}
+
+
+def test_curation_does_not_import_extension():
+    offenders = [p for p, i in _project_imports("curation").items() if "extension" in i]
+    assert offenders == []
+
+
+def test_the_jobs_registry_has_no_import_circle():
+    imported = _imports(
+        ast.parse((ROOT / "jobs" / "registry.py").read_text()), top_level_only=False
+    )
+    assert imported & PROJECT <= {"contract"}

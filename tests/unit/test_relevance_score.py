@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 
 import tests.relevance_helpers as helpers
+from curation.relevance import decisions
 from curation.relevance.export import export_curated_set, get_decided_captions
 from curation.relevance.score import run_score_relevance
 from curation.relevance.specs import ScoringSpec
@@ -48,7 +49,7 @@ def test_human_decision_survives_rescoring_and_can_be_undone(scored):
     before = get_decided_captions(con, version).sort("p_own", descending=True)
     target, model_decision = int(before["caption_id"][0]), before["model_decision"][0]
     human = "drop" if model_decision == "keep" else "keep"
-    first = decision_db.update_decision(
+    first = decisions.update_decision(
         con, target, decision=human, reason="camera specs only", actor="ana"
     )
     run_score_relevance(con, ScoringSpec(model_version=version, max_length=64))
@@ -57,48 +58,48 @@ def test_human_decision_survives_rescoring_and_can_be_undone(scored):
     assert after["model_decision"][0] == model_decision
     assert after["decision"][0] == human and after["decided_by"][0] == "human"
     assert after["human_reason"][0] == "camera specs only"
-    second = decision_db.update_decision(
+    second = decisions.update_decision(
         con, target, decision=model_decision, reason="on reflection", actor="bo"
     )
     with pytest.raises(ValueError, match="undo that one first"):
-        decision_db.revert_decision_event(con, first, actor="ana")
-    undo = decision_db.revert_decision_event(con, second, actor="bo")
+        decisions.undo_decision_event(con, first.event_id, actor="ana")
+    undo = decisions.undo_decision_event(con, second.event_id, actor="bo")
     assert decision_db.get_decision(con, target)["decision"] == human
-    decision_db.revert_decision_event(con, undo, actor="bo")  # undo of the undo = redo
+    decisions.undo_decision_event(con, undo.event_id, actor="bo")  # undo of the undo = redo
     assert decision_db.get_decision(con, target)["decision"] == model_decision
     history = decision_db.list_decision_events(con, caption_id=target)
     assert history["action"].to_list() == ["undo", "undo", "set", "set"]
-    decision_db.update_decision(con, target, decision=None, reason="back to model", actor="bo")
+    decisions.update_decision(con, target, decision=None, reason="back to model", actor="bo")
     assert decision_db.get_decision(con, target) is None
 
 
 def test_decision_validation(scored):
     con, _, _, _ = scored
     with pytest.raises(ValueError, match="reason"):
-        decision_db.update_decision(con, 1, decision="drop", reason=" ", actor="a")
+        decisions.update_decision(con, 1, decision="drop", reason=" ", actor="a")
     with pytest.raises(ValueError, match="one of"):
-        decision_db.update_decision(con, 1, decision="maybe", reason="x", actor="a")
+        decisions.update_decision(con, 1, decision="maybe", reason="x", actor="a")
     with pytest.raises(ValueError, match="does not exist"):
-        decision_db.update_decision(con, 999999, decision="drop", reason="x", actor="a")
+        decisions.update_decision(con, 999999, decision="drop", reason="x", actor="a")
     assert decision_db.list_decisions(con).is_empty()
 
 
 def test_class_threshold_changes_decisions_with_history(scored):
     con, version, _, _ = scored
-    decision_db.update_class_threshold(
+    decisions.update_class_threshold(
         con, "n01440764", threshold=1.0, reason="too lenient", actor="ana"
     )
     decided = get_decided_captions(con, version)
     tench = decided.filter(pl.col("wnid") == "n01440764")
     assert (tench["decision"] == "drop").all() and (tench["threshold"] == 1.0).all()
-    decision_db.update_class_threshold(con, "n01440764", threshold=None, reason="back", actor="ana")
+    decisions.update_class_threshold(con, "n01440764", threshold=None, reason="back", actor="ana")
     assert decision_db.list_class_thresholds(con).is_empty()
     events = decision_db.list_threshold_events(con)
     assert events["threshold_after"].to_list() == [None, 1.0]
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        decision_db.update_class_threshold(con, "n01440764", threshold=2, reason="x", actor="a")
+        decisions.update_class_threshold(con, "n01440764", threshold=2, reason="x", actor="a")
     with pytest.raises(ValueError, match="catalog"):
-        decision_db.update_class_threshold(con, "n99999999", threshold=0.5, reason="x", actor="a")
+        decisions.update_class_threshold(con, "n99999999", threshold=0.5, reason="x", actor="a")
 
 
 def test_scoring_rejects_unknown_version_and_foreign_classes(scored):
@@ -112,7 +113,7 @@ def test_scoring_rejects_unknown_version_and_foreign_classes(scored):
 def test_export_writes_parquet_descriptions_and_card(scored, tmp_path):
     con, version, _, _ = scored
     caption = int(relevance_db.list_scored_captions(con, version)["caption_id"][0])
-    decision_db.update_decision(con, caption, decision="drop", reason="noise", actor="ana")
+    decisions.update_decision(con, caption, decision="drop", reason="noise", actor="ana")
     result = export_curated_set(con, model_version=version, out_dir=tmp_path / "out")
     captions = pl.read_parquet(result["captions"])
     assert captions.height == 33 and result["n_human"] == 1

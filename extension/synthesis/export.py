@@ -16,11 +16,12 @@ from pathlib import Path
 
 import duckdb
 
+from contract.progress import Progress, no_progress
+from db import added_classes as added_db
 from db import classes as class_db
-from db import extension as ext_db
-from extension.models import DEFAULT_CACHE_DIR, Head, compute_extended_model, load_base_model
-from extension.new_class import load_head_file
-from extension.specs import ModelSpec
+from extension.models import Head, compute_extended_model, load_base_model
+from extension.specs import DEFAULT_CACHE_DIR, ExportSpec
+from extension.synthesis.new_class import load_head_file
 
 
 def list_export_rows(con: duckdb.DuckDBPyConnection, wnids: list[str] | None = None) -> list[dict]:
@@ -29,34 +30,34 @@ def list_export_rows(con: duckdb.DuckDBPyConnection, wnids: list[str] | None = N
     Raises:
         ValueError: a requested class is not a kept added class.
     """
-    kept = ext_db.list_added_classes(con, status="kept")["wnid"].to_list()
+    kept = added_db.list_added_classes(con, status="kept")["wnid"].to_list()
     wnids = kept if wnids is None else wnids
     missing = [w for w in wnids if w not in kept]
     if missing:
         raise ValueError(f"Not kept added classes: {missing}; kept: {kept}")
-    heads = ext_db.list_synthesized_heads(con).filter("is_primary")
+    heads = added_db.list_synthesized_heads(con).filter("is_primary")
     rows = {r["wnid"]: r for r in heads.iter_rows(named=True)}
     return [rows[w] for w in wnids]
 
 
 def run_export(
     con: duckdb.DuckDBPyConnection,
-    model_spec: ModelSpec,
-    out_dir: Path,
+    spec: ExportSpec,
+    progress: Progress | None = None,
     *,
-    wnids: list[str] | None = None,
     cache_dir: Path = DEFAULT_CACHE_DIR,
-    progress=None,
 ) -> dict:
-    """Write the extended checkpoint folder (replacing `out_dir` only once complete).
+    """Job entry point: write the extended checkpoint folder (replacing `spec.out_dir` only
+    once complete).
 
     Returns:
         `path`, `num_classes`, `added` (wnids), `architecture`.
     """
     from timm.models import save_for_hf
 
-    progress = progress or (lambda fraction, message: None)
-    rows = list_export_rows(con, wnids)
+    progress = progress or no_progress
+    model_spec = spec.model
+    rows = list_export_rows(con, list(spec.wnids) or None)
     for row in rows:
         if row["model_key"] and json.loads(row["model_json"]) != model_spec.to_dict():
             raise ValueError(
@@ -74,7 +75,7 @@ def run_export(
             model, Head(torch.cat([h.weight for h in heads]), torch.cat([h.bias for h in heads]))
         )
     label_names = base_wnids + [r["wnid"] for r in rows]
-    out_dir = Path(out_dir)
+    out_dir = Path(spec.out_dir)
     tmp = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     progress(0.5, "writing the checkpoint")

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import torch
 
+from contract.progress import Progress, no_progress, scale_progress
 from db import evaluation as eval_db
 from db import image_sets as set_db
-from extension.eval_specs import TRAINED, EmbedSpec, FewShotSpec
-from extension.evaluation import ScoredClass, compute_class_metrics, compute_class_sample
-from extension.models import DEFAULT_CACHE_DIR
+from extension.evaluation.heads import compute_eval_rows
+from extension.evaluation.protocol import ScoredClass, compute_class_metrics, compute_class_sample
+from extension.images.sets import load_set_features, run_embed_image_set
+from extension.models import BaseClassifier, load_base_classifier
+from extension.specs import DEFAULT_CACHE_DIR, TRAINED, EmbedSpec, FewShotSpec
+from extension.text.store import ensure_text_stats
 
-Progress = Callable[[float, str], None]
 ZEROS = "zeros"
 
 
@@ -98,13 +100,13 @@ def run_fewshot(
     Returns:
         `run_id` and `classes`: {wnid: {init: {k: {metric: mean over repeats}}}}.
     """
-    from extension.eval_heads import compute_eval_rows, load_base_classifier
-
-    report = progress or (lambda fraction, message="": None)
+    report = progress or no_progress
     _validate(con, spec)
     start = time.perf_counter()
+    if spec.init_methods:
+        ensure_text_stats(con, scale_progress(report, 0.0, 0.02))
     base = load_base_classifier(spec.model, cache_dir=cache_dir)
-    features, labels = _load_features(con, spec, base.model_key, cache_dir, report)
+    features, labels = _load_features(con, spec, base, cache_dir, report)
     eval_rows = compute_eval_rows(con, base, list(spec.classes), spec.init_methods)
     rows, classes = [], []
     for i, wnid in enumerate(spec.classes):
@@ -136,14 +138,15 @@ def run_fewshot(
     return {"run_id": run_id, **summary}
 
 
-def _load_features(con, spec: FewShotSpec, model_key: str, cache_dir: Path, report: Progress):
-    from extension.image_sets import load_set_features, run_embed_image_set
-
-    state = set_db.get_embedding_state(con, spec.image_set_id, model_key)
+def _load_features(con, spec: FewShotSpec, base: BaseClassifier, cache_dir: Path, report: Progress):
+    """(features (N, D), labels (N,)) of the set, embedded first when needed."""
+    state = set_db.get_embedding_state(con, spec.image_set_id, base.model_key)
     if state is None or state["status"] != "complete":
         embed = EmbedSpec(spec.image_set_id, model=spec.model, device=spec.device)
-        run_embed_image_set(con, embed, lambda f, m: report(0.3 * f, m), cache_dir=cache_dir)
-    features, items = load_set_features(con, spec.image_set_id, model_key, cache_dir=cache_dir)
+        run_embed_image_set(
+            con, embed, scale_progress(report, 0.0, 0.3), cache_dir=cache_dir, model=base.model
+        )
+    features, items = load_set_features(con, spec.image_set_id, base.model_key, cache_dir=cache_dir)
     return features, items["wnid"].to_numpy()
 
 

@@ -3,46 +3,69 @@
 Only the base classifier's classes (`classes.class_index` set) enter the statistics, so the
 vocabulary does not move when a class is added; an added class's texts are projected onto
 it (`compute_text_vector`). The stored build carries a fingerprint of its inputs (count and
-hashes of every caption text and active description); any change triggers a rebuild.
+hashes of every caption text and active description). A build runs as a job
+(`run_build_text_stats`, kind 'text-stats'), never on a page's script thread: readers load
+the stored build as it is (`load_text_stats`) and ask `get_text_stats_state` whether it is
+stale, and a job that needs current statistics builds them first (`ensure_text_stats`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import duckdb
 import numpy as np
 import polars as pl
 
-from db import extension as ext_db
-from extension.text_stats import MAX_CLASS_FRACTION, TOKEN_REGEX, TextStats, compute_text_stats
+from contract.progress import Progress, no_progress
+from db import text_stats as stats_db
+from extension.specs import TextStatsSpec
+from extension.text.stats import MAX_CLASS_FRACTION, TOKEN_REGEX, TextStats, compute_text_stats
 
-Progress = Callable[[float, str], None]
+STATES = ("missing", "stale", "current")
+
+
+def get_text_stats_state(con: duckdb.DuckDBPyConnection) -> str:
+    """'missing' (never built), 'stale' (texts changed since the build) or 'current'."""
+    current = stats_db.get_current_build(con)
+    if current is None:
+        return "missing"
+    return (
+        "current"
+        if current["fingerprint"] == stats_db.compute_examples_fingerprint(con)
+        else "stale"
+    )
+
+
+def ensure_text_stats(con: duckdb.DuckDBPyConnection, progress: Progress | None = None) -> dict:
+    """Build the statistics when missing or stale (inside a job). Returns the build summary."""
+    return run_build_text_stats(con, TextStatsSpec(), progress)
 
 
 def run_build_text_stats(
-    con: duckdb.DuckDBPyConnection, *, force: bool = False, progress: Progress | None = None
+    con: duckdb.DuckDBPyConnection,
+    spec: TextStatsSpec | None = None,
+    progress: Progress | None = None,
 ) -> dict:
-    """Build and store the statistics unless the stored build matches the current inputs.
+    """Job entry point: build and store the statistics unless the stored build matches the
+    current inputs (or `spec.force`).
 
     Returns:
         The build's summary (`build_id`, `fingerprint`, `n_classes`, `n_tokens`, `n_examples`,
         `build_seconds`, `rebuilt`).
     """
-    fingerprint = ext_db.compute_examples_fingerprint(con)
-    current = ext_db.get_current_build(con)
-    if current and current["fingerprint"] == fingerprint and not force:
+    spec, progress = spec or TextStatsSpec(), progress or no_progress
+    fingerprint = stats_db.compute_examples_fingerprint(con)
+    current = stats_db.get_current_build(con)
+    if current and current["fingerprint"] == fingerprint and not spec.force:
         return {**_summary(current), "rebuilt": False}
-    if progress:
-        progress(0.1, "reading class texts")
+    progress(0.1, "reading class texts")
     start = time.perf_counter()
-    examples = ext_db.list_class_examples(con)
+    examples = stats_db.list_class_examples(con)
     stats = compute_text_stats(examples)
     seconds = time.perf_counter() - start
-    if progress:
-        progress(0.7, f"storing {stats.entries.height} values over {len(stats.vocab)} tokens")
-    ext_db.insert_text_stats(
+    progress(0.7, f"storing {stats.entries.height:,} values over {len(stats.vocab):,} tokens")
+    stats_db.insert_text_stats(
         con,
         fingerprint=fingerprint,
         params={
@@ -67,20 +90,24 @@ def run_build_text_stats(
         values=stats.entries.rename({"row": "row_id", "col": "token_id"}),
         build_seconds=seconds,
     )
-    if progress:
-        progress(1.0, "text statistics built")
-    return {**_summary(ext_db.get_current_build(con)), "rebuilt": True}
+    progress(1.0, "text statistics built")
+    return {**_summary(stats_db.get_current_build(con)), "rebuilt": True}
 
 
 def load_text_stats(con: duckdb.DuckDBPyConnection) -> tuple[TextStats, dict]:
-    """The current statistics (built first when missing or stale) and their build row.
+    """The stored statistics and their build row, as they are (never rebuilt here).
 
     Raises:
-        ValueError: the base classes have no texts at all.
+        ValueError: no statistics were built yet (run the 'text-stats' job or
+            `workbench text-stats`).
     """
-    run_build_text_stats(con)
-    build = ext_db.get_current_build(con)
-    frames = ext_db.load_build_frames(con, build["build_id"])
+    build = stats_db.get_current_build(con)
+    if build is None:
+        raise ValueError(
+            "The class text statistics are not built yet: run `workbench text-stats` (the "
+            "pages queue it as a background job)."
+        )
+    frames = stats_db.load_build_frames(con, build["build_id"])
     values = frames["values"]
     stats = TextStats(
         wnids=tuple(frames["classes"]["wnid"].to_list()),
@@ -111,7 +138,7 @@ def compute_class_table1(con: duckdb.DuckDBPyConnection, wnid: str, *, k: int = 
         ValueError: the class has no text in the statistics.
     """
     from db.classes import list_classes
-    from extension.distances import (
+    from extension.text.distances import (
         compute_base_distances,
         compute_gram,
         compute_nearest,

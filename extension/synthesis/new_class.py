@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,18 +17,25 @@ import duckdb
 import polars as pl
 import torch
 
+from contract.devices import resolve_device
+from contract.files import hash_file
+from contract.progress import Progress, no_progress, scale_progress
 from curation.catalog import CUSTOM_ID_PATTERN, WNID_PATTERN, add_class, load_wordnet_lemmas
+from db import added_classes as added_db
 from db import classes as class_db
-from db import extension as ext_db
-from extension.base import Donors, compute_donor_distances, compute_new_inputs
-from extension.distances import compute_nearest, compute_table1, list_distances
-from extension.loo import load_base
-from extension.models import DEFAULT_CACHE_DIR, Head, compute_model_key, hash_file, resolve_device
-from extension.specs import AddClassSpec, LooSpec
-from extension.synthesis import complete_spec, compute_rows, describe_spec
-from extension.text_stats import compute_texts_sha256
-
-Progress = Callable[[float, str], None]
+from db.sql import get_database_path, transaction
+from extension.models import Head, load_base_classifier
+from extension.specs import DEFAULT_CACHE_DIR, AddClassSpec
+from extension.synthesis.donors import (
+    Donors,
+    compute_donor_distances,
+    compute_new_inputs,
+    load_donors,
+)
+from extension.synthesis.methods import complete_spec, compute_rows, describe_spec
+from extension.text.distances import compute_nearest, compute_table1, list_distances
+from extension.text.stats import compute_texts_sha256
+from extension.text.store import ensure_text_stats
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ def check_new_class_id(con: duckdb.DuckDBPyConnection, class_id: str, name: str)
     class_id = (class_id or "").strip()
     if class_db.get_class(con, class_id) is not None:
         raise ValueError(f"The class id {class_id!r} is already in the catalog.")
-    if ext_db.get_added_class(con, class_id) is not None:
+    if added_db.get_added_class(con, class_id) is not None:
         raise ValueError(
             f"The class id {class_id!r} was already added (keep or discard that draft first)."
         )
@@ -108,17 +114,19 @@ def run_add_class(
         `wnid`, `n_tokens`, per method `method`, `row_norm`, `bias`, `path`, `sha256`, and
         `nearest`: per distance the 5 nearest base classes (`rank`, `wnid`, `name`, `distance`).
     """
-    progress = progress or (lambda fraction, message: None)
+    progress = progress or no_progress
     class_id = check_new_class_id(con, spec.class_id, spec.name)
     methods = [complete_spec(m) for m in spec.methods]
     if not methods:
         raise ValueError("Choose at least one synthesis method.")
     texts = [spec.description, *spec.texts]
-    progress(0.05, "loading the base model and text statistics")
-    _, _, _, donors = load_base(con, LooSpec(model=spec.model), cache_dir=cache_dir)
+    ensure_text_stats(con, scale_progress(progress, 0.0, 0.05))
+    progress(0.05, "loading the base model")
+    base = load_base_classifier(spec.model, cache_dir=cache_dir)
+    donors = load_donors(con, base.head, list(base.class_wnids))
     inputs, vector = compute_new_inputs(donors, texts)  # fails on texts without usable tokens
     device = resolve_device(spec.device)
-    model_key = compute_model_key(spec.model, cache_dir=cache_dir)
+    model_key = base.model_key
     folder = (heads_dir or _default_heads_dir(con)) / class_id
     heads, written = [], []
     try:
@@ -182,8 +190,7 @@ def _insert_draft(
         "n_tokens": n_tokens,
         "created_by": spec.actor,
     }
-    with ext_db.transaction(con):
-        ext_db.insert_added_class(con, row, heads)
+    transaction(con, lambda tx: added_db.insert_added_class(tx, row, heads))
 
 
 def keep_added_class(
@@ -194,26 +201,28 @@ def keep_added_class(
     Raises:
         ValueError: no such draft, or an unknown method label.
     """
-    draft = ext_db.get_added_class(con, wnid)
+    draft = added_db.get_added_class(con, wnid)
     if draft is None:
         raise ValueError(f"No added class {wnid!r}.")
-    labels = ext_db.list_synthesized_heads(con, wnid=wnid)["method_label"].to_list()
+    labels = added_db.list_synthesized_heads(con, wnid=wnid)["method_label"].to_list()
     primary = primary_method or labels[0]
     if primary not in labels:
         raise ValueError(f"{wnid!r} has no row from {primary!r}; valid: {labels}")
-    with ext_db.transaction(con):
-        if class_db.get_class(con, wnid) is None:
-            add_class(con, class_id=wnid, name=draft["name"])
-        ext_db.update_added_class_kept(con, wnid, primary)
-    return ext_db.get_added_class(con, wnid)
+
+    def work(tx: duckdb.DuckDBPyConnection) -> None:
+        if class_db.get_class(tx, wnid) is None:
+            add_class(tx, class_id=wnid, name=draft["name"])
+        added_db.update_added_class_kept(tx, wnid, primary)
+
+    transaction(con, work)
+    return added_db.get_added_class(con, wnid)
 
 
 def discard_added_class(con: duckdb.DuckDBPyConnection, wnid: str) -> int:
     """Delete an added class, its rows and files. Returns how many head files were removed."""
-    if ext_db.get_added_class(con, wnid) is None:
+    if added_db.get_added_class(con, wnid) is None:
         raise ValueError(f"No added class {wnid!r}.")
-    with ext_db.transaction(con):
-        paths = ext_db.delete_added_class(con, wnid)
+    paths = transaction(con, lambda tx: added_db.delete_added_class(tx, wnid))
     for path in paths:
         Path(path).unlink(missing_ok=True)
     return len(paths)
@@ -236,18 +245,24 @@ def load_head_file(path: Path, *, sha256: str | None = None) -> Head:
 
 
 def _save_head(path: Path, head: Head, metadata: dict[str, str]) -> None:
+    """Write a row file atomically (a temporary name, then a rename onto `path`)."""
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(
-        {"weight": head.weight.contiguous(), "bias": head.bias.contiguous()},
-        str(path),
-        metadata=metadata,
-    )
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        save_file(
+            {"weight": head.weight.contiguous(), "bias": head.bias.contiguous()},
+            str(tmp),
+            metadata=metadata,
+        )
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _default_heads_dir(con: duckdb.DuckDBPyConnection) -> Path:
-    db_path = ext_db.get_database_path(con)
+    db_path = get_database_path(con)
     return (db_path.parent if db_path else DEFAULT_CACHE_DIR) / "heads"
 
 

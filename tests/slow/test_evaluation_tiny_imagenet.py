@@ -28,9 +28,9 @@ pytestmark = [
 def test_protocol_on_tiny_imagenet_photos(tmp_path):
     from curation.demo import build_demo_database
     from db.connect import connect
-    from extension.eval_specs import EvalSpec
-    from extension.evaluation import run_evaluation
-    from extension.image_sets import register_image_set
+    from extension.evaluation.protocol import run_evaluation
+    from extension.images.sets import register_image_set
+    from extension.specs import EvalSpec
 
     val = load_tiny_imagenet_val(REPO_ROOT / ".cache")
     photos = tmp_path / "tiny"
@@ -44,14 +44,15 @@ def test_protocol_on_tiny_imagenet_photos(tmp_path):
         result = run_evaluation(con, spec, cache_dir=tmp_path / "cache")
     finally:
         con.close()
-    trained_auroc = []
+    auroc = {"trained": [], "paper-cosine": []}
     for wnid in PAPER_CLASSES:
         entry = result["classes"][wnid]
         assert entry["n_pos"] == 50 and entry["n_neg"] == 50
         assert {"trained", "paper-cosine", "paper-euclidean"} <= set(entry["methods"])
-        for method in entry["methods"].values():
-            assert 0.0 <= method["auroc"]["value"] <= 1.0
-        trained_auroc.append(entry["methods"]["trained"]["auroc"]["value"])
+        for head in auroc:
+            auroc[head].append(entry["methods"][head]["auroc"]["value"])
     # 32 px photos upscaled to 224 are a weak signal, but the trained rows must still separate
-    # their own photos from the others far better than chance (0.5).
-    assert sum(trained_auroc) / len(trained_auroc) > 0.8
+    # their own photos from the others far better than chance (0.5), and the paper's cosine
+    # rows, built from text alone, clearly better than chance too (measured about 0.84).
+    assert sum(auroc["trained"]) / 4 > 0.8
+    assert sum(auroc["paper-cosine"]) / 4 > 0.65

@@ -23,17 +23,20 @@ import numpy as np
 import polars as pl
 import torch
 
+from contract.devices import resolve_device
+from contract.progress import Progress, no_progress, scale_progress
 from db import evaluation as eval_db
 from db import image_sets as set_db
-from extension.eval_metrics import (
+from extension.evaluation.heads import compute_eval_rows
+from extension.evaluation.metrics import (
     compute_all_positive_f1,
     compute_best_f1_threshold,
     compute_bootstrap_intervals,
 )
-from extension.eval_specs import EmbedSpec, EvalSpec
-from extension.models import DEFAULT_CACHE_DIR, resolve_device
-
-Progress = Callable[[float, str], None]
+from extension.images.sets import load_set_features, run_embed_image_set
+from extension.models import BaseClassifier, load_base_classifier
+from extension.specs import DEFAULT_CACHE_DIR, EmbedSpec, EvalSpec
+from extension.text.store import ensure_text_stats
 
 
 @dataclass(frozen=True)
@@ -196,11 +199,11 @@ def run_evaluation(
         `run_id`, `rules`, `references` and `classes`: {wnid: {name, n_pos, n_neg, methods:
         {method: {metric: {value, low, high}}}}}, the numbers the dashboard shows.
     """
-    from extension.eval_heads import compute_eval_rows, load_base_classifier
-
-    report = progress or (lambda fraction, message="": None)
+    report = progress or no_progress
     _validate(con, spec)
     start = time.perf_counter()
+    if spec.methods:
+        ensure_text_stats(con, scale_progress(report, 0.0, 0.02))
     report(0.0, "loading the base classifier")
     base = load_base_classifier(spec.model, cache_dir=cache_dir)
     device = resolve_device(spec.device)
@@ -278,20 +281,19 @@ def _validate(con, spec: EvalSpec) -> None:
             )
 
 
-def _load_pool(con, spec: EvalSpec, base, cache_dir: Path, report: Progress):
-    from extension.image_sets import load_set_features, run_embed_image_set
-
+def _load_pool(con, spec: EvalSpec, base: BaseClassifier, cache_dir: Path, report: Progress):
+    """Features and items of the main set and the negative-only sets (embedded first)."""
     feats, frames = [], []
     set_ids = (spec.image_set_id, *[s for s in spec.negative_sets if s != spec.image_set_id])
     for k, set_id in enumerate(set_ids):
         state = set_db.get_embedding_state(con, set_id, base.model_key)
         if state is None or state["status"] != "complete":
-            scale = lambda f, m, k=k: report(0.3 * (k + f) / len(set_ids), m)  # noqa: E731
             run_embed_image_set(
                 con,
                 EmbedSpec(set_id, model=spec.model, device=spec.device),
-                scale,
+                scale_progress(report, 0.3 * k / len(set_ids), 0.3 * (k + 1) / len(set_ids)),
                 cache_dir=cache_dir,
+                model=base.model,
             )
         f, items = load_set_features(con, set_id, base.model_key, cache_dir=cache_dir)
         feats.append(f)

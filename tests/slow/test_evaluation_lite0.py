@@ -14,9 +14,9 @@ MASTIFF, CHAIR = "n02108422", "n03376595"
 def test_trained_lite0_row_separates_real_photos(tmp_path):
     from curation.demo import build_demo_database
     from db.connect import connect
-    from extension.eval_specs import EvalSpec
-    from extension.evaluation import run_evaluation
-    from extension.image_sets import register_image_set
+    from extension.evaluation.protocol import run_evaluation
+    from extension.images.sets import register_image_set
+    from extension.specs import EvalSpec
 
     photos = write_photo_folder(tmp_path / "photos")
     con = connect(tmp_path / "w.duckdb")

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import torch
 
-from extension.distances import compute_distances, list_distances
 from extension.specs import SynthesisSpec
+from extension.text.distances import compute_distances, list_distances
 
 MethodFn = Callable[["SynthesisInputs", str, dict], torch.Tensor]
 _METHODS: dict[str, tuple[MethodFn, dict]] = {}
@@ -51,7 +51,7 @@ class SynthesisInputs:
         bias: (C,) trained biases.
         exclude: (T,) donor index each query must not use, -1 for none.
         features: the text features the inner products were computed with (must match
-            the spec's; see `extension.base.compute_loo_inputs(..., features=...)`).
+            the spec's; see `extension.synthesis.donors.compute_loo_inputs(..., features=...)`).
     """
 
     cross: torch.Tensor
@@ -64,14 +64,14 @@ class SynthesisInputs:
     variants: dict[str, SynthesisInputs] | None = None
 
     def for_features(self, features: str) -> SynthesisInputs:
-        """The inputs under other text features (built by `extension.base`), or an error."""
+        """The inputs under other text features (built by `synthesis.donors`), or an error."""
         if features == self.features:
             return self
         if self.variants and features in self.variants:
             return self.variants[features]
         raise ValueError(
             f"These inputs were built with '{self.features}' text features, not '{features}': "
-            "build them with extension.base.compute_loo_inputs / compute_new_inputs."
+            "build them with extension.synthesis.donors.compute_loo_inputs / compute_new_inputs."
         )
 
     def to(self, device: torch.device) -> SynthesisInputs:
@@ -146,7 +146,7 @@ def describe_spec(spec: SynthesisSpec) -> str:
 
 
 def compute_rows(
-    inputs: SynthesisInputs, spec: SynthesisSpec, *, device: torch.device | None = None
+    inputs: SynthesisInputs, spec: SynthesisSpec, *, device: str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Synthesize one row per query.
 
@@ -160,8 +160,7 @@ def compute_rows(
             f"{inputs.weight.shape[0]} head rows"
         )
     inputs = inputs.for_features(spec.features)
-    device = device or torch.device("cpu")
-    inputs = inputs.to(device)
+    inputs = inputs.to(torch.device(device or "cpu"))
     fn, _ = _METHODS[spec.method]
     params = spec.param_dict()
     mix = fn(inputs, spec.distance, params)  # (T, C)

@@ -12,11 +12,16 @@ import duckdb
 import torch
 
 from db import classes as class_db
-from extension.distances import compute_base_distances, compute_cross, compute_gram
 from extension.models import Head
-from extension.synthesis import SynthesisInputs
-from extension.text_stats import TextStats, compute_text_vector
-from extension.text_store import load_text_stats
+from extension.synthesis.methods import SynthesisInputs, compute_rows
+from extension.text.distances import (
+    compute_base_distances,
+    compute_cross,
+    compute_distances,
+    compute_gram,
+)
+from extension.text.stats import TextStats, compute_text_vector
+from extension.text.store import load_text_stats
 
 FEATURES = ("paper", "sqrt-idf")
 
@@ -180,8 +185,6 @@ def compute_donor_distances(
     donors: Donors, inputs: SynthesisInputs, *, distance: str
 ) -> torch.Tensor:
     """(T, C) distances from each query to every donor (excluded donors included)."""
-    from extension.distances import compute_distances
-
     return compute_distances(
         inputs.cross, inputs.query_sq, torch.diagonal(donors.gram), distance=distance
     )
@@ -193,20 +196,16 @@ def compute_class_distances(donors: Donors, wnid: str, *, distance: str) -> torc
 
 
 def compute_loo_rows(
-    donors: Donors, targets: list[str], spec, *, device: torch.device | None = None
+    donors: Donors, targets: list[str], spec, *, device: str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Leave-one-out rows (T, D) and biases (T,) of donor classes under one spec."""
-    from extension.synthesis import compute_rows
-
     inputs, _ = compute_loo_inputs(donors, targets, features=spec.features)
     return compute_rows(inputs, spec, device=device)
 
 
 def compute_new_rows(
-    donors: Donors, texts: list[str], spec, *, device: torch.device | None = None
+    donors: Donors, texts: list[str], spec, *, device: str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The row (1, D) and bias (1,) of a new class from its texts under one spec."""
-    from extension.synthesis import compute_rows
-
     inputs, _ = compute_new_inputs(donors, texts, features=spec.features)
     return compute_rows(inputs, spec, device=device)

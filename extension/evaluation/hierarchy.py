@@ -18,7 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 KNOWLEDGE_PATHS = (
     REPO_ROOT / "curation" / "data" / "klite_imagenet1k_knowledge.json",
     REPO_ROOT.parent / "shared" / "data" / "class_text" / "klite_imagenet1k_knowledge.json",

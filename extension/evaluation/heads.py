@@ -1,7 +1,8 @@
 """The rows an evaluation compares: trained rows, and synthesized rows from the synthesis layer.
 
-A thin adapter over `extension.models` (base classifier, head), `extension.base` (donors,
-leave-one-out inputs, new-class inputs) and `extension.synthesis` (registered methods): a
+A thin adapter over `extension.models` (base classifier, head), `extension.synthesis.donors`
+(leave-one-out inputs, new-class inputs) and `extension.synthesis.methods` (registered
+methods): a
 base class is synthesized leave-one-out (from the other classes only); a class added from
 text uses its stored synthesized row for the same base weights when one exists, else it is
 synthesized from its stored texts.
@@ -15,31 +16,12 @@ from pathlib import Path
 
 import torch
 
-from db import extension as ext_db
-from db.evaluation import list_stored_rows
-from extension.eval_specs import TRAINED
-from extension.models import DEFAULT_CACHE_DIR, Head, compute_model_key, get_head, load_base_model
-from extension.specs import ModelSpec, SynthesisSpec
-
-
-@dataclass(frozen=True)
-class BaseClassifier:
-    """The base model with its head and class order.
-
-    Attributes:
-        model: timm model in eval mode.
-        head: (C, D) rows and (C,) biases.
-        class_wnids: (C,) wnid of each head row.
-        model_key: id of the exact weights (cache key).
-    """
-
-    model: torch.nn.Module
-    head: Head
-    class_wnids: tuple[str, ...]
-    model_key: str
-
-    def row_of(self) -> dict[str, int]:
-        return {w: i for i, w in enumerate(self.class_wnids)}
+from db import added_classes as added_db
+from extension.models import BaseClassifier
+from extension.specs import TRAINED, SynthesisSpec
+from extension.synthesis.donors import compute_loo_rows, compute_new_rows, load_donors
+from extension.synthesis.methods import describe_spec, resolve_method
+from extension.synthesis.new_class import load_head_file
 
 
 @dataclass(frozen=True)
@@ -59,29 +41,8 @@ class EvalRows:
     replaces: dict[str, int | None] = field(default_factory=dict)
 
 
-def load_base_classifier(spec: ModelSpec, *, cache_dir: Path = DEFAULT_CACHE_DIR) -> BaseClassifier:
-    """Build the base model; its rows follow the standard ImageNet-1k (sorted wnid) order.
-
-    Raises:
-        ValueError: the head does not have 1000 rows (the class order would be unknown).
-    """
-    from curation.catalog import load_imagenet1k_wnids
-
-    model = load_base_model(spec, cache_dir=cache_dir)
-    head = get_head(model)
-    wnids = load_imagenet1k_wnids()
-    if head.weight.shape[0] != len(wnids):
-        raise ValueError(
-            f"The base head has {head.weight.shape[0]} rows; evaluation needs the 1000 "
-            "ImageNet-1k rows."
-        )
-    return BaseClassifier(model, head, tuple(wnids), compute_model_key(spec, cache_dir=cache_dir))
-
-
 def compute_method_label(spec: SynthesisSpec) -> str:
     """The preset name when the spec is a registered preset ('paper-cosine'), else its label."""
-    from extension.synthesis import describe_spec
-
     return describe_spec(spec)
 
 
@@ -91,8 +52,6 @@ def resolve_methods(names: list[str]) -> tuple[SynthesisSpec, ...]:
     Raises:
         ValueError: an unknown name (the message lists the valid ones).
     """
-    from extension.synthesis import resolve_method
-
     return tuple(resolve_method(n.strip()) for n in names if n.strip())
 
 
@@ -102,7 +61,7 @@ def compute_eval_rows(
     targets: list[str],
     methods: tuple[SynthesisSpec, ...],
     *,
-    device: torch.device | None = None,
+    device: str | None = None,
 ) -> EvalRows:
     """The trained row (base classes) and one synthesized row per method for every target.
 
@@ -111,7 +70,7 @@ def compute_eval_rows(
             inputs missing (no class texts).
     """
     index = base.row_of()
-    unknown = [t for t in targets if t not in index and ext_db.get_added_class(con, t) is None]
+    unknown = [t for t in targets if t not in index and added_db.get_added_class(con, t) is None]
     if unknown:
         raise ValueError(
             f"Unknown classes {unknown}: not in the base model and not added from text."
@@ -120,8 +79,6 @@ def compute_eval_rows(
     base_targets = [t for t in targets if t in index]
     rows = {TRAINED: _trained_rows(base, targets)}
     if methods:
-        from extension.base import compute_loo_rows, load_donors
-
         donors = load_donors(con, base.head, list(base.class_wnids))
         for spec in methods:
             label = compute_method_label(spec)
@@ -162,17 +119,13 @@ def _added_row(
 ):
     stored = [
         r
-        for r in list_stored_rows(con, wnid, method_label=label, model_key=base.model_key)
+        for r in added_db.list_class_heads(con, wnid, method_label=label, model_key=base.model_key)
         if Path(r[0]).exists()
     ]
     if stored:
-        from extension.new_class import load_head_file
-
         head = load_head_file(Path(stored[0][0]), sha256=stored[0][1])
         return head.weight.reshape(-1).float(), head.bias.reshape(-1)[0].float()
-    from extension.base import compute_new_rows
-
-    added = ext_db.get_added_class(con, wnid)
+    added = added_db.get_added_class(con, wnid)
     texts = [added["description"], *json.loads(added["texts_json"] or "[]")]
     w, b = compute_new_rows(donors, texts, spec, device=device)
     return w[0], b[0]

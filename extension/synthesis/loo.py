@@ -10,30 +10,24 @@ classes are dropped) is computed over all classes, c included.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import torch
 
-from curation.catalog import load_imagenet1k_wnids
-from extension.base import Donors, compute_loo_inputs, load_donors
-from extension.embeddings import ImageSet, load_image_set
-from extension.metrics import compute_one_vs_rest, compute_thousand_way
-from extension.models import (
-    DEFAULT_CACHE_DIR,
-    Head,
-    compute_model_key,
-    get_head,
-    load_base_model,
-    resolve_device,
-)
-from extension.specs import LooSpec, SynthesisSpec
-from extension.synthesis import complete_spec, compute_rows, describe_spec
+from contract.devices import resolve_device
+from contract.progress import Progress, no_progress, scale_progress
+from extension.evaluation.metrics import compute_one_vs_rest, compute_thousand_way
+from extension.images.files import list_image_folder
+from extension.images.store import load_features
+from extension.models import BaseClassifier, load_base_classifier
+from extension.specs import DEFAULT_CACHE_DIR, LooSpec, SynthesisSpec
+from extension.synthesis.donors import Donors, compute_loo_inputs, load_donors
+from extension.synthesis.methods import complete_spec, compute_rows, describe_spec
+from extension.text.store import ensure_text_stats
 
-Progress = Callable[[float, str], None]
 # The image metrics of a leave-one-out summary (means over the left-out classes with images).
 IMAGE_SUMMARY_KEYS = (
     "auroc_mean",
@@ -55,26 +49,52 @@ class LabeledImages:
         features: (N, D) pre-logits features.
         labels: (N,) class index in the full head of each image.
         trained_logits: (N, C_all) logits of the full trained head.
+        embedding: what the feature store did: `n_new` embedded now, `n_cached` found,
+            `n_failed` unreadable.
     """
 
     features: torch.Tensor
     labels: torch.Tensor
     trained_logits: torch.Tensor
+    embedding: dict = field(default_factory=dict)
 
 
-def compute_labeled_images(images: ImageSet, head: Head, class_wnids: list[str]) -> LabeledImages:
-    """Keep the images of known classes; attach head indices and trained logits.
+def load_labeled_images(
+    base: BaseClassifier,
+    images_dir: Path,
+    *,
+    max_per_class: int = 0,
+    cache_dir: Path = DEFAULT_CACHE_DIR,
+    device: str = "cpu",
+    progress: Progress | None = None,
+) -> LabeledImages:
+    """Features of the images of base classes under `images_dir/<wnid>/` (feature store).
 
     Raises:
-        ValueError: no image folder is named after a base class.
+        FileNotFoundError, ValueError: no folder, no images, or no folder named after a base
+            class wnid (e.g. n01443537).
     """
-    index = {w: i for i, w in enumerate(class_wnids)}
-    keep = [i for i, w in enumerate(images.wnids) if w in index]
-    if not keep:
-        raise ValueError("No image folder is named after a base class wnid (e.g. n01443537).")
-    features = images.features[keep].float()
-    labels = torch.tensor([index[images.wnids[i]] for i in keep])
-    return LabeledImages(features, labels, features @ head.weight.T + head.bias)
+    index = base.row_of()
+    files = [(w, p) for w, p in list_image_folder(images_dir, max_per_class=max_per_class)]
+    known = [(w, p) for w, p in files if w in index]
+    if not known:
+        raise ValueError(
+            f"No image folder under {images_dir} is named after a base class wnid (e.g. n01443537)."
+        )
+    features, kept, report = load_features(
+        base.model,
+        [p for _, p in known],
+        model_key=base.model_key,
+        cache_dir=cache_dir,
+        device=device,
+        progress=progress,
+    )
+    labels = torch.tensor([index[known[i][0]] for i in kept])
+    features = features.float()
+    embedding = {"n_new": report.n_new, "n_cached": report.n_cached, "n_failed": len(report.errors)}
+    return LabeledImages(
+        features, labels, features @ base.head.weight.T + base.head.bias, embedding
+    )
 
 
 def compute_loo(
@@ -83,7 +103,7 @@ def compute_loo(
     targets: list[str] | None,
     images: LabeledImages | None,
     *,
-    device: torch.device | None = None,
+    device: str | None = None,
 ) -> tuple[dict, pl.DataFrame]:
     """Leave-one-out for the targets (default: every donor) with one method.
 
@@ -132,14 +152,15 @@ def _compute_image_metrics(
     if not bool(with_images.any()):
         raise ValueError("None of the left-out classes has images in the image set.")
     cols = torch.nonzero(with_images).squeeze(1)
-    scores = images.features @ rows[cols].T + biases[cols]  # (N, T')
-    positives = images.labels[:, None] == head_index[cols][None, :]
+    scores = (images.features @ rows[cols].T + biases[cols]).double().numpy()  # (N, T')
+    positives = (images.labels[:, None] == head_index[cols][None, :]).numpy()
     n_classes = int(torch.unique(images.labels).numel())
-    ovr = compute_one_vs_rest(scores.double(), positives, n_classes=n_classes)
-    trained = compute_one_vs_rest(
-        images.trained_logits[:, head_index[cols]].double(), positives, n_classes=n_classes
+    ovr = compute_one_vs_rest(scores, positives, n_classes=n_classes)
+    trained_scores = images.trained_logits[:, head_index[cols]].double().numpy()
+    trained = compute_one_vs_rest(trained_scores, positives, n_classes=n_classes)
+    way = compute_thousand_way(
+        images.trained_logits.numpy(), scores, head_index[cols].numpy(), positives
     )
-    way = compute_thousand_way(images.trained_logits, scores, head_index[cols], positives)
     frame = pl.DataFrame(
         {
             "wnid": [donors.wnids[i] for i in exclude[cols].tolist()],
@@ -170,21 +191,6 @@ def _compute_image_metrics(
     return frame, summary
 
 
-def load_base(
-    con: duckdb.DuckDBPyConnection, spec: LooSpec, *, cache_dir: Path = DEFAULT_CACHE_DIR
-):
-    """(model, head, class wnids, donors) for a spec's base model."""
-    model = load_base_model(spec.model, cache_dir=cache_dir)
-    head = get_head(model)
-    if head.weight.shape[0] != 1000:
-        raise ValueError(
-            f"The base model has {head.weight.shape[0]} classes; leave-one-out needs an "
-            "ImageNet-1k head (1000 rows in timm's imagenet_synsets.txt order)."
-        )
-    class_wnids = list(load_imagenet1k_wnids())
-    return model, head, class_wnids, load_donors(con, head, class_wnids)
-
-
 def run_loo(
     con: duckdb.DuckDBPyConnection,
     spec: LooSpec,
@@ -195,24 +201,26 @@ def run_loo(
     """Job entry point: leave-one-out for every method of the spec.
 
     Returns:
-        {"results": [summary per method], "per_class": {label: rows}}.
+        {"results": [summary per method], "per_class": {label: rows}, "embedding": what the
+        feature store did (empty without images)}.
     """
-    progress = progress or (lambda fraction, message: None)
-    progress(0.0, "loading the base model and text statistics")
-    model, head, class_wnids, donors = load_base(con, spec, cache_dir=cache_dir)
+    progress = progress or no_progress
+    progress(0.0, "text statistics")
+    ensure_text_stats(con, scale_progress(progress, 0.0, 0.05))
+    progress(0.05, "loading the base model")
+    base = load_base_classifier(spec.model, cache_dir=cache_dir)
+    donors = load_donors(con, base.head, list(base.class_wnids))
     device = resolve_device(spec.device)
     images = None
     if spec.images_dir:
-        image_set = load_image_set(
-            model,
-            compute_model_key(spec.model, cache_dir=cache_dir),
+        images = load_labeled_images(
+            base,
             Path(spec.images_dir),
             max_per_class=spec.max_images_per_class,
-            device=device,
             cache_dir=cache_dir,
-            progress=lambda f, m: progress(0.1 + 0.6 * f, m),
+            device=device,
+            progress=scale_progress(progress, 0.1, 0.7),
         )
-        images = compute_labeled_images(image_set, head, class_wnids)
     targets = list(spec.classes) or None
     results, per_class = [], {}
     for i, method in enumerate(spec.methods):
@@ -221,4 +229,5 @@ def run_loo(
         results.append(summary)
         per_class[summary["method"]] = frame.to_dicts()
     progress(1.0, "done")
-    return {"results": results, "per_class": per_class}
+    embedding = images.embedding if images is not None else {}
+    return {"results": results, "per_class": per_class, "embedding": embedding}

@@ -1,0 +1,203 @@
+"""The one image feature store: pre-logits features per model, keyed by image content.
+
+Features come from `forward_features` + `forward_head(pre_logits=True)`; logits of any head
+are then one matmul (`features @ W.T + b`), so one store serves the trained head, synthesized
+rows and the 1000-way test alike. Layout: `<cache>/embeddings/<model_key>/shard-*.safetensors`,
+each shard holding `sha256` (N, 32) uint8 and `features` (N, D) float32, written to a temporary
+name and renamed, so an interrupted run loses at most one shard and a re-run continues. The
+model key is `extension.models.compute_model_key` (a hash of the tensors), the image key the
+sha256 of the bytes that were decoded. Leave-one-out, image sets, the Evaluation page and the
+"Add a class" photo check all embed through `embed_files`, so a photo is embedded once per
+model, whoever asks first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from contract.progress import Progress, no_progress
+from extension.images.files import ImageFileError, open_image, read_image_bytes
+from extension.specs import DEFAULT_CACHE_DIR
+
+
+@dataclass
+class EmbedReport:
+    """What `embed_files` did.
+
+    Attributes:
+        digests: (N,) the sha256 of each file as read, None where it could not be read.
+        errors: index -> one line saying why that file is not embedded.
+        n_new: files embedded by this call; n_cached: files already in the store.
+    """
+
+    digests: list[str | None]
+    errors: dict[int, str] = field(default_factory=dict)
+    n_new: int = 0
+    n_cached: int = 0
+
+
+class FeatureStore:
+    """Features of one model keyed by image sha256 (hex), in safetensors shards."""
+
+    def __init__(self, model_key: str, *, cache_dir: Path = DEFAULT_CACHE_DIR):
+        self.model_key = model_key
+        self.folder = Path(cache_dir) / "embeddings" / model_key
+        self._rows: dict[str, torch.Tensor] | None = None
+
+    def known(self) -> set[str]:
+        """Digests with stored features."""
+        return set(self._load())
+
+    def get(self, digests: Sequence[str]) -> torch.Tensor:
+        """(N, D) float32 features of these digests (all must be known)."""
+        rows = self._load()
+        missing = [d for d in digests if d not in rows]
+        if missing:
+            raise KeyError(f"{len(missing)} images are not in the store of {self.model_key}")
+        return torch.stack([rows[d] for d in digests]) if digests else torch.zeros(0, 0)
+
+    def write_shard(self, digests: Sequence[str], features: torch.Tensor) -> None:
+        """Add features (N, D) of these digests as one shard (atomic: temporary file, rename)."""
+        if not len(digests):
+            return
+        from safetensors.torch import save_file
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        keys = torch.from_numpy(np.array([list(bytes.fromhex(d)) for d in digests], np.uint8))
+        name = hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
+        tmp = self.folder / f"tmp-{name}"
+        save_file({"sha256": keys, "features": features.float().contiguous()}, str(tmp))
+        tmp.replace(self.folder / f"shard-{name}.safetensors")
+        self._load().update(zip(digests, features.float(), strict=True))
+
+    def _load(self) -> dict[str, torch.Tensor]:
+        if self._rows is None:
+            from safetensors.torch import load_file
+
+            self._rows = {}
+            for shard in sorted(self.folder.glob("shard-*.safetensors")):
+                data = load_file(str(shard))
+                hexes = [bytes(r.tolist()).hex() for r in data["sha256"]]
+                self._rows.update(zip(hexes, data["features"], strict=True))
+        return self._rows
+
+
+def embed_files(
+    model: torch.nn.Module,
+    paths: Sequence[Path],
+    store: FeatureStore,
+    *,
+    expected: Sequence[str | None] | None = None,
+    batch_size: int = 64,
+    chunk_size: int = 256,
+    device: str = "cpu",
+    progress: Progress | None = None,
+) -> EmbedReport:
+    """Embed every file whose content is not yet in the store; one shard per chunk.
+
+    Args:
+        model: the base model the store belongs to (its eval transform is used).
+        paths: (N,) image files.
+        expected: (N,) sha256 recorded earlier (an image set's registration), or None. A file
+            whose recorded hash is already stored is not read again; one whose bytes no
+            longer match its record is reported and not stored.
+        chunk_size: images per shard; an interrupted call loses at most one chunk.
+
+    Returns:
+        The digests (as read) of every file, per-file errors, and counts.
+    """
+    progress = progress or no_progress
+    expected = list(expected) if expected is not None else [None] * len(paths)
+    known = store.known()
+    report = EmbedReport(digests=list(expected))
+    todo = [i for i, digest in enumerate(expected) if digest is None or digest not in known]
+    report.n_cached = len(paths) - len(todo)
+    if todo:
+        model = model.to(device).eval()
+        transform = make_eval_transform(model)
+    for start in range(0, len(todo), chunk_size):
+        chunk = todo[start : start + chunk_size]
+        _embed_chunk(
+            model,
+            transform,
+            [Path(paths[i]) for i in chunk],
+            chunk,
+            store,
+            report,
+            expected=expected,
+            batch_size=batch_size,
+            device=device,
+        )
+        done = min(start + chunk_size, len(todo))
+        progress(
+            done / len(todo),
+            f"embedded {done:,} of {len(todo):,} new images ({len(report.errors):,} unreadable)",
+        )
+    return report
+
+
+def _embed_chunk(model, transform, paths, indices, store, report, *, expected, batch_size, device):
+    """Read, check, decode and embed one chunk; record digests, errors and the shard."""
+    tensors, digests = [], []
+    seen = store.known()
+    for index, path in zip(indices, paths, strict=True):
+        try:
+            image = read_image_bytes(path)
+            if expected[index] is not None and image.sha256 != expected[index]:
+                raise ImageFileError(f"{path}: the file changed since it was registered")
+            report.digests[index] = image.sha256
+            if image.sha256 in seen:
+                report.n_cached += 1
+                continue
+            tensors.append(transform(open_image(image.data, where=str(path))))
+            digests.append(image.sha256)
+            seen.add(image.sha256)
+        except ImageFileError as exc:
+            report.digests[index] = None
+            report.errors[index] = str(exc)
+    features = [
+        compute_batch_features(model, torch.stack(tensors[i : i + batch_size]).to(device)).cpu()
+        for i in range(0, len(tensors), batch_size)
+    ]
+    if features:
+        store.write_shard(digests, torch.cat(features))
+        report.n_new += len(digests)
+
+
+@torch.no_grad()
+def compute_batch_features(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """(B, D) pre-logits features of a preprocessed batch (B, 3, H, W)."""
+    return model.forward_head(model.forward_features(batch), pre_logits=True).float()
+
+
+def make_eval_transform(model: torch.nn.Module):
+    """timm's eval transform for the model's pretrained config (resize, crop, normalize)."""
+    from timm.data import create_transform, resolve_data_config
+
+    return create_transform(**resolve_data_config({}, model=model))
+
+
+def load_features(
+    model: torch.nn.Module,
+    paths: Sequence[Path],
+    *,
+    model_key: str,
+    cache_dir: Path = DEFAULT_CACHE_DIR,
+    device: str = "cpu",
+    progress: Progress | None = None,
+) -> tuple[torch.Tensor, list[int], EmbedReport]:
+    """Features of files, embedding what the store lacks.
+
+    Returns:
+        (features (M, D) of the readable files, their indices into `paths` (M,), the report).
+    """
+    store = FeatureStore(model_key, cache_dir=cache_dir)
+    report = embed_files(model, paths, store, device=device, progress=progress)
+    keep = [i for i, d in enumerate(report.digests) if d is not None]
+    return store.get([report.digests[i] for i in keep]), keep, report
