@@ -1,8 +1,11 @@
-"""Streamlit router: page config and navigation only. Start with `make run` (or `workbench run`)."""
+"""Streamlit router: page config, navigation, and the sidebar field every page shares (the
+curator's name). Start with `make run` (or `workbench run`)."""
 
 from __future__ import annotations
 
 import streamlit as st
+
+from ui.widgets import render_actor_input
 
 PAGES = {
     "Data": [
@@ -30,7 +33,9 @@ PAGES = {
 
 def run() -> None:
     st.set_page_config(page_title="ImageNet curation workbench", layout="wide")
-    st.navigation(PAGES).run()
+    page = st.navigation(PAGES)
+    render_actor_input()  # here, so the field (and the name in it) exists on every page
+    page.run()
 
 
 run()

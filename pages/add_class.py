@@ -29,7 +29,7 @@ from extension.synthesis.new_class import (
 from ui.extension_figures import make_nearest_figure
 from ui.extension_resources import get_donors
 from ui.resources import get_cursor, start_job
-from ui.widgets import get_actor, render_actor_input, render_job_status
+from ui.widgets import get_actor, render_job_status
 
 DEFAULT_METHODS = ["ridge-deviation-idf-x1.5", "ridge-deviation-idf", "paper-cosine"]
 JOB_KEY = "add-class-job"
@@ -41,7 +41,6 @@ def render() -> None:
         "A trained classifier learns a new class from its description alone: the new head "
         "row is synthesized from the rows of classes with similar texts."
     )
-    render_actor_input()
     con = get_cursor()
     model = ModelSpec(name=st.sidebar.text_input("Base model (timm name or 'default')", "default"))
     try:

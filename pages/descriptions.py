@@ -16,7 +16,7 @@ import streamlit as st
 
 from curation import descriptions as desc
 from ui.resources import get_cursor
-from ui.widgets import get_actor, render_actor_input
+from ui.widgets import get_actor
 
 EDIT_KEY = "desc-edit-text"
 CLASS_KEY = "desc-class"
@@ -25,7 +25,6 @@ MAX_HISTORY_EXPANDERS = 25
 
 def render() -> None:
     st.title("Class descriptions")
-    render_actor_input()
     con = get_cursor()
     _render_flash()
     coverage = desc.list_description_coverage(con)

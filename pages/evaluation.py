@@ -17,7 +17,7 @@ from db.connect import resolve_db_path
 from extension.specs import PAPER_CLASSES, TINY_SUBSTITUTES, EmbedSpec, EvalSpec, FewShotSpec
 from ui import eval_panels
 from ui.resources import get_cursor, start_job
-from ui.widgets import get_actor, render_actor_input, render_job_status
+from ui.widgets import get_actor, render_job_status
 
 PROTOCOL_HELP = (
     "Per class: up to N images of the class and N of other classes, drawn with the seed. Heads: "
@@ -33,7 +33,6 @@ PROTOCOL_HELP = (
 def render() -> None:
     st.title("Evaluation")
     st.caption(PROTOCOL_HELP)
-    render_actor_input()
     con = get_cursor()
     runs = eval_db.list_eval_runs(con, kind="protocol")
     fewshot_runs = eval_db.list_eval_runs(con, kind="fewshot")

@@ -10,7 +10,6 @@ from db.connect import resolve_db_path
 from db.overview import get_store_counts, list_captions_per_class, list_source_summary
 from ui.figures import make_captions_per_class_figure, make_class_extremes_figure
 from ui.resources import get_cursor
-from ui.widgets import render_actor_input
 
 BRING_CAPTIONS_HELP = """
 The embedded default uses the ImageNet-X texts (about 49 short human-written notes per
@@ -29,7 +28,6 @@ class). To work on the real ImageNet-Captions metadata (Fang et al. 2022; a JSON
 def render() -> None:
     st.title("ImageNet curation workbench")
     st.caption(f"Database: {resolve_db_path()}")
-    render_actor_input()
     con = get_cursor()
     _render_counts(get_store_counts(con))
     st.subheader("Sources and licenses")

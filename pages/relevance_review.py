@@ -15,7 +15,7 @@ from db import relevance_decisions as decision_db
 from db.classes import list_classes
 from ui.relevance_figures import make_class_decision_figure, make_score_histogram_figure
 from ui.resources import get_cursor
-from ui.widgets import get_actor, render_actor_input
+from ui.widgets import get_actor
 
 
 def _pick_model_version(con) -> int | None:
@@ -144,7 +144,6 @@ def _render_export(con, version: int, threshold: float) -> None:
 
 def render() -> None:
     st.title("Caption relevance: review")
-    render_actor_input()
     con = get_cursor()
     version = _pick_model_version(con)
     if version is None:

@@ -13,7 +13,7 @@ from curation.relevance.specs import DatasetSpec, ScoringSpec, TrainSpec
 from db import relevance as relevance_db
 from ui.relevance_figures import make_training_figure
 from ui.resources import get_cursor, start_job
-from ui.widgets import render_actor_input, render_job_status
+from ui.widgets import render_job_status
 
 OTHER_ENCODER = "Other: Hugging Face name or local path"
 DEFAULT_RUN_ROOT = Path("data") / "relevance"
@@ -162,7 +162,6 @@ def _render_checkpoints_and_scoring(con) -> None:
 
 def render() -> None:
     st.title("Caption relevance: training")
-    render_actor_input()
     con = get_cursor()
     st.subheader("1. Dataset")
     dataset_spec = _dataset_spec_inputs()

@@ -62,3 +62,13 @@ def wait_for_job(con, job_id: int, timeout_s: float = 120.0) -> dict:
             return job
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} did not finish within {timeout_s} s")
+
+
+def open_page(path, *, timeout: float = 120, curator: str | None = "tester"):
+    """An AppTest of one page file, with the curator's name in the URL as the sidebar sets it."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(path), default_timeout=timeout)
+    if curator:
+        at.query_params["curator"] = curator
+    return at

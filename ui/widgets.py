@@ -1,60 +1,135 @@
-"""Small Streamlit widgets shared by pages."""
+"""Small Streamlit widgets shared by pages: the curator's name, and the status of a job.
+
+Job lifecycle: `render_job_status` polls a job every second in a fragment while it is
+active; the poll that sees it finish reruns the whole page once (`st.rerun(scope="app")`),
+so results, tables and next steps appear by themselves. What a page waits for is found in
+the database (`find_latest_job`), not in session state, so a reload or a second tab shows
+the same job.
+
+Identity: the curator's name is typed once in the sidebar (rendered by the router on every
+page) and kept in the URL (`?curator=`), so it survives a reload and travels with a shared
+link; it is never replaced by the operating-system user or a placeholder. With Streamlit's
+`st.login` configured, the signed-in user's name is used instead.
+"""
 
 from __future__ import annotations
-
-import getpass
 
 import streamlit as st
 
 from db import jobs as job_db
+from ui import plain
 from ui.resources import cancel_job, get_cursor
 
-ACTOR_KEY = "actor_name"
+ACTOR_KEY = "curator-name"
+ACTOR_PARAM = "curator"
+_ACTOR_WIDGET = "curator-name-input"
+POLL_EVERY_S = 1.0
 
 
-def get_actor() -> str:
-    """The curator's name, recorded in every history row (set in the sidebar)."""
-    if ACTOR_KEY not in st.session_state:
-        try:
-            st.session_state[ACTOR_KEY] = getpass.getuser()
-        except Exception:
-            st.session_state[ACTOR_KEY] = "curator"
-    return st.session_state[ACTOR_KEY] or "curator"
+def get_actor() -> str | None:
+    """The curator's name for history rows, or None when none was given yet."""
+    user = _signed_in_user()
+    if user:
+        return user
+    name = st.session_state.get(ACTOR_KEY) or st.query_params.get(ACTOR_PARAM) or ""
+    return name.strip() or None
+
+
+def require_actor() -> str | None:
+    """The curator's name, or None after saying (once, on the page) that one is needed."""
+    actor = get_actor()
+    if actor is None:
+        st.warning("Enter your name in the sidebar first: every change records who made it.")
+    return actor
 
 
 def render_actor_input() -> None:
-    """Sidebar field for the curator's name."""
-    get_actor()
-    st.sidebar.text_input("Your name (recorded in history)", key=ACTOR_KEY)
+    """Sidebar field for the curator's name (or the signed-in user), kept in the URL."""
+    user = _signed_in_user()
+    if user:
+        st.sidebar.text(f"Signed in as {user}")
+        return
+    if ACTOR_KEY not in st.session_state:
+        st.session_state[ACTOR_KEY] = (st.query_params.get(ACTOR_PARAM) or "").strip()
+    if _ACTOR_WIDGET not in st.session_state:
+        st.session_state[_ACTOR_WIDGET] = st.session_state[ACTOR_KEY]
+    st.sidebar.text_input(
+        "Your name (recorded in history)",
+        key=_ACTOR_WIDGET,
+        on_change=_store_actor,
+        placeholder="required for edits",
+    )
+    if st.session_state[ACTOR_KEY]:
+        st.query_params[ACTOR_PARAM] = st.session_state[ACTOR_KEY]
+
+
+def _store_actor() -> None:
+    name = (st.session_state.get(_ACTOR_WIDGET) or "").strip()[:100]
+    st.session_state[ACTOR_KEY] = name
+    if name:
+        st.query_params[ACTOR_PARAM] = name
+    elif ACTOR_PARAM in st.query_params:
+        del st.query_params[ACTOR_PARAM]
+
+
+def _signed_in_user() -> str | None:
+    try:
+        user = st.user
+        if getattr(user, "is_logged_in", False):
+            return str(user.get("name") or user.get("email") or "").strip() or None
+    except Exception:  # st.login is not configured
+        return None
+    return None
+
+
+def find_latest_job(kind: str, *, spec_filter: dict | None = None) -> int | None:
+    """The newest job of a kind (optionally whose spec has these values), or None."""
+    jobs = job_db.list_jobs(get_cursor(), kind=kind, limit=50)
+    for row in jobs.iter_rows(named=True):
+        if not spec_filter:
+            return int(row["job_id"])
+        job = job_db.get_job(get_cursor(), int(row["job_id"]))
+        if all(job["spec"].get(k) == v for k, v in spec_filter.items()):
+            return int(row["job_id"])
+    return None
 
 
 def render_job_status(job_id: int, *, key: str) -> dict | None:
-    """Progress bar, message, cancel button and errors of one job; polls every second
-    while the job is active. Returns the job dict."""
+    """Progress bar, message, cancel button and errors of one job.
 
-    @st.fragment(run_every=1.0)
+    While the job is queued or running, a fragment polls it every second; when it finishes,
+    the page reruns once, so what the job produced appears without a reload.
+
+    Returns:
+        The job as this script run saw it (None when it does not exist).
+    """
+    job = job_db.get_job(get_cursor(), job_id)
+    if job is None:
+        st.warning(f"Job {int(job_id)} does not exist.")
+        return None
+    active = job["status"] in job_db.ACTIVE_STATUSES
+
+    @st.fragment(run_every=POLL_EVERY_S if active else None)
     def _poll() -> None:
-        job = job_db.get_job(get_cursor(), job_id)
-        if job is None:
-            st.warning(f"Job {job_id} does not exist.")
-            return
-        _render_job_body(job, key=key)
+        current = job_db.get_job(get_cursor(), job_id)
+        if active and current["status"] not in job_db.ACTIVE_STATUSES:
+            st.rerun(scope="app")  # the job just finished: show its results everywhere
+        _render_job_body(current, key=key)
 
     _poll()
-    return job_db.get_job(get_cursor(), job_id)
+    return job
 
 
 def _render_job_body(job: dict, *, key: str) -> None:
     status = job["status"]
-    label = f"Job {job['job_id']} ({job['kind']}): {status}"
-    st.progress(float(job["progress"]), text=f"{label} — {job['message']}")
+    plain.progress(
+        job["progress"], f"Job {job['job_id']} ({job['kind']}): {status} - {job['message']}"
+    )
     if status in job_db.ACTIVE_STATUSES:
         if st.button("Cancel", key=f"{key}-cancel-{job['job_id']}"):
             cancel_job(job["job_id"])
-    elif status == "failed":
-        st.error("The job failed:")
-        st.code(
-            job["error"] or "(no message)", language=None
-        )  # may quote paths or data: plain text
+    elif status in ("failed", "interrupted"):
+        st.error("The job failed:" if status == "failed" else "The job was interrupted:")
+        st.code(job["error"] or "(no message)", language=None, wrap_lines=True)
     elif status == "cancelled":
         st.warning("Cancelled. Nothing half-written was kept.")

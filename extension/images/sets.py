@@ -24,7 +24,7 @@ from contract.files import hash_file
 from contract.progress import Progress, no_progress
 from db import image_sets as set_db
 from extension.images.files import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, list_image_folder
-from extension.images.store import FeatureStore, embed_files
+from extension.images.store import embed_files, open_feature_store
 from extension.models import compute_model_key, load_base_model
 from extension.specs import DEFAULT_CACHE_DIR, EmbedSpec
 
@@ -157,7 +157,7 @@ def run_embed_image_set(
     model = model if model is not None else load_base_model(spec.model, cache_dir=cache_dir)
     model_key = compute_model_key(model)
     items = set_db.list_image_set_items(con, spec.image_set_id)
-    store = FeatureStore(model_key, cache_dir=cache_dir)
+    store = open_feature_store(model_key, cache_dir=cache_dir)
     report = embed_files(
         model,
         [Path(p) for p in items["path"]],
@@ -200,7 +200,7 @@ def load_set_features(
     """
     items = set_db.list_image_set_items(con, set_id)
     failed = set_db.list_image_errors(con, set_id)["item_idx"].to_list()
-    store = FeatureStore(model_key, cache_dir=cache_dir)
+    store = open_feature_store(model_key, cache_dir=cache_dir)
     items = items.filter(
         pl.col("sha256").is_in(list(store.known())) & ~pl.col("item_idx").is_in(failed)
     )

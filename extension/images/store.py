@@ -3,8 +3,8 @@
 Features come from `forward_features` + `forward_head(pre_logits=True)`; logits of any head
 are then one matmul (`features @ W.T + b`), so one store serves the trained head, synthesized
 rows and the 1000-way test alike. Layout: `<cache>/embeddings/<model_key>/shard-*.safetensors`,
-each shard holding `sha256` (N, 32) uint8 and `features` (N, D) float32, written to a temporary
-name and renamed, so an interrupted run loses at most one shard and a re-run continues. The
+in the format of `contract.vectors.VectorStore` (written to a temporary name and renamed, so
+an interrupted run loses at most one shard and a re-run continues). The
 model key is `extension.models.compute_model_key` (a hash of the tensors), the image key the
 sha256 of the bytes that were decoded. Leave-one-out, image sets, the Evaluation page and the
 "Add a class" photo check all embed through `embed_files`, so a photo is embedded once per
@@ -13,15 +13,14 @@ model, whoever asks first.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from contract.progress import Progress, no_progress
+from contract.vectors import VectorStore
 from extension.images.files import ImageFileError, open_image, read_image_bytes
 from extension.specs import DEFAULT_CACHE_DIR
 
@@ -42,56 +41,15 @@ class EmbedReport:
     n_cached: int = 0
 
 
-class FeatureStore:
-    """Features of one model keyed by image sha256 (hex), in safetensors shards."""
-
-    def __init__(self, model_key: str, *, cache_dir: Path = DEFAULT_CACHE_DIR):
-        self.model_key = model_key
-        self.folder = Path(cache_dir) / "embeddings" / model_key
-        self._rows: dict[str, torch.Tensor] | None = None
-
-    def known(self) -> set[str]:
-        """Digests with stored features."""
-        return set(self._load())
-
-    def get(self, digests: Sequence[str]) -> torch.Tensor:
-        """(N, D) float32 features of these digests (all must be known)."""
-        rows = self._load()
-        missing = [d for d in digests if d not in rows]
-        if missing:
-            raise KeyError(f"{len(missing)} images are not in the store of {self.model_key}")
-        return torch.stack([rows[d] for d in digests]) if digests else torch.zeros(0, 0)
-
-    def write_shard(self, digests: Sequence[str], features: torch.Tensor) -> None:
-        """Add features (N, D) of these digests as one shard (atomic: temporary file, rename)."""
-        if not len(digests):
-            return
-        from safetensors.torch import save_file
-
-        self.folder.mkdir(parents=True, exist_ok=True)
-        keys = torch.from_numpy(np.array([list(bytes.fromhex(d)) for d in digests], np.uint8))
-        name = hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
-        tmp = self.folder / f"tmp-{name}"
-        save_file({"sha256": keys, "features": features.float().contiguous()}, str(tmp))
-        tmp.replace(self.folder / f"shard-{name}.safetensors")
-        self._load().update(zip(digests, features.float(), strict=True))
-
-    def _load(self) -> dict[str, torch.Tensor]:
-        if self._rows is None:
-            from safetensors.torch import load_file
-
-            self._rows = {}
-            for shard in sorted(self.folder.glob("shard-*.safetensors")):
-                data = load_file(str(shard))
-                hexes = [bytes(r.tolist()).hex() for r in data["sha256"]]
-                self._rows.update(zip(hexes, data["features"], strict=True))
-        return self._rows
+def open_feature_store(model_key: str, *, cache_dir: Path = DEFAULT_CACHE_DIR) -> VectorStore:
+    """The image features of one model: `<cache>/embeddings/<model_key>/`."""
+    return VectorStore(Path(cache_dir) / "embeddings" / model_key, name=model_key)
 
 
 def embed_files(
     model: torch.nn.Module,
     paths: Sequence[Path],
-    store: FeatureStore,
+    store: VectorStore,
     *,
     expected: Sequence[str | None] | None = None,
     batch_size: int = 64,
@@ -197,7 +155,7 @@ def load_features(
     Returns:
         (features (M, D) of the readable files, their indices into `paths` (M,), the report).
     """
-    store = FeatureStore(model_key, cache_dir=cache_dir)
+    store = open_feature_store(model_key, cache_dir=cache_dir)
     report = embed_files(model, paths, store, device=device, progress=progress)
     keep = [i for i, d in enumerate(report.digests) if d is not None]
     return store.get([report.digests[i] for i in keep]), keep, report

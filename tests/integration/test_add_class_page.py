@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from db import added_classes as added_db
 from db import classes as class_db
 from db import jobs as job_db
 from db.connect import connect
 from jobs import worker as _job_worker  # noqa: F401  (pages/jobs.py must not shadow `jobs`)
-from tests.conftest import REPO_ROOT, wait_for_job
+from tests.conftest import REPO_ROOT, open_page, wait_for_job
 from tests.extension_helpers import insert_texts
 
 PAGE = str(REPO_ROOT / "pages" / "add_class.py")
@@ -41,7 +40,7 @@ def built_con(app_con):
 def test_missing_text_statistics_are_built_by_a_job_not_the_page(app_con):
     from extension.text.store import get_text_stats_state
 
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE, timeout=120).run()
     assert not at.exception
     assert get_text_stats_state(app_con) == "missing"  # the script run did not build them
     jobs = job_db.list_jobs(app_con, kind="text-stats")
@@ -53,7 +52,7 @@ def test_missing_text_statistics_are_built_by_a_job_not_the_page(app_con):
 
 def test_add_class_preview_synthesize_keep_export(built_con):
     app_con = built_con
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE, timeout=120).run()
     assert not at.exception
     at.text_input(key="add-name").input("house cat").run()
     assert at.text_input(key="add-id").placeholder == "custom-house-cat"
@@ -84,7 +83,7 @@ def test_add_class_preview_synthesize_keep_export(built_con):
 
 def test_description_without_usable_tokens_is_explained(built_con):
     app_con = built_con
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE, timeout=120).run()
     at.text_input(key="add-name").input("mystery").run()
     at.text_area(key="add-description").input("zzzq 1234 !!").run()
     assert any("no usable tokens" in e.value for e in at.error)
@@ -93,7 +92,7 @@ def test_description_without_usable_tokens_is_explained(built_con):
 
 def test_duplicate_class_id_is_refused_before_any_job(built_con):
     app_con = built_con
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE, timeout=120).run()
     at.text_input(key="add-name").input("tench again").run()
     at.text_input(key="add-id").input("n01440764").run()
     at.text_area(key="add-description").input(DESCRIPTION).run()
@@ -104,7 +103,7 @@ def test_duplicate_class_id_is_refused_before_any_job(built_con):
 
 
 def test_table1_of_an_existing_class(built_con):
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE, timeout=120).run()
     assert not at.exception
     box = at.selectbox(key="add-table1-class")
     tabby = next(option for option in box.options if "(n02123045)" in option)

@@ -18,7 +18,7 @@ from db.connect import connect
 # Import the `jobs` package before AppTest puts pages/ on sys.path, where pages/jobs.py would
 # shadow it.
 from jobs.registry import list_job_kinds
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, open_page
 
 PAGE = str(REPO_ROOT / "pages" / "captions.py")
 HOSTILE = "<img src=x onerror=alert(1)> **bold**"
@@ -77,7 +77,7 @@ def _wait_for_import_job(db_path, timeout_s: float = 60.0) -> dict:
 
 
 def test_page_renders_sources_licenses_and_captions(app_db):
-    at = _run(AppTest.from_file(PAGE, default_timeout=60))
+    at = _run(open_page(PAGE, timeout=60))
     infos = " ".join(i.value for i in at.info)
     assert "CC BY-NC 4.0" in infos and "non-commercial" in infos
     assert any(
@@ -90,7 +90,7 @@ def test_page_renders_sources_licenses_and_captions(app_db):
 
 
 def test_filter_by_class_and_source_and_search(app_db):
-    at = _run(AppTest.from_file(PAGE, default_timeout=60))
+    at = _run(open_page(PAGE, timeout=60))
     at.selectbox(key="cap-class").set_value("n03146219")
     _run(at)
     assert "3 matching captions" in " ".join(c.value for c in at.caption)
@@ -104,7 +104,7 @@ def test_filter_by_class_and_source_and_search(app_db):
 
 
 def test_hostile_caption_is_plain_text_not_markdown(app_db):
-    at = AppTest.from_file(PAGE, default_timeout=60)
+    at = open_page(PAGE, timeout=60)
     _run(at)
     at.selectbox(key="cap-source").set_value("hostile-test")
     _run(at)
@@ -117,7 +117,7 @@ def test_hostile_caption_is_plain_text_not_markdown(app_db):
 
 
 def test_pagination_moves_through_pages(app_db):
-    at = _run(AppTest.from_file(PAGE, default_timeout=60))
+    at = _run(open_page(PAGE, timeout=60))
     at.selectbox(key="cap-source").set_value("imagenet-x")
     _run(at)
     first = at.dataframe[0].value["caption_id"].to_list()
@@ -155,7 +155,7 @@ def test_import_from_server_path_runs_as_job_and_shows_report(app_db, tmp_path):
             ]
         )
     )
-    at = _run(AppTest.from_file(PAGE, default_timeout=60))
+    at = _run(open_page(PAGE, timeout=60))
     at.text_input(key="cap-import-path").set_value(str(bad))
     at.text_input(key="cap-import-source").set_value("user-file")
     at.button(key="cap-import-start").click()
@@ -169,7 +169,7 @@ def test_import_from_server_path_runs_as_job_and_shows_report(app_db, tmp_path):
 
 
 def test_import_of_missing_file_shows_error_and_starts_nothing(app_db, tmp_path):
-    at = _run(AppTest.from_file(PAGE, default_timeout=60))
+    at = _run(open_page(PAGE, timeout=60))
     at.text_input(key="cap-import-path").set_value(str(tmp_path / "nope.json"))
     at.button(key="cap-import-start").click()
     _run(at)
@@ -179,7 +179,7 @@ def test_import_of_missing_file_shows_error_and_starts_nothing(app_db, tmp_path)
 
 def test_page_on_an_empty_database_renders_without_error(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "empty.duckdb"))
-    at = _run(AppTest.from_file(PAGE, default_timeout=60))
+    at = _run(open_page(PAGE, timeout=60))
     assert any("No caption source yet" in i.value for i in at.info)
     assert any("No captions match" in i.value for i in at.info)
     assert any("No ingest has run yet" in i.value for i in at.info)

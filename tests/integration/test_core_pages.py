@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from curation.catalog import seed_imagenet1k
 from db.classes import upsert_source
 from db.connect import connect
 from jobs.worker import run_queued_jobs, submit_job
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, open_page
 
 PAGES = REPO_ROOT / "pages"
 
@@ -41,7 +40,7 @@ def app_db(tmp_path, monkeypatch):
 
 
 def test_overview_shows_counts_sources_and_distribution(app_db):
-    at = AppTest.from_file(str(PAGES / "overview.py"), default_timeout=60).run()
+    at = open_page(str(PAGES / "overview.py"), timeout=60).run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Classes"] == "1,000"
@@ -51,13 +50,13 @@ def test_overview_shows_counts_sources_and_distribution(app_db):
 
 
 def test_jobs_page_lists_the_finished_job(app_db):
-    at = AppTest.from_file(str(PAGES / "job_list.py"), default_timeout=60).run()
+    at = open_page(str(PAGES / "job_list.py"), timeout=60).run()
     assert not at.exception
     assert "noop" in at.dataframe[0].value["kind"].to_list()
 
 
 def test_overview_on_empty_database_says_how_to_build(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "empty.duckdb"))
-    at = AppTest.from_file(str(PAGES / "overview.py"), default_timeout=60).run()
+    at = open_page(str(PAGES / "overview.py"), timeout=60).run()
     assert not at.exception
     assert any("No data yet" in w.value for w in at.warning)

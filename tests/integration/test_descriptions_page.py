@@ -11,7 +11,7 @@ import jobs.worker  # noqa: F401
 from curation import descriptions as desc
 from curation.catalog import seed_imagenet1k
 from db.connect import connect
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, open_page
 
 PAGE = str(REPO_ROOT / "pages" / "descriptions.py")
 TENCH, PAJAMA = "n01440764", "n03877472"
@@ -32,8 +32,8 @@ def page_db(tmp_path, monkeypatch):
     con.close()
 
 
-def _open() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+def _open(curator: str = "tester") -> AppTest:
+    at = open_page(PAGE, timeout=60, curator=curator).run()
     assert not at.exception, at.exception
     return at
 
@@ -43,8 +43,7 @@ def _history_table(at: AppTest):
 
 
 def test_edit_save_history_and_revert(page_db):
-    at = _open()
-    at.sidebar.text_input[0].set_value("page-tester")
+    at = _open(curator="page-tester")
     assert at.selectbox(key="desc-class").value == TENCH
     assert at.text_area(key="desc-edit-text").value == TENCH_WIKTIONARY
     at.text_area(key="desc-edit-text").set_value("A tench, edited on the page.")
@@ -93,7 +92,7 @@ def test_filters_and_query_parameter_select_a_class(page_db):
     at.text_input(key="desc-search").set_value("hammerhead").run()
     assert at.selectbox(key="desc-class").value == "n01494475"
     assert at.query_params["wnid"] == "n01494475"
-    linked = AppTest.from_file(PAGE, default_timeout=60)
+    linked = open_page(PAGE, timeout=60)
     linked.query_params["wnid"] = PAJAMA
     linked.run()
     assert linked.selectbox(key="desc-class").value == PAJAMA

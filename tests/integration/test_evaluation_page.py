@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 import jobs.worker  # noqa: F401  (imported first: AppTest puts pages/ on sys.path)
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, open_page
 
 PAGE = str(REPO_ROOT / "pages" / "evaluation.py")
 CAT, ESPRESSO = "n02123045", "n07920052"
@@ -54,7 +53,7 @@ def eval_db_path(tmp_path_factory):
 @pytest.fixture
 def page(eval_db_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_DB", str(eval_db_path))
-    return AppTest.from_file(PAGE, default_timeout=120)
+    return open_page(PAGE, timeout=120)
 
 
 def test_results_show_chart_rule_table_and_curves(page):
@@ -90,7 +89,7 @@ def test_comparison_fewshot_and_hierarchy_tabs(page):
 
 def test_empty_database_explains_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "empty.duckdb"))
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page(PAGE, timeout=60).run()
     assert not at.exception
     assert any("No evaluation runs yet" in i.value for i in at.info)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 import tests.relevance_helpers as helpers
 from curation.relevance.score import run_score_relevance
@@ -11,7 +10,7 @@ from curation.relevance.specs import ScoringSpec
 from db import relevance as relevance_db
 from db import relevance_decisions as decision_db
 from db.connect import connect
-from tests.conftest import REPO_ROOT, wait_for_job
+from tests.conftest import REPO_ROOT, open_page, wait_for_job
 from tests.relevance_helpers import copy_db
 
 tiny_encoder_dir = helpers.tiny_encoder_dir  # fixtures
@@ -34,7 +33,7 @@ def app_db(trained_db, tmp_path, monkeypatch):
 
 def test_train_page_previews_trains_and_scores(app_db, tiny_encoder_dir, tmp_path):
     con, version = app_db
-    at = AppTest.from_file(str(PAGES / "relevance_train.py"), default_timeout=60).run()
+    at = open_page(str(PAGES / "relevance_train.py"), timeout=60).run()
     assert not at.exception
     at.button(key="rt-preview").click().run()
     metrics = {m.label: m.value for m in at.metric}
@@ -60,7 +59,7 @@ def test_train_page_previews_trains_and_scores(app_db, tiny_encoder_dir, tmp_pat
 
 def test_review_page_overrules_undoes_thresholds_and_exports(app_db, tmp_path):
     con, version = app_db
-    at = AppTest.from_file(str(PAGES / "relevance_review.py"), default_timeout=60).run()
+    at = open_page(str(PAGES / "relevance_review.py"), timeout=60).run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Scored"] == "32"
@@ -92,6 +91,6 @@ def test_review_page_overrules_undoes_thresholds_and_exports(app_db, tmp_path):
 
 def test_review_page_without_scores_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "empty.duckdb"))
-    at = AppTest.from_file(str(PAGES / "relevance_review.py"), default_timeout=60).run()
+    at = open_page(str(PAGES / "relevance_review.py"), timeout=60).run()
     assert not at.exception
     assert any("No scores yet" in i.value for i in at.info)

@@ -21,11 +21,11 @@ from extension.evaluation.protocol import (
     run_evaluation,
 )
 from extension.images.sets import (
-    FeatureStore,
     load_image_list,
     register_image_set,
     run_embed_image_set,
 )
+from extension.images.store import open_feature_store
 from extension.specs import EmbedSpec, EvalSpec
 from tests.unit.eval_helpers import (
     add_class_texts,
@@ -116,7 +116,7 @@ def test_corrupt_image_is_reported_and_skipped_and_embedding_resumes(world, wcon
     assert errors["path"].to_list()[0].endswith("broken.jpg")
     assert run_embed_image_set(wcon, spec, cache_dir=world["cache"])["n_new"] == 0  # all cached
     # An interruption loses at most the chunk being written: drop one shard, only it is redone.
-    store = FeatureStore(first["model_key"], cache_dir=world["cache"])
+    store = open_feature_store(first["model_key"], cache_dir=world["cache"])
     shard = sorted(store.folder.glob("shard-*.safetensors"))[0]
     from safetensors.torch import load_file
 

@@ -1,0 +1,2 @@
+-- Reserved for relevance in frozen mode (issue 11). Until it holds statements, the runner records it and
+-- changes nothing (see db/migrate.py).

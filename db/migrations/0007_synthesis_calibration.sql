@@ -1,0 +1,2 @@
+-- Reserved for calibrated synthesis and the sentence-embedding distance (issue 12). Until it holds statements, the runner records it and
+-- changes nothing (see db/migrate.py).
