@@ -7,26 +7,24 @@ import streamlit as st
 
 from ui.widgets import render_actor_input
 
+# No page icons: Streamlit's ":material/...:" icons load a font from the internet on every
+# page (the workbench must work offline), and emoji show as empty boxes without an emoji font.
 PAGES = {
     "Data": [
-        st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
-        st.Page("pages/captions.py", title="Captions", icon=":material/notes:"),
-        st.Page("pages/descriptions.py", title="Class descriptions", icon=":material/edit_note:"),
+        st.Page("pages/overview.py", title="Overview", default=True),
+        st.Page("pages/captions.py", title="Captions"),
+        st.Page("pages/descriptions.py", title="Class descriptions"),
     ],
     "Relevance": [
-        st.Page(
-            "pages/relevance_train.py", title="Train relevance", icon=":material/model_training:"
-        ),
-        st.Page(
-            "pages/relevance_review.py", title="Review relevance", icon=":material/fact_check:"
-        ),
+        st.Page("pages/relevance_train.py", title="Train relevance"),
+        st.Page("pages/relevance_review.py", title="Review relevance"),
     ],
     "Extension": [
-        st.Page("pages/add_class.py", title="Add a class", icon=":material/add_circle:"),
-        st.Page("pages/evaluation.py", title="Evaluation", icon=":material/bar_chart:"),
+        st.Page("pages/add_class.py", title="Add a class"),
+        st.Page("pages/evaluation.py", title="Evaluation"),
     ],
     "System": [
-        st.Page("pages/job_list.py", title="Jobs", icon=":material/pending_actions:"),
+        st.Page("pages/job_list.py", title="Jobs"),
     ],
 }
 

@@ -1,17 +1,27 @@
 """Leave-one-out benchmark of every registered synthesis method (the `workbench loo` engine).
 
+Each class with photos is synthesized from the other classes only; its row then competes
+with the 999 other trained rows (the 1000-way test: precision, recall = hit@1, F1, hit@5),
+with the other synthesized rows only (zero-shot hit@k), and is ranked one-vs-rest (AUROC).
+
 Database: --db, or a development database with the embedded default texts (ImageNet-X
-per-image texts, CC BY-NC 4.0, + one description per class; benchmarks/dev_db.py).
+per-image texts, CC BY-NC 4.0, + one description per class; benchmarks/dev_db.py). Class
+texts are embedded once with all-MiniLM-L6-v2 (cached under .cache/text-embeddings/).
 Image sets (embedded once with the base model, cached under .cache/embeddings/):
-- `tiny`: Tiny-ImageNet-200 val, 32 px upscaled (--per-class images of each of 200 classes;
-  a weak but real signal: the trained rows themselves only reach a modest AUROC there);
-- `foolbox`: foolbox's 20 labelled full-size ImageNet photos (one per class: AUROC and the
-  1000-way test over 20 images only).
-Also times leave-one-out over all classes with both distances once the vectors exist
-(target <= 5 s) and the synthesis of one new class (target: well under a second).
+- `even`: one full-size ImageNet photo for each of the 500 even-index classes
+  (../shared/data/images/imagenet-sample-even; ImageNet terms, never committed);
+- `tiny`: Tiny-ImageNet-200 val, 32 px upscaled (--per-class images of each of 200 classes);
+- `foolbox`: foolbox's 20 labelled full-size ImageNet photos.
+Protocol: `even` and `tiny` are split by class (alternate wnids) into two halves; every
+method is scored on one half with the other half as its unlabeled calibration images, both
+ways, and the two are averaged, so no photo calibrates the row it scores. `foolbox` is
+calibrated on the whole `even` set (a class's own photo there excluded from its calibration).
+Parameter studies, each chosen on one half and scored on the other (both ways): the z of
+the `zscore` calibration (even), the token/embedding blend weight (tiny), the row scale (tiny).
+Timing: leave-one-out over all classes for every method once vectors and embeddings exist.
 
 Usage:
-    .venv/bin/python benchmarks/bench_loo.py [--db PATH] [--per-class 50] [--sets tiny,foolbox]
+    .venv/bin/python benchmarks/bench_loo.py [--db PATH] [--per-class 50] [--sets even,tiny,foolbox]
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -34,16 +45,32 @@ from extension.models import load_base_classifier  # noqa: E402
 from extension.specs import ModelSpec  # noqa: E402
 from extension.synthesis.donors import compute_new_rows, load_donors  # noqa: E402
 from extension.synthesis.loo import (  # noqa: E402
-    IMAGE_SUMMARY_KEYS,
+    LabeledImages,
+    compute_calibration_images,
     compute_loo,
     load_labeled_images,
 )
 from extension.synthesis.methods import list_methods, resolve_method  # noqa: E402
+from extension.text.embedding import load_text_encoder  # noqa: E402
 from extension.text.store import ensure_text_stats  # noqa: E402
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 CACHE = REPO_ROOT / ".cache"
-COLUMNS = ("method", "row_cosine_mean", *IMAGE_SUMMARY_KEYS)
+EVEN = REPO_ROOT.parent / "shared" / "data" / "images" / "imagenet-sample-even"
+METRICS = ("gen_precision", "gen_recall", "gen_f1", "hit5", "zs_hit1", "zs_hit5", "auroc_mean")
+COLUMNS = (*METRICS, "ap_mean", "row_cosine_mean")
+HEADERS = {
+    "gen_precision": "1000-way precision",
+    "gen_recall": "recall = hit@1",
+    "gen_f1": "1000-way F1",
+    "hit5": "hit@5",
+    "zs_hit1": "zero-shot hit@1",
+    "zs_hit5": "zero-shot hit@5",
+    "auroc_mean": "AUROC",
+    "ap_mean": "AP",
+    "row_cosine_mean": "row cosine",
+}
+BASELINE = "ridge-deviation-idf-x1.5"
 
 
 def load_foolbox_folder(cache_dir: Path = CACHE) -> Path:
@@ -51,146 +78,252 @@ def load_foolbox_folder(cache_dir: Path = CACHE) -> Path:
     return write_sample_photo_folder(cache_dir / "foolbox-imagenet")
 
 
-def _timings(donors, repeats: int = 5) -> dict:
-    methods = [resolve_method(n) for n in ("paper-cosine", "paper-euclidean")]
-    loo = []
+def _split(base, images: LabeledImages) -> tuple[list[list[str]], list[LabeledImages]]:
+    """Class halves (alternate wnids in order) and each half's images."""
+    import torch
+
+    held = sorted({base.class_wnids[i] for i in images.labels.tolist()})
+    halves = [held[0::2], held[1::2]]
+    parts = []
+    for half in halves:
+        keep = torch.isin(images.labels, torch.tensor([base.row_of()[w] for w in half]))
+        parts.append(
+            LabeledImages(images.features[keep], images.labels[keep], images.trained_logits[keep])
+        )
+    return halves, parts
+
+
+def _run_halves(donors, base, halves, parts, spec) -> list[dict]:
+    """One summary per direction: scored on half s, calibrated on the other half."""
+    calibs = [compute_calibration_images(base, p, source=f"half {i}") for i, p in enumerate(parts)]
+    return [
+        compute_loo(donors, spec, halves[s], parts[s], calibration=calibs[1 - s])[0] for s in (0, 1)
+    ]
+
+
+def _mean(summaries: list[dict]) -> dict:
+    out = {"method": summaries[0]["method"]}
+    for key in (*COLUMNS, "trained_auroc_mean", "trained_ap_mean", "n_images"):
+        out[key] = statistics.mean(s[key] for s in summaries)
+    return out
+
+
+def _with_param(spec, name: str, value, *, calibration: bool):
+    if calibration:
+        params = tuple(sorted({**spec.calibration_dict(), name: value}.items()))
+        return replace(spec, calibration_params=params)
+    return replace(spec, params=tuple(sorted({**spec.param_dict(), name: value}.items())))
+
+
+def _split_half_study(donors, base, halves, parts, method, name, grid, *, calibration) -> dict:
+    """Choose `name` on one half (max 1000-way F1 there), score the other half with it."""
+    spec = resolve_method(method)
+    calibs = [compute_calibration_images(base, p, source=f"half {i}") for i, p in enumerate(parts)]
+
+    def run(value, s: int) -> dict:
+        tried = _with_param(spec, name, value, calibration=calibration)
+        return compute_loo(donors, tried, halves[s], parts[s], calibration=calibs[1 - s])[0]
+
+    out = []
+    for pick, score in ((0, 1), (1, 0)):
+        best = max(grid, key=lambda v: run(v, pick)["gen_f1"])
+        out.append({"value": best, **{k: run(best, score)[k] for k in METRICS}})
+    return {
+        "method": method,
+        "parameter": name,
+        "grid": list(grid),
+        "chosen": [o["value"] for o in out],
+        **{k: statistics.mean(o[k] for o in out) for k in METRICS},
+    }
+
+
+def _timings(donors, calibration, repeats: int = 3) -> dict:
+    every = []
     for _ in range(repeats):
         start = time.perf_counter()
-        for spec in methods:
-            compute_loo(donors, spec, None, None)
-        loo.append(time.perf_counter() - start)
+        for method in list_methods():
+            compute_loo(donors, resolve_method(method), None, None, calibration=calibration)
+        every.append(time.perf_counter() - start)
     text = ["A small domesticated feline with soft fur, whiskers and a long tail."]
     one = []
     for _ in range(repeats):
         start = time.perf_counter()
-        compute_new_rows(donors, text, resolve_method("ridge-norm-idf"))
+        compute_new_rows(
+            donors, text, resolve_method("ridge-deviation-idf-emb-zscore"), calibration=calibration
+        )
         one.append(time.perf_counter() - start)
     return {
-        "loo_all_classes_both_distances_s": statistics.median(loo),
-        "one_new_class_s": statistics.median(one),
+        "loo_all_classes_every_method_s": statistics.median(every),
+        "n_methods": len(list_methods()),
+        "one_new_class_calibrated_embedding_s": statistics.median(one),
         "n_classes": len(donors.wnids),
     }
 
 
-def _scale_study(donors, images, targets: list[str], method: str, scales: list[float]) -> dict:
-    """Choose the row scale on half of the classes (max 1000-way F1), report on the other half.
-
-    The halves are fixed (alternate classes in wnid order); both directions are averaged, so
-    no class's own images choose the scale it is scored with.
-    """
-    from dataclasses import replace
-
-    keys = ("auroc_mean", "top1", "top5", "gen_precision", "gen_f1")
-    halves = [targets[0::2], targets[1::2]]
-    base = resolve_method(method)
-
-    def run(scale: float, part: int) -> dict:
-        params = tuple(sorted({**base.param_dict(), "scale": scale}.items()))
-        return compute_loo(donors, replace(base, params=params), halves[part], images)[0]
-
-    out = []
-    for pick, score in ((0, 1), (1, 0)):
-        best = max(scales, key=lambda sc: run(sc, pick)["gen_f1"])
-        result = run(best, score)
-        out.append({"scale": best, **{k: result[k] for k in keys}})
-    return {
-        "method": method,
-        "chosen_scales": [o["scale"] for o in out],
-        **{k: statistics.mean(o[k] for o in out) for k in keys},
-    }
-
-
-def _scale_lines(study: list[dict]) -> list[str]:
-    lines = [
-        "Row scale chosen on half of the classes (alternate wnids), scored on the other half, "
-        "both ways averaged:",
-        "",
-        "| method | chosen scales | auroc | top1 | top5 | gen_precision | gen_f1 |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in study:
-        lines.append(
-            f"| {r['method']} | {r['chosen_scales']} | {r['auroc_mean']:.3f} | {r['top1']:.3f} "
-            f"| {r['top5']:.3f} | {r['gen_precision']:.3f} | {r['gen_f1']:.3f} |"
-        )
-    return lines + [""]
-
-
 def _table(rows: list[dict], title: str) -> list[str]:
-    lines = [f"### {title}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines = [
+        f"### {title}",
+        "",
+        "| method | " + " | ".join(HEADERS[c] for c in COLUMNS) + " |",
+        "|---|" + "---:|" * len(COLUMNS),
+    ]
     for r in rows:
+        cells = [f"{r[c]:.3f}" if isinstance(r.get(c), float) else "" for c in COLUMNS]
+        lines.append(f"| {r['method']} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _study_lines(studies: list[dict], title: str) -> list[str]:
+    lines = [
+        title,
+        "",
+        "| method | parameter | grid | chosen (half A, half B) | 1000-way F1 | precision | "
+        "recall | AUROC |",
+        "|---|---|---|---|---:|---:|---:|---:|",
+    ]
+    for s in studies:
         lines.append(
-            "| "
-            + " | ".join(
-                f"{r[c]:.3f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in COLUMNS
-            )
-            + " |"
+            f"| {s['method']} | {s['parameter']} | {s['grid']} | {s['chosen']} | "
+            f"{s['gen_f1']:.3f} | {s['gen_precision']:.3f} | {s['gen_recall']:.3f} | "
+            f"{s['auroc_mean']:.3f} |"
         )
     return lines + [""]
+
+
+def _headline(rows: list[dict]) -> list[str]:
+    by_name = {r["method"]: r for r in rows}
+    label_free = [r for r in rows if r["method"] != BASELINE]
+    best = max(label_free, key=lambda r: r["gen_f1"])
+    base = by_name[BASELINE]
+    return [
+        f"Best label-free method on the even set: **{best['method']}**, 1000-way F1 "
+        f"{best['gen_f1']:.3f} vs {base['gen_f1']:.3f} for {BASELINE} "
+        f"(+{best['gen_f1'] - base['gen_f1']:.3f}; target +0.08), AUROC {best['auroc_mean']:.3f} "
+        f"vs {base['auroc_mean']:.3f} (target: not lower).",
+        "",
+    ]
+
+
+def _load_sets(names, base, per_class: int) -> dict:
+    folders = {"even": lambda: EVEN, "tiny": lambda: load_tiny_imagenet_val(CACHE)}
+    folders["foolbox"] = load_foolbox_folder
+    needed = set(names) | ({"even"} if "foolbox" in names else set())
+    return {
+        name: load_labeled_images(
+            base, folders[name](), max_per_class=per_class if name == "tiny" else 0, cache_dir=CACHE
+        )
+        for name in needed
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", type=Path, default=None)
     parser.add_argument("--per-class", type=int, default=50)
-    parser.add_argument("--sets", default="tiny,foolbox")
+    parser.add_argument("--sets", default="even,tiny,foolbox")
+    parser.add_argument("--no-studies", action="store_true", help="skip the parameter studies")
     args = parser.parse_args(argv)
     db_path = args.db or build_dev_database(CACHE / "dev" / "workbench.duckdb")
     con = connect(db_path)
     ensure_text_stats(con)
     base = load_base_classifier(ModelSpec(), cache_dir=CACHE)
-    donors = load_donors(con, base.head, list(base.class_wnids))
-    timings = _timings(donors)
-    folders = {"tiny": lambda: load_tiny_imagenet_val(CACHE), "foolbox": load_foolbox_folder}
-    report = {"timings": timings, "sets": {}}
+    encoder = load_text_encoder(cache_dir=CACHE)
+    donors = load_donors(con, base.head, list(base.class_wnids), text_encoder=encoder)
+    names = [s for s in args.sets.split(",") if s]
+    sets = _load_sets(names, base, args.per_class)
+    report = {"sets": {}}
     lines = [
-        "## Leave-one-out, every method (EfficientNet-Lite0; texts: ImageNet-X + description)",
+        "## Leave-one-out, every method (EfficientNet-Lite0; texts: ImageNet-X + description; "
+        "sentence encoder all-MiniLM-L6-v2)",
         "",
     ]
-    for name in [s for s in args.sets.split(",") if s]:
-        per_class = args.per_class if name == "tiny" else 0
-        images = load_labeled_images(
-            base, folders[name](), max_per_class=per_class, cache_dir=CACHE
+    for name in names:
+        rows, studies = _score_set(name, donors, base, sets, studies=not args.no_studies)
+        title = (
+            f"{name}: {int(rows[0]['n_images'])} images per half-direction, "
+            "scored on one class half, calibrated on the other, both ways averaged"
+            if name != "foolbox"
+            else f"foolbox: {int(rows[0]['n_images'])} images, calibrated on the even set"
         )
-        held = {base.class_wnids[i] for i in images.labels.tolist()}
-        targets = sorted(held & set(donors.wnids))
-        rows = []
-        for method in list_methods():
-            summary, _ = compute_loo(donors, resolve_method(method), targets, images)
-            rows.append(summary)
         trained = {
             "method": "trained row (reference)",
             "auroc_mean": rows[0]["trained_auroc_mean"],
             "ap_mean": rows[0]["trained_ap_mean"],
         }
-        report["sets"][name] = {
-            "n_images": rows[0]["n_images"],
-            "n_classes": len(targets),
-            "results": rows,
-        }
-        lines += _table(
-            [*rows, trained], f"{name}: {rows[0]['n_images']} images, {len(targets)} classes"
-        )
-        if name == "tiny":
-            scales = [1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.75, 2.0]
-            study = [
-                _scale_study(donors, images, targets, m, scales)
-                for m in ("topk-norm-idf", "ridge-norm-idf", "ridge-deviation-idf")
-            ]
-            report["sets"][name]["scale_study"] = study
-            lines += _scale_lines(study)
-    lines += [
-        "Timings (median of 5, this CPU): leave-one-out over "
-        f"{timings['n_classes']} classes x both paper distances "
-        f"{timings['loo_all_classes_both_distances_s']:.2f} s; one new class "
-        f"(ridge-norm-idf) {timings['one_new_class_s'] * 1000:.0f} ms."
-    ]
+        lines += _table([*rows, trained], title)
+        if name == "even":
+            lines += _headline(rows)
+        for title, group in studies.items():
+            lines += _study_lines(group, title)
+        report["sets"][name] = {"results": rows, "studies": studies}
+    if "even" in sets:
+        timings = _timings(donors, compute_calibration_images(base, sets["even"], source="even"))
+        report["timings"] = timings
+        lines += [
+            f"Timings (median of 3, this CPU, vectors and embeddings built): leave-one-out over "
+            f"{timings['n_classes']} classes x all {timings['n_methods']} methods (calibrated "
+            f"ones on the 500 even photos) {timings['loo_all_classes_every_method_s']:.2f} s; "
+            "one new class (ridge-deviation-idf-emb-zscore, its text embedded) "
+            f"{timings['one_new_class_calibrated_embedding_s'] * 1000:.0f} ms."
+        ]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "loo.json").write_text(json.dumps(report, indent=1, default=str))
     (RESULTS / "loo.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     con.close()
     return 0
+
+
+def _score_set(name: str, donors, base, sets: dict, *, studies: bool) -> tuple[list, dict]:
+    """Every method's figures on one set, and the set's parameter studies."""
+    if name == "foolbox":
+        images = sets["foolbox"]
+        calibration = compute_calibration_images(base, sets["even"], source="even set")
+        targets = sorted({base.class_wnids[i] for i in images.labels.tolist()})
+        rows = [
+            _mean(
+                [
+                    compute_loo(
+                        donors, resolve_method(m), targets, images, calibration=calibration
+                    )[0]
+                ]
+            )
+            for m in list_methods()
+        ]
+        return rows, {}
+    halves, parts = _split(base, sets[name])
+    rows = [
+        _mean(_run_halves(donors, base, halves, parts, resolve_method(m))) for m in list_methods()
+    ]
+    found = {}
+    if studies and name == "even":
+        found["z of the zscore calibration, chosen on one half of the even classes:"] = [
+            _split_half_study(
+                donors, base, halves, parts, m, "z", [2.5, 3.0, 3.5, 4.0, 4.5], calibration=True
+            )
+            for m in ("ridge-deviation-idf-zscore", "ridge-deviation-idf-emb-zscore")
+        ]
+    if studies and name == "tiny":
+        found["Blend weight of the embedding kernel, chosen on one half of the Tiny classes:"] = [
+            _split_half_study(
+                donors, base, halves, parts, m, "blend_weight", [0.25, 0.5, 0.75], calibration=False
+            )
+            for m in ("ridge-deviation-idf-emb", "ridge-deviation-idf-emb-zscore")
+        ]
+        found["Row scale, chosen on one half of the Tiny classes:"] = [
+            _split_half_study(
+                donors,
+                base,
+                halves,
+                parts,
+                m,
+                "scale",
+                [1.0, 1.25, 1.5, 1.75, 2.0],
+                calibration=False,
+            )
+            for m in ("ridge-deviation-idf", "ridge-deviation-idf-emb")
+        ]
+    return rows, found
 
 
 if __name__ == "__main__":

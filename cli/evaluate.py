@@ -65,6 +65,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--bootstrap", type=int, default=1000, help="bootstrap replicates for the intervals"
     )
     evaluate.add_argument("--name", default="", help="a label for the run")
+    evaluate.add_argument(
+        "--min-positives",
+        type=int,
+        default=5,
+        help="classes with fewer images get only a pooled one-vs-rest AUROC (default 5)",
+    )
     evaluate.set_defaults(handler=handle_evaluate)
 
     fewshot = subparsers.add_parser(
@@ -195,6 +201,7 @@ def handle_evaluate(args: argparse.Namespace) -> int:
             model=_model(args),
             device=args.device,
             name=args.name,
+            min_positives=args.min_positives,
         )
         result = run_evaluation(con, spec, _progress(args), cache_dir=Path(args.cache_dir))
     if args.json:

@@ -9,11 +9,10 @@ from pathlib import Path
 
 from cli.common import add_actor_option, add_db_option, open_database, print_progress, resolve_actor
 
-# The exported row comes from the first: the best method in benchmarks/results/loo.md.
-ADD_CLASS_DEFAULT_METHODS = ("ridge-deviation-idf-x1.5", "paper-cosine")
-# Printed per method, around the image metrics of `extension.loo.IMAGE_SUMMARY_KEYS`.
-_SUMMARY_FIRST_COLUMNS = ("method", "n_classes", "row_cosine_mean")
-_SUMMARY_LAST_COLUMNS = ("compute_seconds",)
+# Printed per method, around the image metrics of `extension.loo.IMAGE_SUMMARY_KEYS` (the
+# 1000-way test first).
+_SUMMARY_FIRST_COLUMNS = ("method",)
+_SUMMARY_LAST_COLUMNS = ("n_classes", "row_cosine_mean", "compute_seconds")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +29,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--images", default=None, help="image folders named by wnid (enables image metrics)"
     )
     loo.add_argument(
+        "--calibration-images",
+        default=None,
+        help="unlabeled image folders (named by wnid, never the --images set) that calibrated "
+        "methods set the biases on; a left-out class's own folder is excluded",
+    )
+    _add_encoder_option(loo)
+    loo.add_argument(
         "--classes", default="", help="comma-separated wnids to leave out (default: all)"
     )
     loo.add_argument("--max-images-per-class", type=int, default=0)
@@ -37,6 +43,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     loo.add_argument("--json", action="store_true", help="print one JSON object")
     _add_model_options(loo)
     loo.set_defaults(handler=handle_loo)
+
+    embed = subparsers.add_parser(
+        "text-embeddings", help="embed the class texts with a sentence encoder (cached)"
+    )
+    add_db_option(embed)
+    _add_encoder_option(embed)
+    embed.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    embed.add_argument("--batch-size", type=int, default=64)
+    embed.set_defaults(handler=handle_text_embeddings)
 
     stats = subparsers.add_parser("text-stats", help="build the class text statistics (if stale)")
     add_db_option(stats)
@@ -58,12 +73,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--description-file", default=None, help="read the description from a file")
     add.add_argument("--texts-file", default=None, help="extra texts, one per line")
     add.add_argument(
-        "--method", action="append", default=None, help="method name(s); first is exported"
+        "--method",
+        action="append",
+        default=None,
+        help="method name(s); first is exported (default: the best calibrated method with "
+        "--calibration-set, else the best method without images)",
     )
+    add.add_argument(
+        "--calibration-set",
+        default=None,
+        help="a registered image set (name or id, embedded with the model) that calibrated "
+        "methods set the row's bias on, unlabeled",
+    )
+    _add_encoder_option(add)
     add.add_argument("--keep", action="store_true", help="keep it at once (add to the catalog)")
     add.add_argument("--json", action="store_true")
     _add_model_options(add)
     add.set_defaults(handler=handle_add_class)
+
+    keep = subparsers.add_parser("keep-class", help="keep a draft class (add it to the catalog)")
+    add_db_option(keep)
+    add_actor_option(keep)
+    keep.add_argument("--id", required=True)
+    keep.add_argument("--method", default="", help="the row to export (default: its first)")
+    keep.set_defaults(handler=handle_keep_class)
 
     discard = subparsers.add_parser("discard-class", help="delete an added class and its rows")
     add_db_option(discard)
@@ -97,6 +130,17 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
 
 
+def _add_encoder_option(parser: argparse.ArgumentParser) -> None:
+    from extension.specs import DEFAULT_TEXT_ENCODER
+
+    parser.add_argument(
+        "--text-encoder",
+        default=DEFAULT_TEXT_ENCODER,
+        help="sentence encoder of the embedding distance: an alias, local folder or Hugging "
+        "Face name available offline",
+    )
+
+
 def _model_spec(args: argparse.Namespace):
     from extension.specs import ModelSpec
 
@@ -127,6 +171,8 @@ def handle_loo(args: argparse.Namespace) -> int:
         model=_model_spec(args),
         device=args.device,
         max_images_per_class=args.max_images_per_class,
+        calibration_images_dir=args.calibration_images,
+        text_encoder=args.text_encoder,
     )
     with open_database(args.db) as con:
         result = run_loo(con, spec, None if args.json else print_progress)
@@ -155,6 +201,16 @@ def _print_table(summaries: list[dict]) -> None:
                 f"{s[c]:.3f}" if isinstance(s.get(c), float) else str(s.get(c, "")) for c in cols
             )
         )
+
+
+def handle_text_embeddings(args: argparse.Namespace) -> int:
+    from extension.specs import TextEmbeddingSpec
+    from extension.text.embedding import run_embed_class_texts
+
+    spec = TextEmbeddingSpec(args.text_encoder, args.device, args.batch_size)
+    with open_database(args.db) as con:
+        print(json.dumps(run_embed_class_texts(con, spec, print_progress)))
+    return 0
 
 
 def handle_text_stats(args: argparse.Namespace) -> int:
@@ -195,19 +251,25 @@ def handle_add_class(args: argparse.Namespace) -> int:
     from extension.specs import AddClassSpec
     from extension.synthesis.new_class import keep_added_class, run_add_class
 
+    from extension.synthesis.methods import list_default_methods
+
     description = _read_text(args.description, args.description_file, "Description")
     texts = _read_text(None, args.texts_file, "Texts").splitlines() if args.texts_file else []
-    spec = AddClassSpec(
-        class_id=args.id,
-        name=args.name,
-        description=description,
-        texts=tuple(t for t in texts if t.strip()),
-        methods=_methods(args.method, ADD_CLASS_DEFAULT_METHODS),
-        model=_model_spec(args),
-        device=args.device,
-        actor=resolve_actor(args.actor),
-    )
     with open_database(args.db) as con:
+        set_id = _image_set_id(con, args.calibration_set)
+        defaults = list_default_methods(calibration_images=set_id is not None, embeddings=True)
+        spec = AddClassSpec(
+            class_id=args.id,
+            name=args.name,
+            description=description,
+            texts=tuple(t for t in texts if t.strip()),
+            methods=_methods(args.method, tuple(defaults)),
+            model=_model_spec(args),
+            device=args.device,
+            actor=resolve_actor(args.actor),
+            calibration_set_id=set_id,
+            text_encoder=args.text_encoder,
+        )
         result = run_add_class(con, spec, None if args.json else print_progress)
         if args.keep:
             keep_added_class(con, result["wnid"], primary_method=result["heads"][0]["method_label"])
@@ -218,14 +280,44 @@ def handle_add_class(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     for distance, rows in result["nearest"].items():
-        print(
-            f"nearest by {distance}: "
-            + ", ".join(f"{r['name']} ({r['wnid']}) {r['distance']:.3f}" for r in rows)
-        )
+        print(f"nearest by {distance}:")
+        for r in rows:
+            print(f"  {r['rank']}. {r['name']} ({r['wnid']}) {r['distance']:.3f}: {r['reason']}")
     print(
         f"{result['wnid']} ({result['status']}): "
         + ", ".join(f"{h['method_label']} norm {h['row_norm']:.3f}" for h in result["heads"])
     )
+    return 0
+
+
+def _image_set_id(con, name_or_id: str | None) -> int | None:
+    """The id of a registered image set given by name or id (None: none given).
+
+    Raises:
+        ValueError: no such set.
+    """
+    from db.image_sets import get_image_set, get_image_set_id
+
+    if name_or_id is None:
+        return None
+    if name_or_id.isdigit() and get_image_set(con, int(name_or_id)) is not None:
+        return int(name_or_id)
+    set_id = get_image_set_id(con, name_or_id)
+    if set_id is None:
+        raise ValueError(
+            f"No image set {name_or_id!r}: register it first (workbench image-sets add DIR)."
+        )
+    return set_id
+
+
+def handle_keep_class(args: argparse.Namespace) -> int:
+    from extension.specs import KeepClassSpec
+    from extension.synthesis.drafts import run_keep_class
+
+    spec = KeepClassSpec(args.id, args.method, resolve_actor(args.actor))
+    with open_database(args.db) as con:
+        result = run_keep_class(con, spec)
+    print(f"kept {result['wnid']} (exported row: {result['primary_method']})")
     return 0
 
 

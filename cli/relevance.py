@@ -1,11 +1,15 @@
-"""`workbench relevance ...`: build the dataset, train, score, review decisions, export."""
+"""`workbench relevance ...`: build the dataset, compute features, train (frozen or fine-tune),
+score. Review commands (decide, bulk, threshold, wrong, export) are in `cli.relevance_review`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-from cli.common import add_actor_option, add_db_option, open_database, print_progress, resolve_actor
+from cli import relevance_review
+
+from cli.common import add_db_option, open_database, print_progress
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -14,9 +18,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     actions = parser.add_subparsers(dest="relevance_action", required=True)
     _add_dataset_options(_action(actions, "build-dataset", "show the training set's sizes"))
-    train = _action(actions, "train", "train (or resume) a relevance model")
+    features = _action(
+        actions, "features", "compute (or find cached) frozen-encoder features of the dataset"
+    )
+    _add_dataset_options(features)
+    _add_feature_options(features)
+    train = _action(actions, "train", "train a relevance model (frozen or fine-tune mode)")
     _add_dataset_options(train)
     _add_train_options(train)
+    _add_feature_options(train)
     score = _action(actions, "score", "score captions with a model version")
     score.add_argument(
         "--model-version",
@@ -25,26 +35,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="checkpoint to use (default: the best of the newest run)",
     )
     score.add_argument("--wnids", nargs="*", default=[], help="only these classes")
+    score.add_argument("--source", default=None, help="only this caption source (default: all)")
     score.add_argument(
         "--batch-size", type=int, default=0, help="0 = automatic: 128 on CUDA, 32 on the CPU"
     )
     score.add_argument("--max-length", type=int, default=128)
     score.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     _action(actions, "list", "list training runs and model versions")
-    decide = _action(actions, "decide", "keep or drop a caption by hand (or clear)")
-    decide.add_argument("caption_id", type=int)
-    decide.add_argument("decision", choices=["keep", "drop", "clear"])
-    decide.add_argument("--reason", required=True)
-    add_actor_option(decide)
-    threshold = _action(actions, "threshold", "set (or clear) a class's own threshold")
-    threshold.add_argument("wnid")
-    threshold.add_argument("value", help="a number in [0, 1], or 'clear'")
-    threshold.add_argument("--reason", required=True)
-    add_actor_option(threshold)
-    export = _action(actions, "export", "write the curated parquet + dataset card")
-    export.add_argument("--model-version", type=int, required=True)
-    export.add_argument("--out", required=True, help="output folder")
-    export.add_argument("--kept-only", action="store_true")
+    relevance_review.add_actions(actions, _action)
     tiny = _action(
         actions,
         "tiny-encoder",
@@ -56,10 +54,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     tiny.add_argument("--layers", type=int, default=2)
 
 
-def _action(actions, name: str, help_text: str) -> argparse.ArgumentParser:
+def _action(actions, name: str, help_text: str, handler=None) -> argparse.ArgumentParser:
     parser = actions.add_parser(name, help=help_text)
     add_db_option(parser)
-    parser.set_defaults(handler=handle)
+    parser.set_defaults(handler=handler or handle)
     return parser
 
 
@@ -68,13 +66,38 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-classes", type=int, default=0, help="first N classes (0 = all)")
     parser.add_argument("--classes", nargs="*", default=[], help="only these wnids")
     parser.add_argument("--max-sentences", type=int, default=10)
+    parser.add_argument("--source", default=None, help="only this caption source (default: all)")
+
+
+def _add_feature_options(parser: argparse.ArgumentParser) -> None:
+    from curation.relevance.specs import OFFLINE_ENCODER
+
+    if not any(a.dest == "encoder" for a in parser._actions):
+        parser.add_argument("--encoder", default=OFFLINE_ENCODER, help="as for train")
+        parser.add_argument("--max-length", type=int, default=128)
+        parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--feature-batch-size", type=int, default=64, help="texts per pass")
+    parser.add_argument(
+        "--cache-dir", default="", help="feature cache folder (default .cache/text-features)"
+    )
 
 
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
     from curation.relevance.specs import OFFLINE_ENCODER
 
     parser.add_argument(
-        "--checkpoint-dir", required=True, help="run folder; training again into it resumes"
+        "--mode",
+        default="auto",
+        choices=["auto", "frozen", "finetune"],
+        help="frozen: a head on cached encoder features, cross-fitted (minutes on a CPU for "
+        "every class); finetune: the whole encoder (for a GPU); auto (default): frozen on a "
+        "CPU, finetune on CUDA",
+    )
+    parser.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        help="run folder (default: a new one under data/relevance/); training a fine-tune "
+        "run again into it resumes",
     )
     parser.add_argument("--name", default="relevance")
     parser.add_argument(
@@ -82,10 +105,21 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
         default=OFFLINE_ENCODER,
         help="HF name (e.g. roberta-base), local path, or " + OFFLINE_ENCODER,
     )
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=5e-5, help="encoder learning rate")
-    parser.add_argument("--head-lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="default: 8 (frozen head), 3 (fine-tune)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="default: 256 (frozen), 32 (fine-tune)"
+    )
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="frozen: the head's (3e-3); fine-tune: the encoder's (5e-5)",
+    )
+    parser.add_argument("--weight-decay", type=float, default=None, help="default 0 / 0.01")
+    parser.add_argument("--folds", type=int, default=5, help="frozen: cross-fitting folds")
+    parser.add_argument("--head-lr", type=float, default=1e-3, help="fine-tune: the head's")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--freeze-encoder", action="store_true", help="train only the head")
@@ -101,6 +135,7 @@ def _dataset_spec(args):
         max_classes=args.max_classes,
         wnids=tuple(args.classes),
         max_sentences=args.max_sentences,
+        source=args.source,
     )
 
 
@@ -118,19 +153,49 @@ def _handle_build_dataset(con, args) -> int:
     return 0
 
 
-def _handle_train(con, args) -> int:
-    from curation.relevance.dataset import build_relevance_dataset
-    from curation.relevance.specs import TrainSpec
-    from curation.relevance.train import train_relevance_model
+def _handle_features(con, args) -> int:
+    from curation.relevance.features import run_compute_relevance_features
+    from curation.relevance.specs import FeatureSpec
 
-    spec = TrainSpec(
-        checkpoint_dir=args.checkpoint_dir,
-        name=args.name,
+    spec = FeatureSpec(
         encoder=args.encoder,
         dataset=_dataset_spec(args),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
+        max_length=args.max_length,
+        batch_size=args.feature_batch_size,
+        device=args.device,
+        cache_dir=args.cache_dir,
+    )
+    print(json.dumps(run_compute_relevance_features(con, spec, print_progress), indent=2))
+    return 0
+
+
+def _train_spec(args):
+    """The TrainSpec of the options: --epochs/--lr/--batch-size/--weight-decay go to the
+    mode that runs (frozen: the head's; finetune: the encoder's)."""
+    from dataclasses import replace
+
+    from contract.devices import resolve_device
+    from curation.relevance.checkpoint import make_run_dir
+    from curation.relevance.specs import FrozenHeadSpec, TrainSpec, resolve_mode
+
+    mode = resolve_mode(args.mode, resolve_device(args.device))
+    given = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "weight_decay": args.weight_decay,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    head = FrozenHeadSpec(
+        folds=args.folds, feature_batch_size=args.feature_batch_size, cache_dir=args.cache_dir
+    )
+    spec = TrainSpec(
+        checkpoint_dir=str(args.checkpoint_dir or make_run_dir(args.name, mode)),
+        name=args.name,
+        mode=mode,
+        head=replace(head, **given) if mode == "frozen" else head,
+        encoder=args.encoder,
+        dataset=_dataset_spec(args),
         head_learning_rate=args.head_lr,
         max_length=args.max_length,
         patience=args.patience,
@@ -138,8 +203,17 @@ def _handle_train(con, args) -> int:
         device=args.device,
         precision=args.precision,
     )
+    return replace(spec, **given) if mode == "finetune" else spec
+
+
+def _handle_train(con, args) -> int:
+    from curation.relevance.dataset import build_relevance_dataset
+    from curation.relevance.train import train_relevance_model
+
+    spec = _train_spec(args)
     dataset = build_relevance_dataset(con, spec.dataset)
     print(json.dumps(dataset.report, indent=2))
+    print(f"mode {spec.mode}, run folder {spec.checkpoint_dir}", file=sys.stderr)
     result = train_relevance_model(con, spec, dataset, progress=print_progress)
     print(json.dumps({k: v for k, v in result.items() if k != "dataset"}, indent=2))
     return 0
@@ -158,6 +232,7 @@ def _handle_score(con, args) -> int:
     spec = ScoringSpec(
         model_version=version,
         wnids=tuple(args.wnids),
+        source=args.source,
         batch_size=args.batch_size,
         max_length=args.max_length,
         device=args.device,
@@ -172,41 +247,17 @@ def _handle_list(con, args) -> int:
     print(relevance_db.list_runs(con).drop("checkpoint_dir"))
     print(
         relevance_db.list_model_versions(con).select(
-            "model_version", "run_id", "epoch", "test_loss", "test_accuracy", "pruned", "n_scores"
+            "model_version",
+            "run_id",
+            "mode",
+            "run_status",
+            "epoch",
+            "test_loss",
+            "test_accuracy",
+            "pruned",
+            "n_scores",
         )
     )
-    return 0
-
-
-def _handle_decide(con, args) -> int:
-    from curation.relevance.decisions import update_decision
-
-    decision = None if args.decision == "clear" else args.decision
-    change = update_decision(
-        con, args.caption_id, decision=decision, reason=args.reason, actor=resolve_actor(args.actor)
-    )
-    print(change.describe())
-    return 0
-
-
-def _handle_threshold(con, args) -> int:
-    from curation.relevance.decisions import update_class_threshold
-
-    value = None if args.value == "clear" else float(args.value)
-    update_class_threshold(
-        con, args.wnid, threshold=value, reason=args.reason, actor=resolve_actor(args.actor)
-    )
-    print(f"{args.wnid}: threshold {'global' if value is None else value}")
-    return 0
-
-
-def _handle_export(con, args) -> int:
-    from curation.relevance.export import export_curated_set
-
-    result = export_curated_set(
-        con, model_version=args.model_version, out_dir=args.out, kept_only=args.kept_only
-    )
-    print(json.dumps(result, indent=2))
     return 0
 
 
@@ -232,11 +283,9 @@ def _handle_tiny_encoder(con, args) -> int:
 
 _HANDLERS = {
     "build-dataset": _handle_build_dataset,
+    "features": _handle_features,
     "train": _handle_train,
     "score": _handle_score,
     "list": _handle_list,
-    "decide": _handle_decide,
-    "threshold": _handle_threshold,
-    "export": _handle_export,
     "tiny-encoder": _handle_tiny_encoder,
 }

@@ -1,17 +1,30 @@
-"""`workbench build-demo` and `workbench run`: the embedded default database and the app."""
+"""`workbench build-demo` and `workbench run`: the embedded default database and the app.
+
+`workbench run` opens the database first (a file held by another process stops it at once,
+naming that process), then serves the app from a child process (`python -m ui.launch`) that
+holds the database for as long as it runs. SIGTERM, SIGINT and SIGHUP sent to `workbench run`
+are forwarded to the child, which is killed if it has not stopped `STOP_TIMEOUT_S` later;
+on Linux the child also gets SIGTERM from the kernel if `workbench run` dies without a
+chance to forward anything (SIGKILL). So the server is never left behind.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from cli.common import add_db_option, open_database, print_progress
 from db.connect import DB_ENV_VAR, resolve_db_path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+STOP_TIMEOUT_S = 15.0
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,6 +38,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_db_option(run)
     run.add_argument("--port", type=int, default=8501)
     run.add_argument("--headless", action="store_true", help="do not open a browser")
+    run.add_argument(
+        "--debug",
+        action="store_true",
+        help="show full error details (tracebacks) in the browser; same as $WORKBENCH_DEBUG=1",
+    )
     run.set_defaults(handler=handle_run)
 
 
@@ -41,23 +59,82 @@ def handle_run(args: argparse.Namespace) -> int:
     db_path = resolve_db_path(args.db)
     from curation.demo import is_demo_built
 
-    with open_database(db_path) as con:
+    with open_database(db_path) as con:  # held by another process: one line, exit code 2
         built = is_demo_built(con)
     if not built:
         handle_build_demo(argparse.Namespace(db=str(db_path)))
     env = {**os.environ, DB_ENV_VAR: str(db_path.resolve())}
+    if getattr(args, "debug", False):
+        env["WORKBENCH_DEBUG"] = "1"
+    print(f"Workbench on http://localhost:{args.port}  (database {db_path})", flush=True)
+    return serve(compute_server_command(args.port, headless=args.headless), env=env)
+
+
+def compute_server_command(port: int, *, headless: bool) -> list[str]:
+    """The child's command line: the launcher on localhost only."""
     command = [
         sys.executable,
         "-m",
         "ui.launch",
         "--server.port",
-        str(args.port),
+        str(port),
         "--server.address",
         "localhost",
         "--browser.gatherUsageStats",
         "false",
     ]
-    if args.headless:
-        command += ["--server.headless", "true"]
-    print(f"Workbench on http://localhost:{args.port}  (database {db_path})")
-    return subprocess.call(command, env=env, cwd=REPO_ROOT)
+    return command + (["--server.headless", "true"] if headless else [])
+
+
+def serve(command: list[str], *, env: dict[str, str]) -> int:
+    """Run the server as a child until it exits; forward stop signals; never leave it behind.
+
+    Returns:
+        The child's exit code.
+    """
+    # Same process group: Ctrl-C in a terminal reaches the child as well (a second SIGINT
+    # from `forward` is harmless), and the child may still prompt on the terminal.
+    child = subprocess.Popen(command, env=env, cwd=REPO_ROOT, preexec_fn=_make_die_with_parent())
+    stop_by: list[float] = []
+
+    def forward(signum, _frame) -> None:
+        if child.poll() is None:
+            child.send_signal(signum)
+        stop_by.append(time.monotonic() + STOP_TIMEOUT_S)
+
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    try:
+        while True:
+            try:
+                return child.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                if stop_by and time.monotonic() > stop_by[0]:
+                    child.kill()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if child.poll() is None:  # an exception here (not a signal): stop the child too
+            child.terminate()
+            try:
+                child.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def _make_die_with_parent():
+    """A function for the child to run before exec: on Linux, ask the kernel for SIGTERM when
+    the parent dies (even by SIGKILL). Resolved here, so the child only calls into libc."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def die_with_parent() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return die_with_parent

@@ -17,7 +17,8 @@ Validation rules (decided here, reported, never silent):
   object: the first value wins (DuckDB's parser).
 - A valid record whose wnid is not in `classes` is not stored; unknown wnids are counted.
 - A file that is not a JSON list (or not valid UTF-8 JSON) raises `ValueError` naming the file
-  and, where the parser gives one, the position; nothing is written.
+  and the position: the byte offset in the file and the 0-based record index
+  (`curation.json_errors`); nothing is written. A directory is named as one.
 
 Re-ingesting: key = (source, filename). A record equal to the stored one is 'unchanged', a
 different one 'updated' (the file is the truth for its own records; rows not in the file
@@ -36,6 +37,7 @@ import duckdb
 from contract.files import hash_file
 from contract.progress import Progress, no_progress
 from contract.specs import JsonSpec
+from curation.json_errors import find_json_list_error
 from db import caption_staging as staging_db
 from db import captions as caption_db
 from db import classes as class_db
@@ -44,6 +46,8 @@ from db.sql import transaction
 DEFAULT_SOURCE = "imagenet-captions"
 SOURCE_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 EXAMPLES_PER_REASON = 3
+# DuckDB's ", at byte N in record/value M" counts within a record: misleading, so dropped.
+_DUCKDB_POSITION = re.compile(r",? at byte \d+ in record/value \d+")
 TOP_UNKNOWN_WNIDS = 50
 
 
@@ -158,9 +162,11 @@ def check_caption_file(path: str | Path) -> Path:
     """Check that `path` is a readable, non-empty file whose first non-blank byte is '['.
 
     Raises:
-        FileNotFoundError: no such file. ValueError: empty, or not a JSON list.
+        FileNotFoundError: no such file. ValueError: a directory, empty, or not a JSON list.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a caption file (a JSON list).")
     if not path.is_file():
         raise FileNotFoundError(f"Caption file not found: {path}")
     with path.open("rb") as handle:
@@ -245,10 +251,23 @@ def _stage_file(con: duckdb.DuckDBPyConnection, file: Path) -> int:
     try:
         return staging_db.stage_caption_file(con, str(file))
     except (duckdb.InvalidInputException, UnicodeDecodeError) as exc:
-        detail = str(exc).splitlines()[0].removeprefix("Invalid Input Error: ").strip()
-        if isinstance(exc, UnicodeDecodeError):
-            detail = "the file is not valid UTF-8 text"
-        raise ValueError(f"{file} is not a valid JSON list of caption records: {detail}") from exc
+        raise ValueError(
+            f"{file} is not a valid JSON list of caption records: {_describe_bad_json(file, exc)}"
+        ) from exc
+
+
+def _describe_bad_json(file: Path, exc: Exception) -> str:
+    """Where the file goes wrong (byte offset in the file, 0-based record) and why."""
+    if isinstance(exc, UnicodeDecodeError):
+        theirs = "the file is not valid UTF-8 text"
+    else:
+        theirs = str(exc).splitlines()[0].removeprefix("Invalid Input Error: ").strip()
+    located = find_json_list_error(file)  # DuckDB's own position counts within the record
+    if located is None:
+        return _DUCKDB_POSITION.sub("", theirs)
+    reason = theirs.rsplit(": ", 1)[-1].strip().rstrip(".")
+    extra = f" ({reason})" if reason and reason.lower() not in located.reason.lower() else ""
+    return f"Malformed JSON {located.describe()}{extra}"
 
 
 def _validate_staged(con: duckdb.DuckDBPyConnection, limits: CaptionLimits) -> dict:

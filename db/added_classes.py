@@ -49,7 +49,8 @@ def insert_added_class(con: duckdb.DuckDBPyConnection, row: dict, heads: list[di
     for head in heads:
         con.execute(
             "INSERT INTO synthesized_heads (wnid, method_label, spec_json, model_key, model_json, "
-            "path, sha256, row_norm, bias, is_primary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "path, sha256, row_norm, bias, is_primary, calibration, calibration_set_id, "
+            "calibration_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 row["wnid"],
                 head["method_label"],
@@ -61,6 +62,9 @@ def insert_added_class(con: duckdb.DuckDBPyConnection, row: dict, heads: list[di
                 head["row_norm"],
                 head["bias"],
                 head["is_primary"],
+                head.get("calibration", "none"),
+                head.get("calibration_set_id"),
+                head.get("calibration_json"),
             ],
         )
 
@@ -73,7 +77,8 @@ def list_synthesized_heads(
     return fetch_frame(
         con,
         "SELECT head_id, wnid, method_label, spec_json, model_key, model_json, path, sha256, "
-        f"row_norm, bias, is_primary, created_at FROM synthesized_heads {where} "
+        "row_norm, bias, is_primary, calibration, calibration_set_id, calibration_json, "
+        f"created_at FROM synthesized_heads {where} "
         "ORDER BY wnid, head_id",
         params,
     )

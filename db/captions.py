@@ -93,18 +93,28 @@ def insert_ingest_run(
     return int(row[0])
 
 
-def get_latest_ingest_run(con: duckdb.DuckDBPyConnection, source: str | None = None) -> dict | None:
-    """The newest ingest run (optionally of one source) with its report decoded, or None."""
-    where, params = ("WHERE source = ?", [source]) if source else ("", [])
+def get_latest_ingest_run(
+    con: duckdb.DuckDBPyConnection, source: str | None = None, *, ingest_id: int | None = None
+) -> dict | None:
+    """The newest caption ingest run (of one source, or with this id) with its report decoded
+    (`report['ingest_id']` set), or None. Imports of description files are not caption runs."""
+    clauses, params = ["r.source IN (SELECT source FROM sources WHERE kind = 'caption')"], []
+    if source:
+        clauses.append("r.source = ?")
+        params.append(source)
+    if ingest_id is not None:
+        clauses.append("r.ingest_id = ?")
+        params.append(int(ingest_id))
+    columns = ", ".join(f"r.{c}" for c in INGEST_RUN_COUNTS)
     run = fetch_dict(
         con,
-        f"SELECT ingest_id, source, path, sha256, started_at, {', '.join(INGEST_RUN_COUNTS)}, "
-        f"report_json FROM ingest_runs {where} ORDER BY ingest_id DESC LIMIT 1",
+        f"SELECT r.ingest_id, r.source, r.path, r.sha256, r.started_at, {columns}, r.report_json "
+        f"FROM ingest_runs r WHERE {' AND '.join(clauses)} ORDER BY r.ingest_id DESC LIMIT 1",
         params,
     )
     if run is None:
         return None
-    run["report"] = json.loads(run.pop("report_json"))
+    run["report"] = {**json.loads(run.pop("report_json")), "ingest_id": run["ingest_id"]}
     return run
 
 
@@ -144,7 +154,7 @@ def list_captions(
         limit: page size (1..1000). offset: rows to skip (>= 0).
 
     Returns:
-        (frame with CAPTION_COLUMNS, total number of matches).
+        (frame with CAPTION_COLUMNS and the class `class_name`, total number of matches).
     """
     if not 1 <= int(limit) <= 1000:
         raise ValueError(f"limit must be between 1 and 1000, got {limit}")
@@ -153,10 +163,11 @@ def list_captions(
     where, params = _caption_filter(wnid=wnid, source=source, query=query or None)
     frame = fetch_frame(
         con,
-        f"SELECT {', '.join('c.' + c for c in CAPTION_COLUMNS)}, t.total FROM ("
+        f"SELECT {', '.join('c.' + c for c in CAPTION_COLUMNS)}, k.name AS class_name, "
+        "t.total FROM ("
         f"SELECT caption_id, count(*) OVER () AS total FROM captions {where} "
         "ORDER BY caption_id LIMIT ? OFFSET ?) t JOIN captions c USING (caption_id) "
-        "ORDER BY c.caption_id",
+        "LEFT JOIN classes k ON k.wnid = c.wnid ORDER BY c.caption_id",
         [*params, int(limit), int(offset)],
     )
     if frame.height:

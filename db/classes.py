@@ -91,3 +91,14 @@ def list_sources(con: duckdb.DuckDBPyConnection, kind: str | None = None) -> pl.
         sql += " WHERE kind = ?"
         params.append(kind)
     return fetch_frame(con, sql + " ORDER BY kind, source", params)
+
+
+def get_class_names(con: duckdb.DuckDBPyConnection, wnids: list[str]) -> dict[str, str]:
+    """Display names from the catalog, then from added classes; missing ids are left out."""
+    frame = fetch_frame(
+        con,
+        "SELECT wnid, name FROM classes WHERE list_contains(?, wnid) "
+        "UNION ALL SELECT wnid, name FROM added_classes WHERE list_contains(?, wnid)",
+        [wnids, wnids],
+    )
+    return dict(zip(frame["wnid"].to_list(), frame["name"].to_list(), strict=True))

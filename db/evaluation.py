@@ -12,17 +12,6 @@ from db.sql import fetch_dict, fetch_frame, fetch_value, registered, transaction
 RUN_KINDS = ("protocol", "fewshot")
 
 
-def get_class_names(con: duckdb.DuckDBPyConnection, wnids: list[str]) -> dict[str, str]:
-    """Display names from the catalog, then from added classes; missing ids are left out."""
-    frame = fetch_frame(
-        con,
-        "SELECT wnid, name FROM classes WHERE list_contains(?, wnid) "
-        "UNION ALL SELECT wnid, name FROM added_classes WHERE list_contains(?, wnid)",
-        [wnids, wnids],
-    )
-    return dict(zip(frame["wnid"].to_list(), frame["name"].to_list(), strict=True))
-
-
 def insert_eval_run(
     con: duckdb.DuckDBPyConnection,
     *,

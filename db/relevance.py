@@ -12,36 +12,42 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
-from db.sql import fetch_dict, fetch_frame, fetch_row, fetch_value, registered, transaction
+from db.sql import fetch_dict, fetch_frame, fetch_row, fetch_value, transaction
 
 RUN_STATUSES = ("training", "finished", "stopped", "failed")
 RUN_COLUMNS = (
     "run_id, name, encoder, class_wnids, checkpoint_dir, spec_json, dataset_json, status, "
-    "created_at, updated_at"
+    "created_at, updated_at, coalesce(mode, 'finetune') AS mode, source"
 )
-SCORE_SCHEMA = {
-    "caption_id": pl.Int64,
-    "p_own": pl.Float64,
-    "p_mean": pl.Float64,
-    "n_tokens": pl.Int32,
-    "truncated": pl.Boolean,
-}
 
 
 def list_caption_records(
-    con: duckdb.DuckDBPyConnection, *, wnids: Sequence[str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    *,
+    wnids: Sequence[str] | None = None,
+    source: str | None = None,
 ) -> pl.DataFrame:
     """Captions as stored: caption_id, source, filename, wnid, title, description, tags.
 
     Args:
-        wnids: only these classes (None = all).
+        wnids: only these classes (None = all). source: only this caption source (None = all).
     """
     sql = "SELECT caption_id, source, filename, wnid, title, description, tags FROM captions"
-    params: list = []
+    clauses, params = [], []
     if wnids is not None:
-        sql += " WHERE list_contains(?, wnid)"
+        clauses.append("list_contains(?, wnid)")
         params.append(list(wnids))
-    return fetch_frame(con, sql + " ORDER BY caption_id", params)
+    if source is not None:
+        clauses.append("source = ?")
+        params.append(source)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    return fetch_frame(con, sql + where + " ORDER BY caption_id", params)
+
+
+def list_caption_sources(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Caption sources that hold captions, sorted."""
+    rows = con.execute("SELECT DISTINCT source FROM captions ORDER BY source").fetchall()
+    return [r[0] for r in rows]
 
 
 def list_active_description_texts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -60,12 +66,19 @@ def insert_run(
     checkpoint_dir: str,
     spec: dict,
     dataset_report: dict,
+    mode: str = "finetune",
+    source: str | None = None,
 ) -> int:
-    """Record a new training run (status 'training'). Returns its id."""
+    """Record a new training run (status 'training'). Returns its id.
+
+    Args:
+        mode: 'frozen' or 'finetune'. source: the caption source trained on (None = all).
+    """
     row = fetch_row(
         con,
         "INSERT INTO relevance_runs (name, encoder, class_wnids, checkpoint_dir, spec_json, "
-        "dataset_json, status) VALUES (?, ?, ?, ?, ?, ?, 'training') RETURNING run_id",
+        "dataset_json, status, mode, source) VALUES (?, ?, ?, ?, ?, ?, 'training', ?, ?) "
+        "RETURNING run_id",
         [
             name,
             encoder,
@@ -73,9 +86,22 @@ def insert_run(
             checkpoint_dir,
             json.dumps(spec, sort_keys=True),
             json.dumps(dataset_report, sort_keys=True),
+            mode,
+            source,
         ],
     )
     return int(row[0])
+
+
+def update_run_report(
+    con: duckdb.DuckDBPyConnection, run_id: int, *, spec: dict, dataset_report: dict
+) -> None:
+    """Replace a run's spec and dataset report (a frozen run restarted in its folder)."""
+    con.execute(
+        "UPDATE relevance_runs SET spec_json = ?, dataset_json = ?, updated_at = "
+        "current_timestamp WHERE run_id = ?",
+        [json.dumps(spec, sort_keys=True), json.dumps(dataset_report, sort_keys=True), run_id],
+    )
 
 
 def _decode_run(run: dict) -> dict:
@@ -103,7 +129,8 @@ def list_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Training runs, newest first, with their number of classes and epochs done."""
     return fetch_frame(
         con,
-        "SELECT r.run_id, r.name, r.encoder, len(r.class_wnids) AS n_classes, r.status, "
+        "SELECT r.run_id, r.name, coalesce(r.mode, 'finetune') AS mode, r.encoder, "
+        "coalesce(r.source, '(all)') AS source, len(r.class_wnids) AS n_classes, r.status, "
         "r.checkpoint_dir, r.created_at, (SELECT count(*) FROM relevance_epoch_metrics m "
         "WHERE m.run_id = r.run_id) AS epochs_done FROM relevance_runs r ORDER BY r.run_id DESC",
     )
@@ -157,33 +184,71 @@ def insert_epoch(
     """
 
     def work(tx: duckdb.DuckDBPyConnection) -> int:
-        tx.execute(
-            "INSERT OR REPLACE INTO relevance_epoch_metrics (run_id, epoch, train_loss, "
-            "test_loss, test_accuracy, n_train_pairs, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                run_id,
-                epoch,
-                metrics["train_loss"],
-                metrics["test_loss"],
-                metrics["test_accuracy"],
-                metrics["n_train_pairs"],
-                metrics["seconds"],
-            ],
-        )
-        version = fetch_value(
+        insert_epoch_metrics(tx, run_id, epoch=epoch, metrics=metrics)
+        return insert_model_version(
             tx,
-            "INSERT INTO relevance_model_versions (run_id, epoch, path, sha256, test_loss, "
-            "test_accuracy) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, epoch) DO UPDATE SET "
-            "path = excluded.path, sha256 = excluded.sha256, test_loss = excluded.test_loss, "
-            "test_accuracy = excluded.test_accuracy, pruned = false RETURNING model_version",
-            [run_id, epoch, path, sha256, metrics["test_loss"], metrics["test_accuracy"]],
+            run_id,
+            epoch=epoch,
+            path=path,
+            sha256=sha256,
+            test_loss=metrics["test_loss"],
+            test_accuracy=metrics["test_accuracy"],
         )
-        tx.execute(
-            "UPDATE relevance_runs SET updated_at = current_timestamp WHERE run_id = ?", [run_id]
-        )
-        return int(version)
 
     return transaction(con, work)
+
+
+def insert_epoch_metrics(
+    con: duckdb.DuckDBPyConnection, run_id: int, *, epoch: int, metrics: dict
+) -> None:
+    """Record (replacing) one epoch's metrics: what the live charts read.
+
+    Args:
+        metrics: train_loss, test_loss, test_accuracy, n_train_pairs, seconds.
+    """
+    con.execute(
+        "INSERT OR REPLACE INTO relevance_epoch_metrics (run_id, epoch, train_loss, "
+        "test_loss, test_accuracy, n_train_pairs, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            epoch,
+            metrics["train_loss"],
+            metrics["test_loss"],
+            metrics["test_accuracy"],
+            metrics["n_train_pairs"],
+            metrics["seconds"],
+        ],
+    )
+    con.execute(
+        "UPDATE relevance_runs SET updated_at = current_timestamp WHERE run_id = ?", [run_id]
+    )
+
+
+def delete_epoch_metrics(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
+    """Forget a run's epoch metrics (a frozen run that starts again from scratch)."""
+    con.execute("DELETE FROM relevance_epoch_metrics WHERE run_id = ?", [run_id])
+
+
+def insert_model_version(
+    con: duckdb.DuckDBPyConnection,
+    run_id: int,
+    *,
+    epoch: int,
+    path: str,
+    sha256: str,
+    test_loss: float,
+    test_accuracy: float,
+) -> int:
+    """Record (or replace) the model version of a run's epoch. Returns its number."""
+    version = fetch_value(
+        con,
+        "INSERT INTO relevance_model_versions (run_id, epoch, path, sha256, test_loss, "
+        "test_accuracy) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, epoch) DO UPDATE SET "
+        "path = excluded.path, sha256 = excluded.sha256, test_loss = excluded.test_loss, "
+        "test_accuracy = excluded.test_accuracy, pruned = false RETURNING model_version",
+        [run_id, epoch, path, sha256, test_loss, test_accuracy],
+    )
+    return int(version)
 
 
 def list_epoch_metrics(con: duckdb.DuckDBPyConnection, run_id: int) -> pl.DataFrame:
@@ -203,7 +268,8 @@ def list_model_versions(
     where, params = ("WHERE v.run_id = ?", [run_id]) if run_id is not None else ("", [])
     return fetch_frame(
         con,
-        "SELECT v.model_version, v.run_id, r.name, r.encoder, v.epoch, v.test_loss, "
+        "SELECT v.model_version, v.run_id, r.name, coalesce(r.mode, 'finetune') AS mode, "
+        "r.encoder, r.status AS run_status, v.epoch, v.test_loss, "
         "v.test_accuracy, v.pruned, v.path, v.sha256, v.created_at, (SELECT count(*) FROM "
         "relevance_scores s WHERE s.model_version = v.model_version) AS n_scores "
         f"FROM relevance_model_versions v JOIN relevance_runs r USING (run_id) {where} "
@@ -229,11 +295,16 @@ def get_model_version(con: duckdb.DuckDBPyConnection, model_version: int) -> dic
 
 
 def get_default_model_version(con: duckdb.DuckDBPyConnection) -> int | None:
-    """The best kept checkpoint (test accuracy, then loss) of the newest run, or None."""
+    """The best kept checkpoint (test accuracy, then loss) of the newest finished run, or None.
+
+    A run that was cancelled, stopped or failed (or is still training) never provides the
+    default: its checkpoints stay listed and can be picked by hand.
+    """
     return fetch_value(
         con,
         "SELECT model_version FROM relevance_model_versions WHERE NOT pruned AND run_id = "
-        "(SELECT max(run_id) FROM relevance_model_versions) "
+        "(SELECT max(v.run_id) FROM relevance_model_versions v JOIN relevance_runs r "
+        "USING (run_id) WHERE r.status = 'finished') "
         "ORDER BY test_accuracy DESC NULLS LAST, test_loss ASC NULLS LAST, epoch DESC LIMIT 1",
     )
 
@@ -242,94 +313,5 @@ def update_model_version_pruned(con: duckdb.DuckDBPyConnection, model_version: i
     """Mark a checkpoint's weights as deleted (its scores stay valid: the sha256 is kept)."""
     con.execute(
         "UPDATE relevance_model_versions SET pruned = true WHERE model_version = ?",
-        [model_version],
-    )
-
-
-def insert_scores(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    model_version: int,
-    scores: pl.DataFrame,
-    spec: dict,
-    report: dict,
-) -> int:
-    """Store (replacing) scores of one model version, and the scoring run, in one transaction.
-
-    Human decisions are in their own table and are never touched here.
-
-    Args:
-        scores: columns caption_id, p_own, p_mean, n_tokens, truncated.
-
-    Returns:
-        The scoring run id.
-    """
-    frame = scores.select(list(SCORE_SCHEMA)).cast(SCORE_SCHEMA)
-
-    def work(tx: duckdb.DuckDBPyConnection) -> int:
-        with registered(tx, "_relevance_scores", frame):
-            tx.execute(
-                "DELETE FROM relevance_scores WHERE model_version = ? AND caption_id IN "
-                "(SELECT caption_id FROM _relevance_scores)",
-                [model_version],
-            )
-            tx.execute(
-                "INSERT INTO relevance_scores (caption_id, model_version, p_own, p_mean, "
-                "n_tokens, truncated) SELECT caption_id, ?, p_own, p_mean, n_tokens, truncated "
-                "FROM _relevance_scores",
-                [model_version],
-            )
-        return int(
-            fetch_value(
-                tx,
-                "INSERT INTO relevance_scoring_runs (model_version, spec_json, report_json) "
-                "VALUES (?, ?, ?) RETURNING scoring_id",
-                [
-                    model_version,
-                    json.dumps(spec, sort_keys=True),
-                    json.dumps(report, sort_keys=True),
-                ],
-            )
-        )
-
-    return transaction(con, work)
-
-
-def list_scored_captions(
-    con: duckdb.DuckDBPyConnection, model_version: int, *, wnid: str | None = None
-) -> pl.DataFrame:
-    """Scores of one model version joined with caption fields and the human decision.
-
-    Columns: caption_id, source, filename, wnid, title, description, tags, p_own, p_mean,
-    n_tokens, truncated, human_decision, human_reason (NULL when no person decided).
-    """
-    sql = (
-        "SELECT c.caption_id, c.source, c.filename, c.wnid, c.title, c.description, c.tags, "
-        "s.p_own, s.p_mean, s.n_tokens, s.truncated, d.decision AS human_decision, "
-        "d.reason AS human_reason FROM relevance_scores s JOIN captions c USING (caption_id) "
-        "LEFT JOIN relevance_decisions d USING (caption_id) WHERE s.model_version = ?"
-    )
-    params: list = [model_version]
-    if wnid is not None:
-        sql += " AND c.wnid = ?"
-        params.append(wnid)
-    return fetch_frame(con, sql + " ORDER BY c.caption_id", params)
-
-
-def count_scores(con: duckdb.DuckDBPyConnection, model_version: int) -> int:
-    """How many captions one model version has scored."""
-    return int(
-        fetch_value(
-            con, "SELECT count(*) FROM relevance_scores WHERE model_version = ?", [model_version]
-        )
-    )
-
-
-def list_scoring_runs(con: duckdb.DuckDBPyConnection, model_version: int) -> pl.DataFrame:
-    """Scoring runs of one model version, newest first (spec and report as JSON strings)."""
-    return fetch_frame(
-        con,
-        "SELECT scoring_id, at_time, spec_json, report_json FROM relevance_scoring_runs "
-        "WHERE model_version = ? ORDER BY scoring_id DESC",
         [model_version],
     )

@@ -1,7 +1,10 @@
-"""SQL for human relevance decisions (keep/drop with a reason, and their history) and
-per-class thresholds (and theirs). Both are independent of model versions, so no rescoring
-can overwrite them. Single statements: `curation.relevance.decisions` validates and holds
-the transaction of each change.
+"""SQL for human relevance decisions (keep/drop with a reason, their history, bulk events)
+and the thresholds of each model version (and their history).
+
+Decisions are independent of model versions, so no rescoring can overwrite them; thresholds
+belong to one model version (wnid '' is its global threshold). Single statements or
+set-based statements over a registered frame: `curation.relevance.decisions` validates and
+holds the transaction of each change.
 """
 
 from __future__ import annotations
@@ -9,7 +12,10 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from db.sql import fetch_dict, fetch_frame, fetch_value
+from db.captions import SEARCH_TEXT_SQL
+from db.sql import fetch_dict, fetch_frame, fetch_value, registered
+
+GLOBAL_WNID = ""  # the wnid of a model version's global threshold row
 
 
 def get_decision(con: duckdb.DuckDBPyConnection, caption_id: int) -> dict | None:
@@ -48,8 +54,8 @@ def insert_decision_event(con: duckdb.DuckDBPyConnection, **fields) -> int:
         fetch_value(
             con,
             "INSERT INTO relevance_decision_events (caption_id, actor, action, decision_before, "
-            "reason_before, decision_after, reason_after, reverts_event_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_id",
+            "reason_before, decision_after, reason_after, reverts_event_id, bulk_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_id",
             [
                 fields["caption_id"],
                 fields["actor"],
@@ -59,6 +65,7 @@ def insert_decision_event(con: duckdb.DuckDBPyConnection, **fields) -> int:
                 fields.get("decision_after"),
                 fields.get("reason_after"),
                 fields.get("reverts_event_id"),
+                fields.get("bulk_id"),
             ],
         )
     )
@@ -69,7 +76,7 @@ def get_decision_event(con: duckdb.DuckDBPyConnection, event_id: int) -> dict | 
     return fetch_dict(
         con,
         "SELECT event_id, caption_id, action, decision_before, reason_before, decision_after, "
-        "reason_after FROM relevance_decision_events WHERE event_id = ?",
+        "reason_after, bulk_id FROM relevance_decision_events WHERE event_id = ?",
         [event_id],
     )
 
@@ -92,7 +99,7 @@ def list_decision_events(
         con,
         "SELECT e.event_id, e.caption_id, c.wnid, e.actor, e.at_time, e.action, "
         "e.decision_before, e.decision_after, e.reason_after, e.reason_before, "
-        f"e.reverts_event_id FROM relevance_decision_events e LEFT JOIN captions c "
+        f"e.reverts_event_id, e.bulk_id FROM relevance_decision_events e LEFT JOIN captions c "
         f"USING (caption_id) {where} ORDER BY e.event_id DESC LIMIT ?",
         [*params, limit],
     )
@@ -112,51 +119,244 @@ def has_class(con: duckdb.DuckDBPyConnection, wnid: str) -> bool:
     return bool(fetch_value(con, "SELECT count(*) FROM classes WHERE wnid = ?", [wnid]))
 
 
-def get_class_threshold(con: duckdb.DuckDBPyConnection, wnid: str) -> float | None:
-    """A class's own threshold, or None when it uses the global one."""
-    return fetch_value(
-        con, "SELECT threshold FROM relevance_class_thresholds WHERE wnid = ?", [wnid]
+def list_version_thresholds(con: duckdb.DuckDBPyConnection, model_version: int) -> pl.DataFrame:
+    """Thresholds of one model version: wnid ('' = global), threshold, reason, actor, at_time."""
+    return fetch_frame(
+        con,
+        "SELECT wnid, threshold, reason, actor, at_time FROM relevance_version_thresholds "
+        "WHERE model_version = ? ORDER BY wnid",
+        [model_version],
     )
 
 
-def update_class_threshold_row(
-    con: duckdb.DuckDBPyConnection, wnid: str, *, threshold: float | None, reason: str, actor: str
+def get_version_threshold(
+    con: duckdb.DuckDBPyConnection, model_version: int, wnid: str
+) -> float | None:
+    """One threshold of a model version ('' = its global one), or None when unset."""
+    return fetch_value(
+        con,
+        "SELECT threshold FROM relevance_version_thresholds WHERE model_version = ? AND wnid = ?",
+        [model_version, wnid],
+    )
+
+
+def update_version_threshold_row(
+    con: duckdb.DuckDBPyConnection,
+    model_version: int,
+    wnid: str,
+    *,
+    threshold: float | None,
+    reason: str,
+    actor: str,
 ) -> None:
-    """Replace (None: delete) a class's threshold row."""
-    con.execute("DELETE FROM relevance_class_thresholds WHERE wnid = ?", [wnid])
+    """Replace (None: delete) one threshold row of a model version."""
+    con.execute(
+        "DELETE FROM relevance_version_thresholds WHERE model_version = ? AND wnid = ?",
+        [model_version, wnid],
+    )
     if threshold is not None:
         con.execute(
-            "INSERT INTO relevance_class_thresholds (wnid, threshold, reason, actor, at_time) "
-            "VALUES (?, ?, ?, ?, current_timestamp)",
-            [wnid, float(threshold), reason, actor],
+            "INSERT INTO relevance_version_thresholds (model_version, wnid, threshold, reason, "
+            "actor, at_time) VALUES (?, ?, ?, ?, ?, current_timestamp)",
+            [model_version, wnid, float(threshold), reason, actor],
         )
 
 
 def insert_threshold_event(
-    con: duckdb.DuckDBPyConnection, wnid: str, *, before, after, reason: str, actor: str
+    con: duckdb.DuckDBPyConnection,
+    model_version: int,
+    wnid: str,
+    *,
+    before,
+    after,
+    reason: str,
+    actor: str,
 ) -> None:
-    """Append one threshold history row."""
+    """Append one threshold history row (wnid '' = the global threshold)."""
     con.execute(
         "INSERT INTO relevance_threshold_events (wnid, actor, threshold_before, "
-        "threshold_after, reason) VALUES (?, ?, ?, ?, ?)",
-        [wnid, actor, before, after, reason],
+        "threshold_after, reason, model_version) VALUES (?, ?, ?, ?, ?, ?)",
+        [wnid, actor, before, after, reason, model_version],
     )
 
 
-def list_class_thresholds(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Per-class thresholds: wnid, threshold, reason, actor, at_time."""
+def list_threshold_events(
+    con: duckdb.DuckDBPyConnection, *, model_version: int | None = None, limit: int = 100
+) -> pl.DataFrame:
+    """History of threshold changes (of one model version), newest first; wnid '' = global."""
+    where, params = ("WHERE model_version = ?", [model_version]) if model_version else ("", [])
     return fetch_frame(
         con,
-        "SELECT wnid, threshold, reason, actor, at_time FROM relevance_class_thresholds "
-        "ORDER BY wnid",
+        "SELECT event_id, model_version, wnid, actor, at_time, threshold_before, "
+        f"threshold_after, reason FROM relevance_threshold_events {where} "
+        "ORDER BY event_id DESC LIMIT ?",
+        [*params, limit],
     )
 
 
-def list_threshold_events(con: duckdb.DuckDBPyConnection, *, limit: int = 100) -> pl.DataFrame:
-    """History of per-class threshold changes, newest first."""
+def list_filtered_caption_ids(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    model_version: int | None = None,
+    wnid: str | None = None,
+    source: str | None = None,
+    search: str = "",
+    p_min: float | None = None,
+    p_max: float | None = None,
+    suggested_other: bool = False,
+) -> list[int]:
+    """Caption ids matching a filter (the Captions page's substring semantics: literal,
+    case-insensitive, over title, description and tags). With a model version, only the
+    captions it scored; p_min/p_max bound P(own class); suggested_other keeps captions whose
+    suggested class is another one."""
+    clauses, params = [], []
+    if model_version is not None:
+        clauses.append("s.model_version = ?")
+        params.append(model_version)
+    for sql, value in (("c.wnid = ?", wnid), ("c.source = ?", source)):
+        if value is not None:
+            clauses.append(sql)
+            params.append(value)
+    if search:
+        clauses.append(
+            f"contains(coalesce(c.search_text, {SEARCH_TEXT_SQL.format(p='c.')}), lower(?))"
+        )
+        params.append(search)
+    for sql, value in (("s.p_own >= ?", p_min), ("s.p_own <= ?", p_max)):
+        if value is not None:
+            clauses.append(sql)
+            params.append(float(value))
+    if suggested_other:
+        clauses.append("s.suggested_wnid IS NOT NULL AND s.suggested_wnid <> c.wnid")
+    scores = "JOIN relevance_scores s USING (caption_id)" if model_version is not None else ""
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    rows = con.execute(
+        f"SELECT c.caption_id FROM captions c {scores} {where} ORDER BY c.caption_id", params
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def insert_bulk_event(con: duckdb.DuckDBPyConnection, **fields) -> int:
+    """Append one bulk event. Keys: actor, action, decision, reason, filter_json, n_captions,
+    reverts_bulk_id. Returns its id."""
+    return int(
+        fetch_value(
+            con,
+            "INSERT INTO relevance_bulk_events (actor, action, decision, reason, filter_json, "
+            "n_captions, reverts_bulk_id) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING bulk_id",
+            [
+                fields["actor"],
+                fields["action"],
+                fields.get("decision"),
+                fields["reason"],
+                fields["filter_json"],
+                fields["n_captions"],
+                fields.get("reverts_bulk_id"),
+            ],
+        )
+    )
+
+
+def update_decisions_bulk(
+    con: duckdb.DuckDBPyConnection,
+    caption_ids: list[int],
+    *,
+    decision: str | None,
+    reason: str,
+    actor: str,
+    bulk_id: int,
+) -> None:
+    """Set (None: clear) the decision of every caption, one history row each (bulk_id set).
+    Call inside the caller's transaction."""
+    frame = pl.DataFrame({"caption_id": caption_ids}, schema={"caption_id": pl.Int64})
+    with registered(con, "_bulk_captions", frame):
+        con.execute(
+            "INSERT INTO relevance_decision_events (caption_id, actor, action, decision_before, "
+            "reason_before, decision_after, reason_after, bulk_id) SELECT b.caption_id, ?, "
+            "'bulk', d.decision, d.reason, ?, ?, ? FROM _bulk_captions b LEFT JOIN "
+            "relevance_decisions d USING (caption_id) ORDER BY b.caption_id",
+            [actor, decision, reason if decision is not None else None, bulk_id],
+        )
+        _replace_decisions(
+            con,
+            "SELECT caption_id, ?, ?, ? FROM _bulk_captions",
+            decision,
+            [decision, reason, actor],
+        )
+
+
+def _replace_decisions(con, select_sql: str, decision, params: list) -> None:
+    con.execute(
+        "DELETE FROM relevance_decisions WHERE caption_id IN (SELECT caption_id FROM "
+        "_bulk_captions)"
+    )
+    if decision is not None:
+        con.execute(
+            "INSERT INTO relevance_decisions (caption_id, decision, reason, actor, at_time) "
+            f"SELECT *, current_timestamp FROM ({select_sql})",
+            params,
+        )
+
+
+def get_bulk_event(con: duckdb.DuckDBPyConnection, bulk_id: int) -> dict | None:
+    """One bulk event, or None."""
+    return fetch_dict(
+        con,
+        "SELECT bulk_id, actor, at_time, action, decision, reason, filter_json, n_captions, "
+        "reverts_bulk_id FROM relevance_bulk_events WHERE bulk_id = ?",
+        [bulk_id],
+    )
+
+
+def count_bulk_captions_changed_since(con: duckdb.DuckDBPyConnection, bulk_id: int) -> int:
+    """Captions of a bulk event whose newest history row is a later change."""
+    return int(
+        fetch_value(
+            con,
+            "SELECT count(*) FROM relevance_decision_events e WHERE e.bulk_id = ? AND "
+            "e.event_id < (SELECT max(l.event_id) FROM relevance_decision_events l "
+            "WHERE l.caption_id = e.caption_id)",
+            [bulk_id],
+        )
+    )
+
+
+def revert_decisions_bulk(
+    con: duckdb.DuckDBPyConnection, bulk_id: int, *, actor: str, undo_bulk_id: int
+) -> None:
+    """Restore the decision every caption of bulk event `bulk_id` had before it, with one
+    'undo' history row each (bulk_id = `undo_bulk_id`). Call inside the caller's
+    transaction, after checking that no caption changed since."""
+    events = fetch_frame(
+        con,
+        "SELECT event_id, caption_id, decision_before, reason_before, decision_after, "
+        "reason_after FROM relevance_decision_events WHERE bulk_id = ? ORDER BY caption_id",
+        [bulk_id],
+    )
+    with registered(con, "_bulk_captions", events):
+        con.execute(
+            "INSERT INTO relevance_decision_events (caption_id, actor, action, decision_before, "
+            "reason_before, decision_after, reason_after, reverts_event_id, bulk_id) SELECT "
+            "caption_id, ?, 'undo', decision_after, reason_after, decision_before, "
+            "reason_before, event_id, ? FROM _bulk_captions ORDER BY caption_id",
+            [actor, undo_bulk_id],
+        )
+        _replace_decisions(
+            con,
+            "SELECT caption_id, decision_before, coalesce(reason_before, ?), ? FROM "
+            "_bulk_captions WHERE decision_before IS NOT NULL",
+            "restore",
+            [f"undo of bulk event {bulk_id}", actor],
+        )
+
+
+def list_bulk_events(con: duckdb.DuckDBPyConnection, *, limit: int = 50) -> pl.DataFrame:
+    """Bulk events, newest first, with whether a later undo reverted each."""
     return fetch_frame(
         con,
-        "SELECT event_id, wnid, actor, at_time, threshold_before, threshold_after, reason "
-        "FROM relevance_threshold_events ORDER BY event_id DESC LIMIT ?",
+        "SELECT b.bulk_id, b.at_time, b.actor, b.action, b.decision, b.n_captions, b.reason, "
+        "b.filter_json, b.reverts_bulk_id, (SELECT max(u.bulk_id) FROM relevance_bulk_events u "
+        "WHERE u.reverts_bulk_id = b.bulk_id) AS undone_by FROM relevance_bulk_events b "
+        "ORDER BY b.bulk_id DESC LIMIT ?",
         [limit],
     )

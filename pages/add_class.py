@@ -1,16 +1,15 @@
-"""Add a class: describe it, see its nearest classes, synthesize its head row in the
-background, try it on uploaded photos, keep or discard it, export the extended model.
+"""Add a class: describe it, see its nearest classes, synthesize its head rows in the
+background, keep or discard any draft, try its rows on photos, export the extended model.
 
-Widget keys (tests): `add-name`, `add-id`, `add-description`, `add-texts`, `add-methods`,
-`add-synthesize`, `add-keep`, `add-discard`, `add-export`, `add-table1-class`. Dataset and
-user text is shown with st.text / st.dataframe only.
+Everything the page waits for (a synthesis, a keep, a photo check, an export) is a job read
+back from the database, so a reload or a second tab shows the same state, and a finished job
+reruns the page. Widget keys (tests): `add-name`, `add-id`, `add-description`, `add-texts`,
+`add-methods`, `add-synthesize`, `add-class`, `add-primary`, `add-keep`, `add-discard`,
+`add-photos`, `add-check`, `add-export`, `add-download`, `add-table1-class`.
 """
 
 from __future__ import annotations
 
-import io
-import tempfile
-import zipfile
 from pathlib import Path
 
 import polars as pl
@@ -18,21 +17,19 @@ import streamlit as st
 
 from curation.catalog import slugify_custom_id
 from db import added_classes as added_db
-from extension.specs import AddClassSpec, ModelSpec
+from db.connect import resolve_db_path
+from extension.specs import AddClassSpec, ExportSpec, KeepClassSpec, ModelSpec, PhotoCheckSpec
+from extension.synthesis.drafts import save_check_photos
 from extension.synthesis.methods import list_methods, resolve_method
-from extension.synthesis.new_class import (
-    check_new_class_id,
-    compute_preview,
-    discard_added_class,
-    keep_added_class,
-)
+from extension.synthesis.new_class import check_new_class_id, compute_preview, discard_added_class
+from ui import plain
 from ui.extension_figures import make_nearest_figure
 from ui.extension_resources import get_donors
 from ui.resources import get_cursor, start_job
-from ui.widgets import get_actor, render_job_status
+from ui.widgets import find_latest_job, render_job_status, require_actor
 
 DEFAULT_METHODS = ["ridge-deviation-idf-x1.5", "ridge-deviation-idf", "paper-cosine"]
-JOB_KEY = "add-class-job"
+FLASH_KEY = "add-flash"
 
 
 def render() -> None:
@@ -41,19 +38,48 @@ def render() -> None:
         "A trained classifier learns a new class from its description alone: the new head "
         "row is synthesized from the rows of classes with similar texts."
     )
+    _render_flash()
     con = get_cursor()
-    model = ModelSpec(name=st.sidebar.text_input("Base model (timm name or 'default')", "default"))
+    model = ModelSpec(
+        name=st.sidebar.text_input(
+            "Base model (timm name or 'default')", "default", key="model", bind="query-params"
+        )
+    )
     try:
         donors, state = get_donors(con, model)
     except (ValueError, RuntimeError, FileNotFoundError) as exc:
-        st.error(str(exc))
+        plain.error(exc)
         return
+    if donors is None or state != "current":
+        _render_text_stats_status(state)
     if donors is None:
-        st.info(
-            "The class text statistics are being built (background job); this page fills in "
-            "when they are ready."
-        )
         return
+    st.header("1. Describe the class")
+    _render_new_class(con, donors, model)
+    st.header("2. Added classes")
+    _render_added_classes(con, donors, model)
+    st.header("3. Export the extended model")
+    _render_export(con, model)
+    _render_existing_class_distances(con)
+
+
+def _render_flash() -> None:
+    message = st.session_state.pop(FLASH_KEY, None)
+    if message:
+        plain.success(message)
+
+
+def _render_text_stats_status(state: str) -> None:
+    if state == "missing":
+        st.info("The class text statistics are being built (a background job); the page fills in.")
+    else:
+        st.caption("Class texts changed: the statistics are being rebuilt; showing the last build.")
+    job_id = find_latest_job("text-stats")
+    if job_id is not None:
+        render_job_status(job_id, key="add-text-stats")
+
+
+def _render_new_class(con, donors, model: ModelSpec) -> None:
     name, class_id, texts = _render_inputs()
     if texts:
         _render_preview(donors, texts)
@@ -66,31 +92,14 @@ def render() -> None:
     if st.button(
         "Synthesize", key="add-synthesize", type="primary", disabled=not (texts and methods)
     ):
-        spec = AddClassSpec(
-            class_id=class_id,
-            name=name,
-            description=texts[0],
-            texts=tuple(texts[1:]),
-            methods=tuple(resolve_method(m) for m in methods),
-            model=model,
-            actor=get_actor(),
-        )
-        try:
-            check_new_class_id(con, class_id, name)
-        except ValueError as exc:
-            st.error(str(exc))
-        else:
-            st.session_state[JOB_KEY] = start_job("synthesize-class", spec.to_dict())
-    if JOB_KEY in st.session_state:
-        job = render_job_status(st.session_state[JOB_KEY], key="add-class")
-        if job and job["status"] == "succeeded":
-            _render_draft(con, donors, job["result"]["wnid"])
-    _render_added(con, model)
-    _render_existing_class_distances(con)
+        _start_synthesis(con, name, class_id, texts, methods, model)
+    job_id = find_latest_job("synthesize-class")
+    if job_id is not None:
+        render_job_status(job_id, key="add-synth")
 
 
 def _render_inputs() -> tuple[str, str, list[str]]:
-    name = st.text_input("Class name", key="add-name")
+    name = st.text_input("Class name", key="add-name", bind="query-params", max_chars=200)
     default_id = ""
     if name.strip():
         try:
@@ -102,11 +111,17 @@ def _render_inputs() -> tuple[str, str, list[str]]:
             "Class id ('custom-...' or an ImageNet-21k wnid; empty: from the name)",
             placeholder=default_id,
             key="add-id",
+            bind="query-params",
+            max_chars=80,
         )
         or default_id
     )
-    description = st.text_area("Description", key="add-description", height=120)
-    extra = st.text_area("More texts (optional, one per line)", key="add-texts", height=80)
+    description = st.text_area(
+        "Description", key="add-description", height=120, bind="query-params", max_chars=5000
+    )
+    extra = st.text_area(
+        "More texts (optional, one per line)", key="add-texts", height=80, persist_state="session"
+    )
     upload = st.file_uploader("...or a text file (one text per line)", type=["txt"], key="add-file")
     lines = [t for t in extra.splitlines() if t.strip()]
     if upload is not None:
@@ -117,114 +132,164 @@ def _render_inputs() -> tuple[str, str, list[str]]:
     return name, class_id.strip(), texts
 
 
+def _start_synthesis(con, name, class_id, texts, methods, model) -> None:
+    actor = require_actor()
+    if actor is None:
+        return
+    try:
+        check_new_class_id(con, class_id, name)
+        spec = AddClassSpec(
+            class_id=class_id,
+            name=name,
+            description=texts[0],
+            texts=tuple(texts[1:]),
+            methods=tuple(resolve_method(m) for m in methods),
+            model=model,
+            actor=actor,
+        )
+        start_job("synthesize-class", spec.to_dict())
+    except ValueError as exc:
+        plain.error(exc)
+
+
 def _render_preview(donors, texts: list[str]) -> None:
     try:
         preview = compute_preview(donors, texts)
     except ValueError as exc:
-        st.error(str(exc))
+        plain.error(exc)
         return
     st.subheader("Nearest classes")
     st.text(f"{preview.n_tokens} vocabulary tokens found in the text.")
     st.dataframe(preview.table1, hide_index=True)
-    tabs = st.tabs(list(preview.nearest))
-    for tab, (distance, frame) in zip(tabs, preview.nearest.items(), strict=True):
-        with tab:
-            st.plotly_chart(
-                make_nearest_figure(frame, distance=distance), key=f"add-nearest-{distance}"
-            )
-
-
-def _render_draft(con, donors, wnid: str) -> None:
-    draft = added_db.get_added_class(con, wnid)
-    if draft is None:
-        st.info(f"{wnid} was discarded.")
-        return
-    heads = added_db.list_synthesized_heads(con, wnid=wnid)
-    st.subheader(f"Synthesized rows of {wnid} ({draft['status']})")
-    st.dataframe(
-        heads.select("method_label", "row_norm", "bias", "sha256", "is_primary"), hide_index=True
-    )
-    _render_image_check(donors, heads)
-    if draft["status"] == "draft":
-        primary = st.selectbox("Row to export", heads["method_label"].to_list(), key="add-primary")
-        keep, discard = st.columns(2)
-        if keep.button("Keep this class", key="add-keep", type="primary"):
-            keep_added_class(con, wnid, primary_method=primary)
-            st.rerun()
-        if discard.button("Discard", key="add-discard"):
-            discard_added_class(con, wnid)
-            st.session_state.pop(JOB_KEY, None)
-            st.rerun()
-
-
-def _render_image_check(donors, heads) -> None:
-    files = st.file_uploader(
-        "Try it on photos (optional)",
-        type=["jpg", "jpeg", "png"],
-        accept_multiple_files=True,
-        key="add-images",
-    )
-    if not files:
-        return
-    import torch
-
-    from extension.images.store import load_features
-    from extension.models import Head
-    from extension.synthesis.new_class import compute_image_ranking, load_head_file
-    from ui.extension_resources import get_base
-
-    base_classifier = get_base(heads["model_json"][0])
-    base, class_wnids = base_classifier.head, base_classifier.class_wnids
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = [Path(tmp) / f"{i}{Path(f.name).suffix.lower()}" for i, f in enumerate(files)]
-        for path, file in zip(paths, files, strict=True):
-            path.write_bytes(file.getvalue())
-        features, _, report = load_features(
-            base_classifier.model, paths, model_key=base_classifier.model_key
+    columns = st.columns(len(preview.nearest))
+    for column, (distance, frame) in zip(columns, preview.nearest.items(), strict=True):
+        column.plotly_chart(
+            make_nearest_figure(frame, distance=distance), key=f"add-nearest-{distance}"
         )
-        if report.errors:
-            st.error("; ".join(report.errors.values()))
-            return
-    added = [
-        load_head_file(Path(p), sha256=s)
-        for p, s in zip(heads["path"], heads["sha256"], strict=True)
-    ]
-    head = Head(torch.cat([h.weight for h in added]), torch.cat([h.bias for h in added]))
-    names = [donors.names.get(w, w) for w in class_wnids] + [
-        f"NEW: {m}" for m in heads["method_label"]
-    ]
-    ranking = compute_image_ranking(features, base, head, names)
-    st.dataframe(ranking.with_columns(file=[f.name for f in files]), hide_index=True)
 
 
-def _render_added(con, model: ModelSpec) -> None:
-    st.subheader("Added classes")
+def _render_added_classes(con, donors, model: ModelSpec) -> None:
     added = added_db.list_added_classes(con)
     if added.is_empty():
-        st.text("None yet.")
+        st.text("None yet: synthesize a class above.")
         return
     st.dataframe(added, hide_index=True)
-    if added.filter(added["status"] == "kept").is_empty():
-        return
-    if st.button("Export the extended model", key="add-export"):
-        from extension.specs import ExportSpec
-        from extension.synthesis.export import run_export
+    names = dict(zip(added["wnid"], added["name"], strict=True))
+    wnids = added["wnid"].to_list()[::-1]  # newest first: a fresh draft is selected
+    if st.session_state.get("add-class") not in wnids:
+        st.session_state.pop("add-class", None)
+    wnid = st.selectbox(
+        "Class",
+        wnids,
+        format_func=lambda w: f"{names[w]} ({w})",
+        key="add-class",
+        bind="query-params",
+    )
+    draft = added_db.get_added_class(con, wnid)
+    heads = added_db.list_synthesized_heads(con, wnid=wnid)
+    st.text(f"{draft['name']} ({wnid}): {draft['status']}, added by {draft['created_by']}")
+    st.dataframe(
+        heads.select("method_label", "row_norm", "bias", "is_primary", "sha256"), hide_index=True
+    )
+    _render_keep_or_discard(con, draft, heads)
+    _render_photo_check(con, wnid, model)
 
-        with tempfile.TemporaryDirectory() as tmp, st.spinner("Exporting ..."):
-            result = run_export(con, ExportSpec(out_dir=str(Path(tmp) / "model"), model=model))
-            st.session_state["add-export-zip"] = _zip_folder(Path(result["path"]))
-            st.session_state["add-export-info"] = result
-    if "add-export-zip" in st.session_state:
-        info = st.session_state["add-export-info"]
-        st.text(
-            f"{info['architecture']}: {info['num_classes']} classes ({len(info['added'])} added)"
+
+def _render_keep_or_discard(con, draft: dict, heads: pl.DataFrame) -> None:
+    wnid = draft["wnid"]
+    busy = False
+    keep_job = find_latest_job("keep-class", spec_filter={"wnid": wnid})
+    if keep_job is not None:
+        job = render_job_status(keep_job, key="add-keep-job")
+        busy = job is not None and job["status"] in ("queued", "running")
+    left, mid, right = st.columns([2, 1, 1])
+    primary = left.selectbox("Row to export", heads["method_label"].to_list(), key="add-primary")
+    if draft["status"] == "draft" and mid.button(
+        "Keep this class", key="add-keep", type="primary", disabled=busy
+    ):
+        actor = require_actor()
+        if actor is not None:
+            start_job("keep-class", KeepClassSpec(wnid, primary, actor).to_dict())
+            st.rerun()
+    if right.button("Discard", key="add-discard", disabled=busy):
+        try:
+            n_files = discard_added_class(con, wnid)
+        except ValueError as exc:
+            plain.error(exc)
+            return
+        st.session_state[FLASH_KEY] = f"Discarded {wnid} ({n_files} row files removed)."
+        st.rerun()
+
+
+def _render_photo_check(con, wnid: str, model: ModelSpec) -> None:
+    st.subheader("Try it on photos")
+    files = st.file_uploader(
+        "Photos (jpg, png, webp, bmp)",
+        type=["jpg", "jpeg", "png", "bmp", "webp"],
+        accept_multiple_files=True,
+        key="add-photos",
+    )
+    if st.button("Check these photos (background job)", key="add-check", disabled=not files):
+        folder = resolve_db_path().resolve().parent / "uploads" / "photo-checks"
+        try:
+            paths = save_check_photos([(f.name, f.getvalue()) for f in files], folder)
+            spec = PhotoCheckSpec(wnid, tuple(str(p) for p in paths), model=model)
+            start_job("photo-check", spec.to_dict())
+        except ValueError as exc:
+            plain.error(exc)
+    job_id = find_latest_job("photo-check", spec_filter={"wnid": wnid})
+    if job_id is None:
+        return
+    job = render_job_status(job_id, key="add-check-job")
+    if job["status"] == "succeeded":
+        _render_photo_results(job["result"])
+
+
+def _render_photo_results(result: dict) -> None:
+    for i, photo in enumerate(result["photos"]):
+        left, right = st.columns([1, 4])
+        if "error" in photo:
+            right.text(photo["error"])
+            continue
+        left.image(photo["path"], width=140)
+        ranks = {
+            method: [f"{name} ({p:.1%})" for name, p in top] for method, top in photo["top"].items()
+        }
+        right.dataframe(
+            pl.DataFrame({"rank": list(range(1, len(next(iter(ranks.values()))) + 1)), **ranks}),
+            hide_index=True,
+            key=f"add-photo-{i}",
         )
+
+
+def _render_export(con, model: ModelSpec) -> None:
+    kept = added_db.list_added_classes(con, status="kept")
+    if kept.is_empty():
+        st.text("Keep at least one class to export the base model with it.")
+        return
+    st.text(f"{kept.height} kept class(es): " + ", ".join(kept["wnid"].to_list()))
+    if st.button("Export the extended model (background job)", key="add-export"):
+        folder = resolve_db_path().resolve().parent / "exports" / "extended-model"
+        start_job("export-model", ExportSpec(out_dir=str(folder), model=model).to_dict())
+        st.rerun()
+    job_id = find_latest_job("export-model")
+    if job_id is None:
+        return
+    job = render_job_status(job_id, key="add-export-job")
+    if job["status"] == "succeeded" and Path(job["result"]["zip"]).exists():
+        info = job["result"]
+        st.text(
+            f"{info['architecture']}: {info['num_classes']} classes ({len(info['added'])} added), "
+            f"folder {info['path']}"
+        )
+        zip_path = Path(info["zip"])
         st.download_button(
-            "Download checkpoint (zip)",
-            st.session_state["add-export-zip"],
+            "Download the checkpoint (zip)",
+            data=lambda: zip_path.read_bytes(),
             file_name="extended-model.zip",
             mime="application/zip",
             key="add-download",
+            on_click="ignore",
         )
 
 
@@ -242,20 +307,12 @@ def _render_existing_class_distances(con) -> None:
         try:
             result = compute_class_table1(con, labels[choice])
         except ValueError as exc:
-            st.error(str(exc))
+            plain.error(exc)
             return
         st.dataframe(result["table1"], hide_index=True)
         for distance, frame in result["nearest"].items():
             st.text(f"Nearest by {distance} distance")
             st.dataframe(frame, hide_index=True)
-
-
-def _zip_folder(folder: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.iterdir()):
-            archive.write(path, arcname=path.name)
-    return buffer.getvalue()
 
 
 render()

@@ -2,15 +2,16 @@
 ImageNet-Captions file as a background job.
 
 Dataset text (titles, descriptions, tags, file names, report examples) is shown only with
-st.text, st.code and st.dataframe, never as Markdown or HTML. Widget keys: `cap-class`,
-`cap-source`, `cap-query`, `cap-page`, `cap-page-size`, `cap-record`, `cap-import-path`,
+st.text, st.code and st.dataframe, never as Markdown or HTML. The filters, the search, the
+page and the chosen record are in the URL, so a reload or a shared link restores them; a
+click on a row opens that record. Widget keys (= URL parameters): `cap-class`, `cap-source`,
+`cap-query`, `cap-page`, `cap-page-size`, `cap-record`; import: `cap-import-path`,
 `cap-import-source`, `cap-import-start`.
 """
 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 import polars as pl
@@ -18,13 +19,11 @@ import streamlit as st
 
 from curation import captions as cap
 from db import captions as caption_db
-from db import jobs as job_db
 from db.classes import list_classes
 from ui.figures import make_captions_per_class_figure
 from ui.resources import get_cursor, start_job
-from ui.widgets import render_job_status
+from ui.widgets import find_latest_job, render_job_status
 
-JOB_KEY = "cap-import-job"
 PAGE_SIZES = (25, 50, 100, 200)
 
 
@@ -34,7 +33,9 @@ def render() -> None:
     sources = caption_db.list_caption_source_counts(con)
     _render_license_notes(sources)
     browse, stats, importer, licenses = st.tabs(
-        ["Browse and search", "Per-class statistics", "Import ImageNet-Captions", "Sources"]
+        ["Browse and search", "Per-class statistics", "Import ImageNet-Captions", "Sources"],
+        key="cap-tab",
+        bind="query-params",
     )
     with browse:
         filters = _render_filters(con, sources)
@@ -70,6 +71,7 @@ def _render_filters(con, sources: pl.DataFrame) -> dict:
         key="cap-class",
         on_change=_reset_page,
         format_func=lambda w: "All classes" if w is None else f"{names[w]} ({w})",
+        bind="query-params",
     )
     source = middle.selectbox(
         "Source",
@@ -77,18 +79,22 @@ def _render_filters(con, sources: pl.DataFrame) -> dict:
         key="cap-source",
         on_change=_reset_page,
         format_func=lambda s: "All sources" if s is None else s,
+        bind="query-params",
     )
     query = right.text_input(
         "Search title, description and tags (case-insensitive substring)",
         key="cap-query",
         on_change=_reset_page,
+        bind="query-params",
+        max_chars=500,
     )
     return {"wnid": wnid, "source": source, "query": query.strip() or None}
 
 
 def _render_results(con, filters: dict) -> None:
-    size = st.session_state.setdefault("cap-page-size", 50)
-    page = max(1, int(st.session_state.setdefault("cap-page", 1)))
+    size = int(st.session_state.get("cap-page-size") or st.query_params.get("cap-page-size") or 50)
+    size = size if size in PAGE_SIZES else 50
+    page = max(1, int(st.session_state.get("cap-page") or st.query_params.get("cap-page") or 1))
     frame, total = caption_db.list_captions(con, **filters, limit=size, offset=(page - 1) * size)
     n_pages = max(1, -(-total // size))
     if page > n_pages:  # the filters shrank the result: show its last page
@@ -96,26 +102,54 @@ def _render_results(con, filters: dict) -> None:
         frame, total = caption_db.list_captions(
             con, **filters, limit=size, offset=(page - 1) * size
         )
-    st.session_state["cap-page"] = page
+    if st.session_state.get("cap-page") != page:
+        st.session_state["cap-page"] = page
     left, right, _ = st.columns([2, 2, 4])
-    left.number_input(f"Page (of {n_pages:,})", min_value=1, max_value=n_pages, key="cap-page")
-    right.selectbox("Rows per page", PAGE_SIZES, key="cap-page-size", on_change=_reset_page)
+    left.number_input(
+        f"Page (of {n_pages:,})",
+        min_value=1,
+        max_value=n_pages,
+        key="cap-page",
+        bind="query-params",
+    )
+    right.selectbox(
+        "Rows per page",
+        PAGE_SIZES,
+        index=PAGE_SIZES.index(size),
+        key="cap-page-size",
+        on_change=_reset_page,
+        bind="query-params",
+    )
     st.caption(f"{total:,} matching captions")
     if frame.is_empty():
         st.info("No captions match these filters.")
         return
-    st.dataframe(frame, hide_index=True, width="stretch")
+    event = st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key="cap-table",
+    )
+    rows = event.selection.rows if event else []
+    if rows:
+        st.session_state["cap-record"] = int(frame["caption_id"][rows[0]])
     _render_record(con, frame)
 
 
 def _render_record(con, frame: pl.DataFrame) -> None:
     st.subheader("One record in full")
     labels = dict(zip(frame["caption_id"], frame["filename"], strict=True))
+    ids = frame["caption_id"].to_list()
+    chosen = st.session_state.get("cap-record") or st.query_params.get("cap-record")
+    st.session_state["cap-record"] = int(chosen) if chosen and int(chosen) in ids else ids[0]
     caption_id = st.selectbox(
-        "Record",
-        frame["caption_id"].to_list(),
+        "Record (or click a row above)",
+        ids,
         key="cap-record",
         format_func=lambda i: f"{i} · {labels.get(i, '')}",
+        bind="query-params",
     )
     record = caption_db.get_caption(con, int(caption_id)) if caption_id is not None else None
     if record is None:
@@ -173,10 +207,9 @@ def _render_import(con) -> None:
     source = st.text_input("Source name", value=cap.DEFAULT_SOURCE, key="cap-import-source")
     if st.button("Start import", key="cap-import-start", type="primary"):
         _start_import(con, path=path.strip(), upload=upload, source=source.strip())
-    job_id = st.session_state.get(JOB_KEY) or _latest_import_job(con)
-    if job_id is not None:
-        render_job_status(int(job_id), key="cap-import")
-    _render_latest_report(con)
+    job_id = find_latest_job("ingest_captions")
+    job = render_job_status(job_id, key="cap-import") if job_id is not None else None
+    _render_latest_report(con, job)
 
 
 def _start_import(con, *, path: str, upload, source: str) -> None:
@@ -193,11 +226,12 @@ def _start_import(con, *, path: str, upload, source: str) -> None:
             )
         else:
             spec = cap.IngestCaptionsSpec(path=str(cap.check_caption_file(path)), source=source)
+        start_job("ingest_captions", spec.to_dict())
     except (ValueError, FileNotFoundError) as exc:
         st.error("The import was not started:")
         st.text(str(exc))
         return
-    st.session_state[JOB_KEY] = start_job("ingest_captions", asdict(spec))
+    st.rerun()
 
 
 def _save_upload(upload) -> str:
@@ -211,14 +245,15 @@ def _save_upload(upload) -> str:
         raise ValueError(f"{upload.name}: {exc}") from exc
 
 
-def _latest_import_job(con) -> int | None:
-    jobs = job_db.list_jobs(con, kind="ingest_captions", limit=1)
-    return None if jobs.is_empty() else int(jobs["job_id"][0])
-
-
-def _render_latest_report(con) -> None:
-    run = caption_db.get_latest_ingest_run(con)
+def _render_latest_report(con, job: dict | None) -> None:
+    """The report of the import the latest job made (or, without one, the latest import)."""
     st.subheader("Latest ingest report")
+    if job is not None and job["status"] != "succeeded":
+        if job["status"] in ("queued", "running"):
+            st.info("The import is running; its report appears here when it is done.")
+        return
+    ingest_id = (job["result"] or {}).get("ingest_id") if job else None
+    run = caption_db.get_latest_ingest_run(con, ingest_id=ingest_id)
     if run is None:
         st.info("No ingest has run yet.")
         return

@@ -9,12 +9,11 @@ the URL query parameter `wnid` selects a class.
 
 from __future__ import annotations
 
-import re
-
 import polars as pl
 import streamlit as st
 
 from curation import descriptions as desc
+from ui import plain
 from ui.resources import get_cursor
 from ui.widgets import get_actor
 
@@ -32,7 +31,9 @@ def render() -> None:
         st.info("No classes yet: run `workbench build-demo` (or `make run`) to load the catalog.")
         return
     classes, bulk, upload, licenses = st.tabs(
-        ["Classes", "Bulk: fill unset", "Import Wikipedia", "Sources and licenses"]
+        ["Classes", "Bulk: fill unset", "Import Wikipedia", "Sources and licenses"],
+        key="desc-tab",
+        bind="query-params",
     )
     with classes:
         wnid = _render_class_picker(coverage)
@@ -46,11 +47,6 @@ def render() -> None:
         _render_licenses(coverage)
 
 
-def _plain(message: str) -> str:
-    """Escape Markdown, so a message quoting user input (a file name) renders as typed."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", message)
-
-
 def _flash(kind: str, message: str) -> None:
     st.session_state["desc-flash"] = (kind, message)
 
@@ -58,7 +54,7 @@ def _flash(kind: str, message: str) -> None:
 def _render_flash() -> None:
     kind, message = st.session_state.pop("desc-flash", (None, None))
     if kind:
-        getattr(st, kind)(_plain(message))
+        getattr(plain, kind)(message)
 
 
 def _render_class_picker(coverage: pl.DataFrame) -> str | None:
@@ -241,7 +237,7 @@ def _render_history(con, wnid: str) -> None:
             f"Event {event['event_id']}: revision {event['revision_after']}, "
             f"{event['action']} by {event['actor']}"
         )
-        with st.expander(_plain(label)):
+        with st.expander(plain.label(label)):
             st.code(
                 desc.compute_description_diff(
                     event["text_before"],
@@ -269,13 +265,20 @@ def _render_bulk(con) -> None:
     keys = [s.key for s in desc.list_description_sources() if s.origin != "curator"]
     source = st.selectbox("Source", keys, key="desc-bulk-source")
     count = desc.count_unset_with_source(con, source=source)
+    if count == 0:
+        st.text(
+            f"Nothing to do with '{source}': every class that has a '{source}' text already has "
+            "an active description (or the source has no texts yet: import it first)."
+        )
+        return
     confirmed = st.checkbox(
         f"Yes, set {count} class descriptions from '{source}'", key="desc-bulk-confirm"
     )
     st.button(
         "Apply",
         key="desc-bulk-apply",
-        disabled=not confirmed or count == 0,
+        disabled=not confirmed,
+        help=None if confirmed else "Tick the box above to confirm first.",
         on_click=_apply_bulk,
         args=(source,),
     )
@@ -299,16 +302,8 @@ def _render_import(con) -> None:
     upload = st.file_uploader(
         "Wikipedia summaries file", type=["csv", "json", "jsonl"], key="desc-upload"
     )
-    strict = st.checkbox("Store nothing if any row has a problem", key="desc-upload-strict")
-    if st.button("Import file", key="desc-import", disabled=upload is None):
-        try:
-            report = desc.import_description_content(
-                con, upload.getvalue(), file_name=upload.name, strict=strict
-            )
-            st.session_state["desc-import-report"] = report
-        except ValueError as exc:
-            st.error("The file was not imported; nothing was stored.")
-            st.code(str(exc), language=None, wrap_lines=True)
+    st.checkbox("Store nothing if any row has a problem", key="desc-upload-strict")
+    st.button("Import file", key="desc-import", disabled=upload is None, on_click=_import_upload)
     report = st.session_state.get("desc-import-report")
     if report is not None:
         st.code(report.describe(), language=None, wrap_lines=True)
@@ -320,10 +315,32 @@ def _render_import(con) -> None:
             st.dataframe(pl.DataFrame(rows), hide_index=True, key="desc-import-problems")
     st.divider()
     st.text("The shipped sources (WordNet, Wiktionary, GPT) for every class in the catalog:")
-    if st.button("Import shipped sources", key="desc-import-builtin"):
-        counts = desc.import_builtin_sources(con)
-        _flash("success", "Stored: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-        st.rerun()
+    st.button("Import shipped sources", key="desc-import-builtin", on_click=_import_builtin)
+
+
+def _import_upload() -> None:
+    """Callback: the import runs before the page is drawn, so the new texts are listed."""
+    upload = st.session_state.get("desc-upload")
+    if upload is None:
+        return
+    try:
+        report = desc.import_description_content(
+            get_cursor(),
+            upload.getvalue(),
+            file_name=upload.name,
+            strict=bool(st.session_state.get("desc-upload-strict")),
+        )
+    except ValueError as exc:
+        st.session_state.pop("desc-import-report", None)
+        _flash("error", f"The file was not imported; nothing was stored. {exc}")
+        return
+    st.session_state["desc-import-report"] = report
+    _flash("success" if report.stored else "warning", report.describe())
+
+
+def _import_builtin() -> None:
+    counts = desc.import_builtin_sources(get_cursor())
+    _flash("success", "Stored: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
 def _render_licenses(coverage: pl.DataFrame) -> None:

@@ -1,8 +1,11 @@
 """Evaluation: trained vs synthesized rows on real images, with what each number means.
 
-Tabs: results of a run (the paper's Figure 2 with reference lines, ROC/PR, a table with
-bootstrap intervals), saved runs side by side, few-shot curves, the WordNet-group view, new
-runs (background jobs), and image sets (register a folder or list file, upload, embed).
+Tabs (the open one is in the URL, `?tab=`): results of a run (the paper's Figure 2 with
+reference lines, ROC/PR, a table with bootstrap intervals, or the pooled AUROC of a set too
+small for per-class figures), saved runs side by side, few-shot curves, the WordNet-group
+view, new runs (background jobs, with what the chosen set can support said first), and image
+sets (register a folder, a list file, an upload or the sample photos; embed). Every job is
+read back from the database and reruns the page when it finishes.
 """
 
 from __future__ import annotations
@@ -14,46 +17,50 @@ import streamlit as st
 from db import evaluation as eval_db
 from db import image_sets as set_db
 from db.connect import resolve_db_path
+from extension.evaluation.support import compute_class_support, compute_fewshot_support
 from extension.specs import PAPER_CLASSES, TINY_SUBSTITUTES, EmbedSpec, EvalSpec, FewShotSpec
-from ui import eval_panels
+from ui import eval_panels, plain
 from ui.resources import get_cursor, start_job
-from ui.widgets import get_actor, render_job_status
+from ui.widgets import find_latest_job, get_actor, render_job_status
 
+TABS = ["Results", "Compare runs", "Few-shot", "Hierarchy", "New run", "Image sets"]
+FLASH_KEY = "eval-flash"
 PROTOCOL_HELP = (
     "Per class: up to N images of the class and N of other classes, drawn with the seed. Heads: "
-    "the "
-    "trained row, and each synthesis method's row built leave-one-out (from the other classes "
-    "only; "
-    "an added class uses its stored row). References: random ranking (AUROC 0.5, F1 0.5 balanced) "
-    "and predicting everything positive (F1 = 2p/(1+p), 0.667 balanced): an F1 near 0.667 means "
-    "nothing."
+    "the trained row, and each synthesis method's row built leave-one-out (from the other "
+    "classes only; an added class uses its stored row). References: random ranking (AUROC 0.5, "
+    "F1 0.5 balanced) and predicting everything positive (F1 = 2p/(1+p), 0.667 balanced): an F1 "
+    "near 0.667 means nothing."
 )
 
 
 def render() -> None:
     st.title("Evaluation")
     st.caption(PROTOCOL_HELP)
+    kind, message = st.session_state.pop(FLASH_KEY, (None, None))
+    if kind:
+        getattr(plain, kind)(message)
     con = get_cursor()
     runs = eval_db.list_eval_runs(con, kind="protocol")
     fewshot_runs = eval_db.list_eval_runs(con, kind="fewshot")
-    tabs = st.tabs(["Results", "Compare runs", "Few-shot", "Hierarchy", "New run", "Image sets"])
-    with tabs[0]:
-        _render_results(con, runs)
-    with tabs[1]:
-        _render_if(runs, "No saved runs yet.", eval_panels.render_comparison, con)
-    with tabs[2]:
-        _render_if(
+    tabs = st.tabs(TABS, key="tab", bind="query-params")
+    panels = [
+        lambda: _render_results(con, runs),
+        lambda: _render_if(runs, "No saved runs yet.", eval_panels.render_comparison, con),
+        lambda: _render_if(
             fewshot_runs,
             "No few-shot runs yet: start one under New run.",
             eval_panels.render_fewshot,
             con,
-        )
-    with tabs[3]:
-        _render_if(runs, "No saved runs yet.", eval_panels.render_hierarchy, con)
-    with tabs[4]:
-        _render_new_run(con)
-    with tabs[5]:
-        _render_image_sets(con)
+        ),
+        lambda: _render_if(runs, "No saved runs yet.", eval_panels.render_hierarchy, con),
+        lambda: _render_new_run(con),
+        lambda: _render_image_sets(con),
+    ]
+    for tab, panel in zip(tabs, panels, strict=True):
+        if tab.open:
+            with tab:
+                panel()
 
 
 def _render_if(runs, message: str, panel, con) -> None:
@@ -64,6 +71,9 @@ def _render_if(runs, message: str, panel, con) -> None:
 
 
 def _render_results(con, runs) -> None:
+    job_id = find_latest_job("evaluate")
+    if job_id is not None:
+        render_job_status(job_id, key="res-job")
     if runs.is_empty():
         st.info(
             "No evaluation runs yet. Register an image set and start a run under New run, or run "
@@ -89,21 +99,24 @@ def _render_new_run(con) -> None:
     names = dict(sets.select("set_id", "name").iter_rows())
     set_id = st.selectbox("Image set", list(names), format_func=names.get, key="new-set")
     present = set_db.list_image_set_classes(con, int(set_id))
+    labels = set_db.list_image_set_items(con, int(set_id))["wnid"].to_numpy()
+    class_names = dict(present.select("wnid", "name").iter_rows())
     options = present["wnid"].to_list()
     defaults = [TINY_SUBSTITUTES.get(w, w) for w in PAPER_CLASSES]
     classes = st.multiselect(
         "Classes",
         options,
-        default=[w for w in defaults if w in options] or options[:4],
-        format_func=dict(present.select("wnid", "name").iter_rows()).get,
+        default=_default_classes(con, options, defaults),
+        format_func=lambda w: f"{class_names.get(w, w)} ({w})",
         key="new-classes",
     )
+    _render_support(labels, classes, class_names)
     from extension.synthesis.methods import list_methods
 
     methods = st.multiselect(
         "Synthesis methods (beside the trained row)",
         list_methods(),
-        default=["paper-cosine", "paper-euclidean"],
+        default=_default_methods(con, classes),
         key="new-methods",
     )
     left, mid, right = st.columns(3)
@@ -118,13 +131,56 @@ def _render_new_run(con) -> None:
     )
     if st.button("Run the protocol", type="primary", key="new-start", disabled=not classes):
         _start("evaluate", lambda: _eval_spec(set_id, classes, methods, n, seed, n_boot, negatives))
+    _render_fewshot_start(labels, set_id, classes, methods, n, seed)
+    for kind, key in (("evaluate", "new-job"), ("fewshot", "fs-job")):
+        job_id = find_latest_job(kind)
+        if job_id is not None:
+            render_job_status(job_id, key=key)
+
+
+def _default_classes(con, options: list[str], paper: list[str]) -> list[str]:
+    """The paper's classes when the set has them, else a kept added class, else the first 4."""
+    from db.added_classes import list_added_classes
+
+    kept = [w for w in list_added_classes(con, status="kept")["wnid"] if w in options]
+    return [w for w in paper if w in options] or kept[-1:] or options[:4]
+
+
+def _default_methods(con, classes: list[str]) -> list[str]:
+    """The paper's two rules, plus the kept row's method of each chosen added class."""
+    from db.added_classes import list_synthesized_heads
+
+    heads = list_synthesized_heads(con).filter("is_primary")
+    kept = [r["method_label"] for r in heads.iter_rows(named=True) if r["wnid"] in classes]
+    return list(dict.fromkeys(["paper-cosine", "paper-euclidean", *kept]))
+
+
+def _render_support(labels, classes: list[str], names: dict) -> None:
+    """Say, before a run, what the set can support for each chosen class."""
+    if not classes:
+        return
+    support = compute_class_support(labels, classes)
+    st.dataframe(
+        support.with_columns(
+            support["wnid"].replace_strict(names, default=None).alias("name")
+        ).select("name", "wnid", "n_images", "n_others", "support"),
+        hide_index=True,
+        key="new-support",
+    )
+    for kind, reason in support.select("support", "reason").unique(maintain_order=True).rows():
+        if kind != "per-class":
+            st.info(f"{kind}: {plain.escape_markdown(reason)}.")
+
+
+def _render_fewshot_start(labels, set_id, classes, methods, n, seed) -> None:
     shots = st.multiselect(
         "Few-shot k", [1, 2, 5, 10, 25, 50], default=[1, 5, 10, 25], key="fs-shots"
     )
-    if st.button("Run the few-shot baseline", key="fs-start", disabled=not classes or not shots):
+    reason = compute_fewshot_support(labels, classes, shots)
+    if reason:
+        st.caption(f"Few-shot baseline unavailable: {plain.escape_markdown(reason)}")
+    if st.button("Run the few-shot baseline", key="fs-start", disabled=reason is not None):
         _start("fewshot", lambda: _fewshot_spec(set_id, classes, methods, shots, n, seed))
-    if "eval_job" in st.session_state:
-        render_job_status(st.session_state["eval_job"], key="eval-job")
 
 
 def _eval_spec(set_id, classes, methods, n, seed, n_boot, negatives) -> dict:
@@ -156,79 +212,112 @@ def _fewshot_spec(set_id, classes, methods, shots, n, seed) -> dict:
 
 def _start(kind: str, make_spec) -> None:
     try:
-        st.session_state["eval_job"] = start_job(kind, make_spec())
+        start_job(kind, make_spec())
     except ValueError as exc:
-        st.error(str(exc))
+        plain.error(exc)
+        return
+    st.rerun()
 
 
 def _render_image_sets(con) -> None:
     sets = set_db.list_image_sets(con)
     if sets.is_empty():
-        st.info("No image sets yet.")
+        st.info("No image sets yet: register one below (or the sample photos).")
     else:
-        st.dataframe(sets, hide_index=True)
+        st.dataframe(sets, hide_index=True, key="sets-table")
         ids = sets["set_id"].unique(maintain_order=True).to_list()
         names = dict(sets.select("set_id", "name").iter_rows())
         chosen = st.selectbox("Set", ids, format_func=names.get, key="sets-chosen")
         if st.button("Embed with the base model (background job)", key="sets-embed"):
             _start("embed-image-set", lambda: EmbedSpec(int(chosen)).to_dict())
+        job_id = find_latest_job("embed-image-set", spec_filter={"image_set_id": int(chosen)})
+        if job_id is not None:
+            render_job_status(job_id, key="sets-job")
         errors = set_db.list_image_errors(con, int(chosen))
         if errors.height:
             st.warning(f"{errors.height} images could not be read and are skipped:")
             st.dataframe(errors, hide_index=True)
-    from extension.images.uploads import SAMPLE_PHOTOS_NOTE, write_sample_photo_folder
+    _render_registration()
 
-    if st.button("Register the sample photos", key="sets-samples", help=SAMPLE_PHOTOS_NOTE):
-        folder = write_sample_photo_folder(resolve_db_path().resolve().parent / "sample-photos")
-        _register(con, folder, "sample-photos", "folder")
+
+def _render_registration() -> None:
+    from extension.images.uploads import SAMPLE_PHOTOS_NOTE
+
+    st.button(
+        "Register the sample photos",
+        key="sets-samples",
+        help=SAMPLE_PHOTOS_NOTE,
+        on_click=_register_samples,
+    )
     st.caption(f"Sample photos: {SAMPLE_PHOTOS_NOTE}")
     with st.form("register-folder"):
         st.text("Register a folder (<wnid>/*.jpg) or a list file (path<TAB>wnid per line)")
-        source = st.text_input("Folder or list file on this machine", key="reg-source")
-        name = st.text_input("Name (default: the folder name)", key="reg-name")
-        if st.form_submit_button("Register"):
-            _register(
-                con, Path(source), name or None, "list" if Path(source).is_file() else "folder"
-            )
-    with st.form("upload"):
+        st.text_input("Folder or list file on this machine", key="reg-source")
+        st.text_input("Name (default: the folder name)", key="reg-name")
+        st.form_submit_button("Register", on_click=_register_path)
+    with st.form("upload", clear_on_submit=True):
         st.text("Or upload photos of one class (e.g. a new class such as warship)")
-        files = st.file_uploader(
-            "Images", accept_multiple_files=True, type=["jpg", "jpeg", "png", "bmp", "webp"]
+        st.file_uploader(
+            "Images",
+            accept_multiple_files=True,
+            type=["jpg", "jpeg", "png", "bmp", "webp"],
+            key="up-files",
         )
-        class_id = st.text_input("Class id (wnid or custom id)", key="up-class")
-        set_name = st.text_input("Set name", key="up-name")
-        if st.form_submit_button("Upload and register") and set_name:
-            from extension.images.uploads import save_uploaded_set
-
-            try:
-                set_id = save_uploaded_set(
-                    con,
-                    [(f.name, f.getvalue()) for f in files or []],
-                    uploads_dir=resolve_db_path().resolve().parent / "uploads",
-                    set_name=set_name,
-                    class_id=class_id,
-                    created_by=get_actor(),
-                )
-            except (ValueError, FileNotFoundError) as exc:
-                st.error(str(exc))
-            else:
-                st.success(f"Registered set {set_id}.")
-    if "eval_job" in st.session_state:
-        render_job_status(st.session_state["eval_job"], key="sets-job")
+        st.text_input("Class id (wnid or custom id)", key="up-class")
+        st.text_input("Set name", key="up-name")
+        st.form_submit_button("Upload and register", on_click=_register_upload)
 
 
-def _register(con, source: Path, name: str | None, kind: str) -> None:
+def _register_samples() -> None:
+    from extension.images.uploads import write_sample_photo_folder
+
+    folder = write_sample_photo_folder(resolve_db_path().resolve().parent / "sample-photos")
+    _register(folder, "sample-photos", "folder")
+
+
+def _register_path() -> None:
+    source = Path(st.session_state.get("reg-source", "").strip())
+    name = st.session_state.get("reg-name", "").strip() or None
+    _register(source, name, "list" if source.is_file() else "folder")
+
+
+def _register(source: Path, name: str | None, kind: str) -> None:
+    """Callback: register before the page is drawn, so every tab shows the new set."""
     from extension.images.sets import register_image_set
 
+    actor = get_actor()
+    if actor is None:
+        st.session_state[FLASH_KEY] = ("warning", "Enter your name in the sidebar first.")
+        return
     try:
-        set_id = register_image_set(con, source, name=name, kind=kind, created_by=get_actor())
+        set_id = register_image_set(get_cursor(), source, name=name, kind=kind, created_by=actor)
     except (ValueError, FileNotFoundError) as exc:
-        st.error(str(exc))
-    else:
-        st.success(
-            f"Registered set {set_id}. Embed it (button above) or start a run: it is embedded on "
-            "demand."
+        st.session_state[FLASH_KEY] = ("error", str(exc))
+        return
+    st.session_state[FLASH_KEY] = ("success", f"Registered set {set_id} ({name or source.name}).")
+
+
+def _register_upload() -> None:
+    from extension.images.uploads import save_uploaded_set
+
+    actor = get_actor()
+    if actor is None:
+        st.session_state[FLASH_KEY] = ("warning", "Enter your name in the sidebar first.")
+        return
+    files = st.session_state.get("up-files") or []
+    try:
+        set_id = save_uploaded_set(
+            get_cursor(),
+            [(f.name, f.getvalue()) for f in files],
+            uploads_dir=resolve_db_path().resolve().parent / "uploads",
+            set_name=st.session_state.get("up-name", ""),
+            class_id=st.session_state.get("up-class", ""),
+            created_by=actor,
         )
+    except (ValueError, FileNotFoundError) as exc:
+        st.session_state[FLASH_KEY] = ("error", str(exc))
+        return
+    st.session_state[FLASH_KEY] = ("success", f"Registered set {set_id}.")
 
 
 render()

@@ -1,4 +1,9 @@
-"""Jobs: every background job with its status, progress, log, and a cancel button."""
+"""Jobs: every background job with its status, progress, log, and a cancel button.
+
+The table refreshes every two seconds while any job is queued or running, and once more when
+the last one ends; a job whose process died reads 'interrupted'. Click a row to open the job
+(the chosen job is in the URL, `?job=`).
+"""
 
 from __future__ import annotations
 
@@ -8,27 +13,83 @@ from db import jobs as job_db
 from ui.resources import get_cursor, get_worker
 from ui.widgets import render_job_status
 
+REFRESH_EVERY_S = 2.0
+COLUMNS = ("job_id", "kind", "status", "progress", "message", "created_at", "finished_at")
+
 
 def render() -> None:
     st.title("Background jobs")
     get_worker()
     con = get_cursor()
-    jobs = job_db.list_jobs(con, limit=100)
-    if jobs.is_empty():
+    if job_db.list_jobs(con, limit=1).is_empty():
         st.info("No jobs yet. Imports, training, scoring and synthesis run here in the background.")
         return
-    st.dataframe(
-        jobs.select("job_id", "kind", "status", "progress", "message", "created_at", "finished_at"),
-        hide_index=True,
-        column_config={"progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0)},
+    _render_table(job_db.count_active_jobs(con) > 0)
+    jobs = job_db.list_jobs(con, limit=100)["job_id"].to_list()
+    wanted = _selected_job()
+    st.session_state["jobs-select"] = wanted if wanted in jobs else jobs[0]
+    job_id = st.selectbox(
+        "Job",
+        jobs,
+        format_func=lambda j: f"job {j}",
+        key="jobs-select",
+        on_change=lambda: _choose(st.session_state["jobs-select"]),
     )
-    job_id = st.selectbox("Job", jobs["job_id"].to_list(), format_func=lambda j: f"job {j}")
-    render_job_status(int(job_id), key="jobs-page")
-    job = job_db.get_job(con, int(job_id))
+    job = render_job_status(int(job_id), key="jobs-page")
+    if job is None:
+        return
     with st.expander("Spec and result"):
         st.json({"spec": job["spec"], "result": job["result"]})
-    with st.expander("Log"):
-        st.code("\n".join(job_db.list_job_logs(con, int(job_id))) or "(empty)", language=None)
+    _render_log(int(job_id), job["status"] in job_db.ACTIVE_STATUSES)
+
+
+def _render_table(active: bool) -> None:
+    @st.fragment(run_every=REFRESH_EVERY_S if active else None)
+    def _table() -> None:
+        con = get_cursor()
+        if active and job_db.count_active_jobs(con) == 0:
+            st.rerun(scope="app")  # the last running job ended: refresh everything once
+        jobs = job_db.list_jobs(con, limit=100)
+        event = st.dataframe(
+            jobs.select(COLUMNS),
+            hide_index=True,
+            column_config={
+                "progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0)
+            },
+            on_select="rerun",
+            selection_mode="single-row",
+            key="jobs-table",
+        )
+        rows = event.selection.rows if event else []
+        if rows and int(jobs["job_id"][rows[0]]) != _selected_job():
+            _choose(int(jobs["job_id"][rows[0]]))
+            st.rerun(scope="app")
+
+    _table()
+
+
+def _selected_job() -> int | None:
+    """The job chosen in this session, else the one in the URL."""
+    chosen = st.session_state.get("job-selected") or st.query_params.get("job")
+    try:
+        return int(chosen) if chosen is not None else None
+    except ValueError:
+        return None
+
+
+def _choose(job_id: int) -> None:
+    st.session_state["job-selected"] = int(job_id)
+    st.query_params["job"] = str(int(job_id))
+
+
+def _render_log(job_id: int, active: bool) -> None:
+    @st.fragment(run_every=REFRESH_EVERY_S if active else None)
+    def _log() -> None:
+        lines = job_db.list_job_logs(get_cursor(), job_id)
+        st.caption(f"Log ({len(lines)} lines)")
+        st.code("\n".join(lines) or "(empty)", language=None, wrap_lines=True)
+
+    _log()
 
 
 render()

@@ -1,5 +1,10 @@
-"""Train relevance: dataset preview, encoder choice, training job with live charts,
-checkpoints, and a scoring job."""
+"""Train relevance: the dataset (caption source, classes), the mode (frozen by default on a
+CPU), a training job with live charts, runs, model versions and a scoring job.
+
+What the page waits for is read from the database: the newest training / scoring / feature
+job (`find_latest_job`), whose status widget reruns the page when it finishes, and the run
+that job trains. The source, the selected run and the model version are in the URL.
+"""
 
 from __future__ import annotations
 
@@ -7,29 +12,53 @@ from pathlib import Path
 
 import streamlit as st
 
+from contract.devices import resolve_device
+from curation.relevance.checkpoint import make_run_dir
 from curation.relevance.dataset import build_relevance_dataset
 from curation.relevance.model import list_encoder_aliases
-from curation.relevance.specs import DatasetSpec, ScoringSpec, TrainSpec
+from curation.relevance.specs import (
+    DatasetSpec,
+    FeatureSpec,
+    FrozenHeadSpec,
+    ScoringSpec,
+    TrainSpec,
+    resolve_mode,
+)
 from db import relevance as relevance_db
+from ui import plain
 from ui.relevance_figures import make_training_figure
 from ui.resources import get_cursor, start_job
-from ui.widgets import render_job_status
+from ui.widgets import find_latest_job, render_job_status
 
 OTHER_ENCODER = "Other: Hugging Face name or local path"
-DEFAULT_RUN_ROOT = Path("data") / "relevance"
+ALL_SOURCES = "(all sources)"
+MODE_HELP = {
+    "frozen": "Frozen encoder: captions and class sentences are encoded once (cached), then "
+    "the paper's head (dropout, linear, sigmoid) trains on the features for every class, "
+    "5-fold cross-fitted so every caption gets an out-of-sample score. Minutes on a CPU.",
+    "finetune": "Fine-tune: the whole encoder trains on (caption, class sentence) pairs, as "
+    "in the paper. Needs a GPU for more than a few classes; scores are out of sample only for "
+    "the test split.",
+}
+CHART_POLL_S = 2.0
 
 
-def _dataset_spec_inputs() -> DatasetSpec:
-    cols = st.columns(3)
-    max_classes = cols[0].number_input(
+def _dataset_spec_inputs(con) -> DatasetSpec:
+    sources = [ALL_SOURCES, *relevance_db.list_caption_sources(con)]
+    cols = st.columns(4)
+    source = cols[0].selectbox("Caption source", sources, key="source", bind="query-params")
+    max_classes = cols[1].number_input(
         "Classes (0 = all)", min_value=0, value=0, step=10, key="rt-max-classes"
     )
-    seed = cols[1].number_input("Split seed", min_value=0, value=0, key="rt-seed")
-    max_sentences = cols[2].number_input(
+    seed = cols[2].number_input("Split/fold seed", min_value=0, value=0, key="rt-seed")
+    max_sentences = cols[3].number_input(
         "Sentences per class (max)", min_value=1, max_value=10, value=10, key="rt-max-sentences"
     )
     return DatasetSpec(
-        seed=int(seed), max_classes=int(max_classes), max_sentences=int(max_sentences)
+        seed=int(seed),
+        max_classes=int(max_classes),
+        max_sentences=int(max_sentences),
+        source=None if source == ALL_SOURCES else source,
     )
 
 
@@ -38,7 +67,7 @@ def _render_dataset_preview(con, spec: DatasetSpec) -> None:
         try:
             dataset = build_relevance_dataset(con, spec)
         except ValueError as exc:
-            st.error(str(exc))
+            plain.error(exc)
             return
         st.session_state["rt-dataset"] = (spec, dataset.report, dataset.per_class)
     preview = st.session_state.get("rt-dataset")
@@ -55,12 +84,17 @@ def _render_dataset_preview(con, spec: DatasetSpec) -> None:
         f"Skipped: {report['n_skipped_short']} empty/one-word captions, "
         f"{report['n_skipped_no_description']} captions of "
         f"{len(report['classes_without_description'])} classes without a description; "
-        f"{report['n_classes_short_description']} classes have fewer than 2 sentences; "
-        f"{report['n_non_ascii_heavy']} captions look non-English."
+        f"{len(report.get('classes_without_captions', []))} described classes have no "
+        f"captions (excluded); {report['n_classes_short_description']} classes have fewer "
+        f"than 2 sentences; {report['n_non_ascii_heavy']} captions look non-English."
     )
-    if report["classes_without_description"]:
-        with st.expander("Classes without a description (excluded)"):
-            st.dataframe({"wnid": report["classes_without_description"]}, hide_index=True)
+    for key, title in (
+        ("classes_without_description", "Classes without a description (excluded)"),
+        ("classes_without_captions", "Classes without captions (excluded)"),
+    ):
+        if report.get(key):
+            with st.expander(title):
+                st.dataframe({"wnid": report[key]}, hide_index=True)
     st.dataframe(per_class, hide_index=True, height=240)
 
 
@@ -72,44 +106,117 @@ def _encoder_input() -> str:
     return st.text_input("Encoder name or path (e.g. roberta-base)", key="rt-encoder-other")
 
 
-def _render_train_form(dataset_spec: DatasetSpec) -> None:
-    encoder = _encoder_input()
+def _frozen_head_inputs() -> FrozenHeadSpec:
+    defaults = FrozenHeadSpec()
     cols = st.columns(4)
-    name = cols[0].text_input("Run name", value="relevance", key="rt-name")
-    epochs = cols[1].number_input("Epochs", min_value=1, value=3, key="rt-epochs")
-    batch = cols[2].number_input("Batch size", min_value=1, value=32, key="rt-batch")
-    patience = cols[3].number_input("Early-stop patience", min_value=0, value=3, key="rt-pat")
+    epochs = cols[0].number_input("Head epochs", 1, 200, defaults.epochs, key="rt-f-epochs")
+    lr = cols[1].number_input("Head LR", value=defaults.learning_rate, format="%.1e", key="rt-f-lr")
+    decay = cols[2].number_input(
+        "Weight decay", value=defaults.weight_decay, format="%.1e", key="rt-f-wd"
+    )
+    folds = cols[3].number_input("Folds (cross-fitting)", 2, 20, defaults.folds, key="rt-folds")
+    return FrozenHeadSpec(
+        epochs=int(epochs), learning_rate=float(lr), weight_decay=float(decay), folds=int(folds)
+    )
+
+
+def _finetune_inputs() -> dict:
     cols = st.columns(4)
+    epochs = cols[0].number_input("Epochs", min_value=1, value=3, key="rt-epochs")
+    batch = cols[1].number_input("Batch size", min_value=1, value=32, key="rt-batch")
+    patience = cols[2].number_input("Early-stop patience", min_value=0, value=3, key="rt-pat")
+    freeze = cols[3].checkbox("Train only the head", key="rt-freeze")
+    cols = st.columns(3)
     lr = cols[0].number_input("Encoder LR", value=5e-5, format="%.1e", key="rt-lr")
     head_lr = cols[1].number_input("Head LR", value=1e-3, format="%.1e", key="rt-head-lr")
     max_length = cols[2].number_input("Max tokens", min_value=8, value=128, key="rt-maxlen")
-    freeze = cols[3].checkbox("Train only the head (fast on CPU)", key="rt-freeze")
+    return {
+        "epochs": int(epochs),
+        "batch_size": int(batch),
+        "patience": int(patience),
+        "train_encoder": not freeze,
+        "learning_rate": float(lr),
+        "head_learning_rate": float(head_lr),
+        "max_length": int(max_length),
+    }
+
+
+def _render_train_form(dataset_spec: DatasetSpec) -> None:
+    auto = resolve_mode("auto", resolve_device("auto"))
+    modes = ["frozen", "finetune"]
+    mode = st.radio(
+        f"Mode (default here: {auto})",
+        modes,
+        index=modes.index(auto),
+        key="rt-mode",
+        horizontal=True,
+    )
+    st.caption(MODE_HELP[mode])
+    encoder = _encoder_input()
+    name = st.text_input("Run name", value="relevance", key="rt-name")
+    options = {"head": _frozen_head_inputs()} if mode == "frozen" else _finetune_inputs()
     run_dir = st.text_input(
-        "Checkpoint folder (an existing run's folder resumes it)",
-        value=str(DEFAULT_RUN_ROOT / name),
+        "Run folder (empty: a new folder under data/relevance/; a fine-tune run's folder "
+        "resumes it)",
+        value="",
         key="rt-dir",
     )
-    if st.button("Start training", type="primary", key="rt-start", disabled=not encoder):
+    cols = st.columns(2)
+    if cols[0].button("Start training", type="primary", key="rt-start", disabled=not encoder):
         try:
             spec = TrainSpec(
-                checkpoint_dir=run_dir,
+                checkpoint_dir=run_dir.strip() or str(make_run_dir(name, mode)),
                 name=name,
+                mode=mode,
                 encoder=encoder,
                 dataset=dataset_spec,
-                epochs=int(epochs),
-                batch_size=int(batch),
-                learning_rate=float(lr),
-                head_learning_rate=float(head_lr),
-                max_length=int(max_length),
-                patience=int(patience),
-                train_encoder=not freeze,
+                **options,
             )
+            start_job("relevance-train", spec.to_dict())
         except ValueError as exc:
-            st.error(str(exc))
+            plain.error(exc)
+    if mode == "frozen" and cols[1].button("Only compute features", key="rt-features"):
+        start_job(
+            "relevance-features", FeatureSpec(encoder=encoder, dataset=dataset_spec).to_dict()
+        )
+    _render_latest_jobs()
+
+
+def _render_latest_jobs() -> None:
+    feature_job = find_latest_job("relevance-features")
+    if feature_job is not None:
+        render_job_status(feature_job, key="rt-features-status")
+    job_id = find_latest_job("relevance-train")
+    if job_id is None:
+        return
+    job = render_job_status(job_id, key="rt-train")
+    if job is None:
+        return
+    run_dir = str(Path(job["spec"]["checkpoint_dir"]).resolve())
+    _live_chart(run_dir, active=job["status"] in ("queued", "running"))
+
+
+def _live_chart(run_dir: str, *, active: bool) -> None:
+    """Epoch metrics of the job's run, polled while the job runs."""
+
+    @st.fragment(run_every=CHART_POLL_S if active else None)
+    def _chart() -> None:
+        con = get_cursor()
+        run = relevance_db.get_run(con, checkpoint_dir=run_dir)
+        if run is None:
+            st.caption("The run starts once the encoder is loaded.")
             return
-        st.session_state["rt-train-job"] = start_job("relevance-train", spec.to_dict())
-    if "rt-train-job" in st.session_state:
-        render_job_status(st.session_state["rt-train-job"], key="rt-train")
+        metrics = relevance_db.list_epoch_metrics(con, int(run["run_id"]))
+        if metrics.is_empty():
+            plain.caption(
+                f"Run {run['run_id']} ({run['mode']}): computing features; the charts fill in "
+                "after each epoch."
+            )
+            return
+        plain.caption(f"Run {run['run_id']} ({run['mode']}), {run['status']}: out-of-sample")
+        st.plotly_chart(make_training_figure(metrics), key=f"rt-live-{run['run_id']}")
+
+    _chart()
 
 
 def _render_runs(con) -> None:
@@ -118,59 +225,73 @@ def _render_runs(con) -> None:
         st.info("No training runs yet.")
         return
     st.dataframe(runs.drop("checkpoint_dir"), hide_index=True)
+    labels = {
+        int(r["run_id"]): f"run {r['run_id']} ({r['mode']}, {r['status']})"
+        for r in runs.iter_rows(named=True)
+    }
     run_id = st.selectbox(
-        "Run", runs["run_id"].to_list(), key="rt-run", format_func=lambda r: f"run {r}"
+        "Run", list(labels), key="run", format_func=labels.get, bind="query-params"
     )
-
-    @st.fragment(run_every=2.0)
-    def _live_charts() -> None:
-        metrics = relevance_db.list_epoch_metrics(get_cursor(), int(run_id))
-        if metrics.is_empty():
-            st.caption("No finished epoch yet; the charts fill in after each epoch.")
-            return
+    metrics = relevance_db.list_epoch_metrics(con, int(run_id))
+    if metrics.is_empty():
+        st.caption("No finished epoch yet.")
+    else:
         st.plotly_chart(make_training_figure(metrics), key=f"rt-chart-{run_id}")
-
-    _live_charts()
 
 
 def _render_checkpoints_and_scoring(con) -> None:
     versions = relevance_db.list_model_versions(con)
     if versions.is_empty():
-        st.info("No checkpoints yet: train a model first.")
+        st.info("No model versions yet: train a model first.")
         return
     st.dataframe(versions.drop("path", "sha256"), hide_index=True)
-    usable = versions.filter(~versions["pruned"])["model_version"].to_list()
+    usable = versions.filter(~versions["pruned"])
+    labels = {
+        int(r["model_version"]): f"version {r['model_version']} (run {r['run_id']}, "
+        f"{r['mode']}, {r['run_status']}, top-1 {r['test_accuracy']:.3f})"
+        for r in usable.iter_rows(named=True)
+    }
     default = relevance_db.get_default_model_version(con)
+    if default is None:
+        st.warning("No finished run yet: a cancelled or stopped run is never the default.")
+    options = list(labels)
     version = st.selectbox(
         "Model version to score with",
-        usable,
+        options,
+        index=options.index(default) if default in options else 0,
+        format_func=labels.get,
         key="rt-score-version",
-        index=usable.index(default) if default in usable else 0,
     )
-    batch = st.number_input(
-        "Scoring batch size (0 = automatic: 128 on a GPU, 32 on the CPU)",
-        min_value=0,
-        value=0,
-        key="rt-score-batch",
-    )
-    if st.button("Score captions", key="rt-score"):
-        spec = ScoringSpec(model_version=int(version), batch_size=int(batch))
-        st.session_state["rt-score-job"] = start_job("relevance-score", spec.to_dict())
-    if "rt-score-job" in st.session_state:
-        render_job_status(st.session_state["rt-score-job"], key="rt-score-status")
+    source = st.session_state.get("source")
+    if st.button("Score captions", key="rt-score", disabled=version is None):
+        spec = ScoringSpec(
+            model_version=int(version), source=None if source in (None, ALL_SOURCES) else source
+        )
+        start_job("relevance-score", spec.to_dict())
+    job_id = find_latest_job("relevance-score")
+    if job_id is not None:
+        job = render_job_status(job_id, key="rt-score-status")
+        if job and job["status"] == "succeeded" and job["result"]:
+            result = job["result"]
+            st.text(
+                f"Scored {result['n_scored']} captions with model version "
+                f"{job['spec']['model_version']}: {result['n_out_of_sample']} out of sample, "
+                f"{result['n_kept_by_model']} kept by the paper's rule. Review them on the "
+                "Review relevance page."
+            )
 
 
 def render() -> None:
     st.title("Caption relevance: training")
     con = get_cursor()
     st.subheader("1. Dataset")
-    dataset_spec = _dataset_spec_inputs()
+    dataset_spec = _dataset_spec_inputs(con)
     _render_dataset_preview(con, dataset_spec)
     st.subheader("2. Train")
     _render_train_form(dataset_spec)
     st.subheader("3. Runs")
     _render_runs(con)
-    st.subheader("4. Checkpoints and scoring")
+    st.subheader("4. Model versions and scoring")
     _render_checkpoints_and_scoring(con)
 
 

@@ -113,8 +113,8 @@ def tiny_encoder_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained_db(tmp_path_factory, tiny_encoder_dir) -> tuple[Path, int]:
-    """A closed database file with test data and a 3-epoch tiny model. Returns (path, the
-    best model version). Copy the file before writing to it."""
+    """A closed database file with test data and a 3-epoch tiny fine-tuned model. Returns
+    (path, the best model version). Copy the file before writing to it."""
     from curation.relevance.specs import TrainSpec
     from curation.relevance.train import run_train_relevance
     from db.connect import connect
@@ -125,6 +125,7 @@ def trained_db(tmp_path_factory, tiny_encoder_dir) -> tuple[Path, int]:
         fill_relevance_db(con, per_class=8)
         spec = TrainSpec(
             checkpoint_dir=str(root / "run"),
+            mode="finetune",
             encoder=str(tiny_encoder_dir),
             epochs=3,
             batch_size=8,

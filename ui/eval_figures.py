@@ -6,6 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 import polars as pl
 
+from ui.plain import chart_text
+
 _MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 REFERENCE_STYLE = {"random": "dot", "all positive": "dash"}
 
@@ -25,7 +27,9 @@ def make_metric_bars_figure(
         references: line label -> y (e.g. {'random': 0.5, 'all positive': 0.667}).
     """
     figure = go.Figure()
-    labels = {w: f"{n} ({w})" for w, n in metrics.select("wnid", "name").unique().iter_rows()}
+    labels = {
+        w: chart_text(f"{n} ({w})") for w, n in metrics.select("wnid", "name").unique().iter_rows()
+    }
     classes = metrics["wnid"].unique(maintain_order=True).to_list()
     for method in metrics["method"].unique(maintain_order=True).to_list():
         part = metrics.filter(pl.col("method") == method)
@@ -44,7 +48,9 @@ def make_metric_bars_figure(
                     "arrayminus": [r["value"] - r["ci_low"] if r else 0 for r in rows],
                 },
                 text=[f"{v:.2f}" if v is not None else "" for v in values],
-                textposition="outside",
+                textposition="inside",
+                insidetextanchor="start",
+                textangle=-90,
             )
         )
     for name, y in (references or {}).items():
@@ -57,6 +63,7 @@ def make_metric_bars_figure(
         )
     figure.update_layout(
         barmode="group",
+        uniformtext={"minsize": 9, "mode": "hide"},  # a label that does not fit is hidden
         yaxis={"title": metric_label, "range": [0, 1.08]},
         legend_title="head",
         title=title or None,

@@ -65,15 +65,43 @@ def render_metric_choice(
     return label, METRICS[label], rule
 
 
+def render_pooled(summary: dict) -> None:
+    """The mean one-vs-rest AUROC over the classes too small for per-class figures."""
+    pooled = summary.get("pooled") or {}
+    if not pooled:
+        return
+    st.subheader("Pooled over small classes")
+    st.text(f"{len(pooled['classes'])} classes: {pooled['reason']}.")
+    rows = [
+        {
+            "head": head,
+            "mean AUROC": v["value"],
+            "low": v["low"],
+            "high": v["high"],
+            "classes": v["n_classes"],
+        }
+        for head, v in pooled["auroc"].items()
+    ]
+    st.dataframe(pl.DataFrame(rows), hide_index=True, key="res-pooled")
+    st.caption("Interval: bootstrap over the classes. Random ranking scores 0.5.")
+
+
 def render_run_results(con, run: dict) -> None:
-    """Figure 2-style chart, the metrics table with intervals, ROC and PR of one class."""
+    """Figure 2-style chart, the metrics table with intervals, ROC and PR of one class; the
+    pooled AUROC of the classes too small for those."""
     summary = run["summary"]
+    render_pooled(summary)
     metrics = eval_db.list_eval_metrics(con, [run["run_id"]])
     if metrics.is_empty():
         st.warning("This run has no metrics.")
         return
     left, right = st.columns(2)
     classes = metrics.select("wnid", "name").unique(maintain_order=True)
+    if classes.height > MAX_DEFAULT_CLASSES:
+        st.caption(
+            f"The chart shows {MAX_DEFAULT_CLASSES} of the run's {classes.height} classes at "
+            "first: add more in the class picker."
+        )
     chosen = left.multiselect(
         "Classes",
         classes["wnid"].to_list(),

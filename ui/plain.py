@@ -10,17 +10,24 @@ text (records, reports, diffs) goes to `st.text` / `st.code`, which never interp
 
 from __future__ import annotations
 
+import html
 import re
 
 import streamlit as st
 
 # Every character Markdown, GFM autolinks, emoji/icon shortcodes (':') and LaTeX ('$') use.
 _MARKDOWN_CHARS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=\"'])")
+# Two patterns are found in the text after escapes are resolved, so no escape stops them: GFM
+# autolink literals (http://, https://, www., user@host) and Streamlit's `:material/icon:`
+# shortcodes. An invisible WORD JOINER (U+2060) inside each breaks it.
+_UNESCAPABLE = re.compile(r"(?i)(?<=http)(?=s?:)|(?<=www)(?=\.)|(?=@)|(?<=:)(?=[a-z])")
+_WORD_JOINER = "\u2060"
 
 
 def escape_markdown(text: object) -> str:
     """`text` as a string in which Markdown renders nothing (each special character escaped)."""
-    return _MARKDOWN_CHARS.sub(r"\\\1", str(text))
+    text = _UNESCAPABLE.sub(_WORD_JOINER, str(text))
+    return _MARKDOWN_CHARS.sub(r"\\\1", text)
 
 
 def error(message: object) -> None:
@@ -61,3 +68,8 @@ def progress(fraction: float, message: object) -> None:
 def label(text: object) -> str:
     """A widget label or option text built from data, safe to pass to any `st.*` label."""
     return escape_markdown(text)
+
+
+def chart_text(text: object) -> str:
+    """Text for a plotly label or hover (plotly reads a few HTML tags: entities make them inert)."""
+    return html.escape(str(text), quote=True)

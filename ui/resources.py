@@ -11,17 +11,28 @@ import streamlit as st
 
 from db import jobs as job_db
 from db import relevance as relevance_db
-from db.connect import connect, resolve_db_path
+from db.connect import DATABASE_OPEN_ERRORS, connect, resolve_db_path
 from jobs.worker import JobWorker, submit_job
+from ui import plain
 
 
 def get_connection() -> duckdb.DuckDBPyConnection:
-    """The process's single connection to $WORKBENCH_DB (migrated; stale jobs marked failed)."""
-    return _open_connection(str(resolve_db_path().resolve()))
+    """The process's single connection to $WORKBENCH_DB (migrated; stale jobs marked failed).
+
+    A database that cannot be opened (held by another process, not a database, too new)
+    stops the page with that one line as a message, never a traceback; the next page view
+    tries again.
+    """
+    try:
+        return _open_connection(str(resolve_db_path().resolve()))
+    except DATABASE_OPEN_ERRORS as exc:
+        plain.error(exc)
+        st.stop()
 
 
 def get_worker() -> JobWorker:
     """The single background job worker thread of this database (started once per process)."""
+    get_connection()  # a database that cannot be opened stops the page here, with a message
     return _start_worker(str(resolve_db_path().resolve()))
 
 

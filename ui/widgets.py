@@ -20,9 +20,7 @@ from db import jobs as job_db
 from ui import plain
 from ui.resources import cancel_job, get_cursor
 
-ACTOR_KEY = "curator-name"
-ACTOR_PARAM = "curator"
-_ACTOR_WIDGET = "curator-name-input"
+ACTOR_KEY = "curator"  # widget key and URL query parameter (`?curator=ana`)
 POLL_EVERY_S = 1.0
 
 
@@ -31,12 +29,12 @@ def get_actor() -> str | None:
     user = _signed_in_user()
     if user:
         return user
-    name = st.session_state.get(ACTOR_KEY) or st.query_params.get(ACTOR_PARAM) or ""
-    return name.strip() or None
+    name = st.session_state.get(ACTOR_KEY) or st.query_params.get(ACTOR_KEY) or ""
+    return str(name).strip()[:100] or None
 
 
 def require_actor() -> str | None:
-    """The curator's name, or None after saying (once, on the page) that one is needed."""
+    """The curator's name, or None after saying on the page that one is needed."""
     actor = get_actor()
     if actor is None:
         st.warning("Enter your name in the sidebar first: every change records who made it.")
@@ -44,32 +42,19 @@ def require_actor() -> str | None:
 
 
 def render_actor_input() -> None:
-    """Sidebar field for the curator's name (or the signed-in user), kept in the URL."""
+    """Sidebar field for the curator's name (or the signed-in user), bound to `?curator=`."""
     user = _signed_in_user()
     if user:
         st.sidebar.text(f"Signed in as {user}")
         return
-    if ACTOR_KEY not in st.session_state:
-        st.session_state[ACTOR_KEY] = (st.query_params.get(ACTOR_PARAM) or "").strip()
-    if _ACTOR_WIDGET not in st.session_state:
-        st.session_state[_ACTOR_WIDGET] = st.session_state[ACTOR_KEY]
     st.sidebar.text_input(
         "Your name (recorded in history)",
-        key=_ACTOR_WIDGET,
-        on_change=_store_actor,
+        key=ACTOR_KEY,
+        bind="query-params",
+        persist_state="session",
+        max_chars=100,
         placeholder="required for edits",
     )
-    if st.session_state[ACTOR_KEY]:
-        st.query_params[ACTOR_PARAM] = st.session_state[ACTOR_KEY]
-
-
-def _store_actor() -> None:
-    name = (st.session_state.get(_ACTOR_WIDGET) or "").strip()[:100]
-    st.session_state[ACTOR_KEY] = name
-    if name:
-        st.query_params[ACTOR_PARAM] = name
-    elif ACTOR_PARAM in st.query_params:
-        del st.query_params[ACTOR_PARAM]
 
 
 def _signed_in_user() -> str | None:

@@ -76,13 +76,15 @@ def compute_caption_outputs(
     Returns:
         (N,) arrays: p_own (sigmoid of the own class), p_mean (mean sigmoid over classes),
         loss (BCE vs one-hot, mean over classes), correct (argmax == own class),
-        n_tokens (after truncation, with special tokens).
+        suggested (argmax row) and p_suggested (its sigmoid), n_tokens (after truncation,
+        with special tokens).
     """
     import torch
 
     n = len(texts)
-    out = {k: np.zeros(n, dtype=np.float64) for k in ("p_own", "p_mean", "loss")}
+    out = {k: np.zeros(n, dtype=np.float64) for k in ("p_own", "p_mean", "loss", "p_suggested")}
     out["correct"] = np.zeros(n, dtype=bool)
+    out["suggested"] = np.zeros(n, dtype=np.int64)
     out["n_tokens"] = np.zeros(n, dtype=np.int32)
     char_lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=n)
     batches = compute_length_buckets(char_lengths, batch_size=batch_size)
@@ -115,5 +117,8 @@ def _store_batch(out: dict, rows: np.ndarray, logits, labels, enc) -> None:
     out["p_own"][rows] = probs.gather(1, labels.long()[:, None])[:, 0].cpu().numpy()
     out["p_mean"][rows] = probs.mean(dim=1).cpu().numpy()
     out["loss"][rows] = loss.cpu().numpy()
-    out["correct"][rows] = (logits.argmax(dim=1) == labels).cpu().numpy()
+    best = probs.max(dim=1)
+    out["suggested"][rows] = best.indices.cpu().numpy()
+    out["p_suggested"][rows] = best.values.cpu().numpy()
+    out["correct"][rows] = (best.indices == labels).cpu().numpy()
     out["n_tokens"][rows] = enc["attention_mask"].sum(dim=1).cpu().numpy()

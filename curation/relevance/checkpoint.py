@@ -2,13 +2,17 @@
 
 Layout of a run directory::
 
-    relevance.json          class set (wnids in output-row order), encoder, spec
+    relevance.json          mode, class set (wnids in output-row order), encoder, spec
+    split.parquet           caption_id, split ('train' | 'test'): what the model trained on
     encoder/                the encoder's config.json and tokenizer files
     epoch-001/model.safetensors   all weights (encoder + head)
     epoch-001/train_state.pt      optimizer, scaler, epoch, RNG: tensors and primitives only,
                                   loaded with torch.load(weights_only=True)
 
-A checkpoint is refused when it was made for another class set or encoder.
+A frozen-mode run directory holds relevance.json (with the encoder key of its features),
+heads.safetensors and folds.parquet instead (see `frozen.py`).
+
+A checkpoint is refused when it was made for another class set, encoder or mode.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ import shutil
 from pathlib import Path
 
 from contract.files import hash_file
+from contract.weights import load_tensor_pickle, reading_weights
 
 META_FILE = "relevance.json"
 ENCODER_DIR = "encoder"
 WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "train_state.pt"
+SPLIT_FILE = "split.parquet"
 FORMAT_VERSION = 1
 
 
@@ -40,8 +46,28 @@ def save_run_files(run_dir: str | Path, *, meta: dict, encoder, tokenizer) -> No
     (run_dir / ENCODER_DIR).mkdir(parents=True, exist_ok=True)
     encoder.config.save_pretrained(run_dir / ENCODER_DIR)
     tokenizer.save_pretrained(run_dir / ENCODER_DIR)
+    save_run_meta(run_dir, meta)
+
+
+def save_run_meta(run_dir: str | Path, meta: dict) -> None:
+    """Write relevance.json (the format version added)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT_VERSION, **meta}
     (run_dir / META_FILE).write_text(json.dumps(payload, indent=2, sort_keys=True), "utf-8")
+
+
+def save_caption_table(run_dir: str | Path, name: str, frame) -> None:
+    """Write a per-caption table of a run (split.parquet, folds.parquet)."""
+    frame.write_parquet(Path(run_dir) / name)
+
+
+def load_caption_table(run_dir: str | Path, name: str):
+    """A per-caption table of a run as a polars frame, or None when the run has none."""
+    import polars as pl
+
+    path = Path(run_dir) / name
+    return pl.read_parquet(path) if path.exists() else None
 
 
 def load_run_meta(run_dir: str | Path) -> dict | None:
@@ -49,11 +75,16 @@ def load_run_meta(run_dir: str | Path) -> dict | None:
     path = Path(run_dir) / META_FILE
     if not path.exists():
         return None
-    return json.loads(path.read_text("utf-8"))
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"Checkpoint file {path} is not valid JSON ({exc}).") from exc
 
 
-def check_compatible(meta: dict, *, class_wnids=None, encoder: str | None = None, where="") -> None:
-    """Refuse a checkpoint made for another class set or encoder.
+def check_compatible(
+    meta: dict, *, class_wnids=None, encoder: str | None = None, mode: str | None = None, where=""
+) -> None:
+    """Refuse a checkpoint made for another class set, encoder or mode.
 
     Raises:
         CheckpointMismatchError: with what differs (counts and a few example wnids).
@@ -66,6 +97,11 @@ def check_compatible(meta: dict, *, class_wnids=None, encoder: str | None = None
             f"(only in checkpoint: {sorted(have - want)[:5]}, only in data: "
             f"{sorted(want - have)[:5]}{', same classes in another order' if have == want else ''}"
             "). Train a new model into another checkpoint directory."
+        )
+    if meta.get("mode", "finetune") != (mode or meta.get("mode", "finetune")):
+        raise CheckpointMismatchError(
+            f"Checkpoint {where} is a {meta.get('mode', 'finetune')}-mode run, not {mode}: "
+            "train into another checkpoint directory."
         )
     if encoder is not None and meta["encoder"] != encoder:
         raise CheckpointMismatchError(
@@ -106,10 +142,12 @@ def save_epoch(run_dir: str | Path, epoch: int, *, model, train_state: dict) -> 
 
 
 def load_train_state(run_dir: str | Path, epoch: int) -> dict:
-    """The train state of one epoch (weights_only=True: tensors and primitives only)."""
-    import torch
+    """The train state of one epoch (weights_only=True: tensors and primitives only).
 
-    return torch.load(epoch_dir(run_dir, epoch) / STATE_FILE, weights_only=True)
+    Raises:
+        contract.weights.WeightsFileError: missing, corrupt, or holding other objects (refused).
+    """
+    return load_tensor_pickle(epoch_dir(run_dir, epoch) / STATE_FILE, what="Train state")
 
 
 def load_relevance_model(
@@ -156,8 +194,22 @@ def load_relevance_model(
     model = create_relevance_model(
         encoder_module, n_classes=len(meta["class_wnids"]), dropout=meta["dropout"]
     )
-    load_model(model, str(weights_path), strict=True)
+    with reading_weights(weights_path, what="Checkpoint weights") as checked:
+        load_model(model, str(checked), strict=True)
     tokenizer = AutoTokenizer.from_pretrained(
         str(Path(run_dir) / ENCODER_DIR), local_files_only=True
     )
     return model.eval(), tokenizer, meta
+
+
+DEFAULT_RUN_ROOT = Path("data") / "relevance"
+
+
+def make_run_dir(name: str, mode: str, *, root: str | Path = DEFAULT_RUN_ROOT) -> Path:
+    """A new run folder `<root>/<name>-<mode>-<UTC time>` (not created), for a new run."""
+    import datetime as dt
+    import re
+
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name.strip()).strip("-.") or "relevance"
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return Path(root) / f"{slug}-{mode}-{stamp}"

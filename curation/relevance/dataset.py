@@ -129,11 +129,30 @@ def build_relevance_dataset(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -
     """Read captions and active descriptions and apply the paper's rules.
 
     Raises:
-        ValueError: when no class has both captions and a description.
+        ValueError: an unknown caption source (the message lists the sources), or no class
+            has both captions and a description.
     """
-    records = relevance_db.list_caption_records(con, wnids=spec.wnids or None)
+    check_caption_source(con, spec.source)
+    records = relevance_db.list_caption_records(con, wnids=spec.wnids or None, source=spec.source)
     descriptions = relevance_db.list_active_description_texts(con)
     return _compute_dataset(records, dict(descriptions.select("wnid", "text").iter_rows()), spec)
+
+
+def check_caption_source(con: duckdb.DuckDBPyConnection, source: str | None) -> str | None:
+    """`source` when it is None (every source) or a caption source that holds captions.
+
+    Raises:
+        ValueError: any other name; the message lists the sources there are.
+    """
+    if source is None:
+        return None
+    sources = relevance_db.list_caption_sources(con)
+    if source not in sources:
+        raise ValueError(
+            f"Caption source {source!r} has no captions here; sources with captions: "
+            f"{sources or 'none (import captions first)'}."
+        )
+    return source
 
 
 def _compute_dataset(records: pl.DataFrame, descriptions: dict[str, str], spec: DatasetSpec):
@@ -147,6 +166,10 @@ def _compute_dataset(records: pl.DataFrame, descriptions: dict[str, str], spec: 
         if w in descriptions and descriptions[w].strip()
     }
     no_description = sorted(set(frame["wnid"]) - set(sentences))
+    described = {w for w, t in descriptions.items() if t and t.strip()}
+    if spec.wnids:
+        described &= set(spec.wnids)
+    no_captions = sorted(described - set(frame.filter(~too_short)["wnid"]))
     kept = frame.filter(~too_short & pl.col("wnid").is_in(list(sentences)))
     class_wnids = tuple(sorted(set(kept["wnid"])))
     if spec.max_classes:
@@ -174,6 +197,7 @@ def _compute_dataset(records: pl.DataFrame, descriptions: dict[str, str], spec: 
         per_class,
         too_short=int(too_short.sum()),
         no_description=no_description,
+        no_captions=no_captions,
         sentences=sentences,
         spec=spec,
     )
@@ -199,7 +223,9 @@ def compute_per_class_counts(
     )
 
 
-def compute_dataset_report(frame, kept, per_class, *, too_short, no_description, sentences, spec):
+def compute_dataset_report(
+    frame, kept, per_class, *, too_short, no_description, no_captions, sentences, spec
+):
     """The counts shown before training (all plain ints and lists, JSON-ready)."""
     non_ascii = kept["text"].map_elements(compute_is_non_ascii_heavy, return_dtype=pl.Boolean)
     dropped_classes = frame.filter(~pl.col("wnid").is_in(list(sentences)))
@@ -208,6 +234,8 @@ def compute_dataset_report(frame, kept, per_class, *, too_short, no_description,
         "n_skipped_short": too_short,
         "n_skipped_no_description": int(dropped_classes.height),
         "classes_without_description": no_description,
+        "classes_without_captions": no_captions,
+        "source": spec.source,
         "n_classes": len(sentences),
         "n_classes_short_description": sum(len(s) < spec.min_sentences for s in sentences.values()),
         "n_train_captions": int((kept["split"] == "train").sum()),

@@ -1,4 +1,5 @@
-"""A curator's word over the model: keep/drop a caption with a reason, undo, per-class thresholds.
+"""A curator's word over the model: keep/drop a caption with a reason, undo; bulk keep/drop of
+every caption a filter matches as one undoable event; thresholds per model version.
 
 Every change is one retried transaction (`db.sql.transaction`) that reads the state it
 replaces inside it and appends a history row, as class descriptions do
@@ -14,6 +15,9 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from curation.relevance.rules import GLOBAL_THRESHOLD
+from curation.relevance.specs import CaptionFilter
+from db import relevance as relevance_db
 from db import relevance_decisions as decision_db
 from db.sql import transaction
 
@@ -114,35 +118,184 @@ def _write(tx, caption_id, decision, reason, actor, action, reverts) -> Decision
     return DecisionChange(caption_id, decision, event_id)
 
 
+def get_thresholds(
+    con: duckdb.DuckDBPyConnection, model_version: int
+) -> tuple[float, dict[str, float]]:
+    """A model version's global threshold (0.5 when never set) and its per-class ones."""
+    rows = decision_db.list_version_thresholds(con, int(model_version))
+    values = dict(zip(rows["wnid"].to_list(), rows["threshold"].to_list(), strict=True))
+    overall = values.pop(decision_db.GLOBAL_WNID, None)
+    return (GLOBAL_THRESHOLD if overall is None else float(overall)), values
+
+
+def update_global_threshold(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    model_version: int,
+    threshold: float,
+    reason: str,
+    actor: str,
+) -> None:
+    """Set a model version's global threshold on P(own class) (the export uses it).
+
+    Raises:
+        ValueError: threshold outside [0, 1], empty reason or actor, or unknown version.
+    """
+    _set_threshold(con, int(model_version), decision_db.GLOBAL_WNID, threshold, reason, actor)
+
+
 def update_class_threshold(
     con: duckdb.DuckDBPyConnection,
     wnid: str,
     *,
+    model_version: int,
     threshold: float | None,
     reason: str,
     actor: str,
 ) -> None:
-    """Give a class its own threshold on P(own class), or (None) return it to the global one.
+    """Give a class its own threshold in one model version, or (None) return it to the
+    version's global one.
 
     Raises:
-        ValueError: threshold outside [0, 1], empty reason or actor, or unknown class.
+        ValueError: threshold outside [0, 1], empty reason or actor, unknown class or version.
     """
+    if not decision_db.has_class(con, wnid):
+        raise ValueError(f"Class {wnid!r} is not in the catalog.")
+    _set_threshold(con, int(model_version), wnid, threshold, reason, actor)
+
+
+def _set_threshold(con, model_version: int, wnid: str, threshold, reason, actor) -> None:
     if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
     reason, actor = _required(reason, "a reason"), _required(actor, "who decides (actor)")
-    if not decision_db.has_class(con, wnid):
-        raise ValueError(f"Class {wnid!r} is not in the catalog.")
+    if relevance_db.get_model_version(con, model_version) is None:
+        raise ValueError(f"Model version {model_version} does not exist.")
 
     def work(tx: duckdb.DuckDBPyConnection) -> None:
-        before = decision_db.get_class_threshold(tx, wnid)
-        decision_db.update_class_threshold_row(
-            tx, wnid, threshold=threshold, reason=reason, actor=actor
+        before = decision_db.get_version_threshold(tx, model_version, wnid)
+        decision_db.update_version_threshold_row(
+            tx, model_version, wnid, threshold=threshold, reason=reason, actor=actor
         )
         decision_db.insert_threshold_event(
-            tx, wnid, before=before, after=threshold, reason=reason, actor=actor
+            tx, model_version, wnid, before=before, after=threshold, reason=reason, actor=actor
         )
 
     transaction(con, work)
+
+
+@dataclass(frozen=True)
+class BulkChange:
+    """What a bulk change did: its event id, the decision after (None = the model decides),
+    how many captions, and the bulk event it undid (None for a new bulk decision)."""
+
+    bulk_id: int
+    decision: str | None
+    n_captions: int
+    reverts_bulk_id: int | None = None
+
+    def describe(self) -> str:
+        """One line for the user."""
+        if self.reverts_bulk_id is not None:
+            return (
+                f"Undid bulk event {self.reverts_bulk_id}: {self.n_captions} captions have "
+                f"their previous decision again (bulk event {self.bulk_id})."
+            )
+        what = self.decision or "back to the model's decision"
+        return f"{self.n_captions} captions: {what} (bulk event {self.bulk_id})."
+
+
+def update_decisions_bulk(
+    con: duckdb.DuckDBPyConnection,
+    caption_filter: CaptionFilter,
+    *,
+    decision: str | None,
+    reason: str,
+    actor: str,
+    expected_count: int | None = None,
+) -> BulkChange:
+    """Keep, drop (or return to the model) every caption the filter matches, as one event.
+
+    Args:
+        expected_count: the number of matches the user saw; when the filter now matches
+            another number (the data changed), nothing is written.
+
+    Raises:
+        ValueError: unknown decision, empty reason/actor, no match, or a changed match count.
+    """
+    if decision is not None and decision not in DECISIONS:
+        raise ValueError(f"decision must be one of {DECISIONS} or None, got {decision!r}")
+    reason, actor = _required(reason, "a reason"), _required(actor, "who decides (actor)")
+
+    def work(tx: duckdb.DuckDBPyConnection) -> BulkChange:
+        ids = list_filtered_caption_ids(tx, caption_filter)
+        if not ids:
+            raise ValueError(f"No caption matches ({caption_filter.describe()}).")
+        if expected_count is not None and len(ids) != expected_count:
+            raise ValueError(
+                f"The filter now matches {len(ids)} captions, not {expected_count}: the data "
+                "changed. Look at the matches again before applying."
+            )
+        bulk_id = decision_db.insert_bulk_event(
+            tx,
+            actor=actor,
+            action="bulk",
+            decision=decision,
+            reason=reason,
+            filter_json=caption_filter.to_json(),
+            n_captions=len(ids),
+        )
+        decision_db.update_decisions_bulk(
+            tx, ids, decision=decision, reason=reason, actor=actor, bulk_id=bulk_id
+        )
+        return BulkChange(bulk_id, decision, len(ids))
+
+    return transaction(con, work)
+
+
+def undo_bulk_event(con: duckdb.DuckDBPyConnection, bulk_id: int, *, actor: str) -> BulkChange:
+    """Restore every caption's decision from before a bulk event, in one transaction.
+
+    Raises:
+        ValueError: no such event, or some of its captions changed since (undo those first).
+    """
+    actor = _required(actor, "who undoes (actor)")
+
+    def work(tx: duckdb.DuckDBPyConnection) -> BulkChange:
+        event = decision_db.get_bulk_event(tx, int(bulk_id))
+        if event is None:
+            raise ValueError(f"Bulk event {bulk_id} does not exist.")
+        changed = decision_db.count_bulk_captions_changed_since(tx, int(bulk_id))
+        if changed:
+            raise ValueError(
+                f"{changed} of the {event['n_captions']} captions of bulk event {bulk_id} "
+                "were changed after it: undo those changes first."
+            )
+        undo_id = decision_db.insert_bulk_event(
+            tx,
+            actor=actor,
+            action="undo",
+            decision=None,
+            reason=f"undo of bulk event {bulk_id}",
+            filter_json=event["filter_json"],
+            n_captions=event["n_captions"],
+            reverts_bulk_id=int(bulk_id),
+        )
+        decision_db.revert_decisions_bulk(tx, int(bulk_id), actor=actor, undo_bulk_id=undo_id)
+        return BulkChange(undo_id, None, int(event["n_captions"]), int(bulk_id))
+
+    return transaction(con, work)
+
+
+def list_filtered_caption_ids(
+    con: duckdb.DuckDBPyConnection, caption_filter: CaptionFilter
+) -> list[int]:
+    """The caption ids a filter matches now (what a bulk change would apply to)."""
+    return decision_db.list_filtered_caption_ids(con, **caption_filter.to_dict())
+
+
+def list_bulk_history(con: duckdb.DuckDBPyConnection, *, limit: int = 50) -> pl.DataFrame:
+    """Bulk events, newest first (`undone_by` = the undo event, if any)."""
+    return decision_db.list_bulk_events(con, limit=limit)
 
 
 def list_decision_history(con, *, caption_id: int | None = None, limit: int = 100) -> pl.DataFrame:

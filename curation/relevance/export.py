@@ -1,9 +1,10 @@
-"""Export the curated caption set of one model version.
+"""Export the curated caption set of one model version, with that version's thresholds.
 
-Writes into a folder:
-- `captions.parquet`: every scored caption with its fields, P(own), mean P, threshold, the
-  model's and the final decision, who decided (model or human, with the reason), the raw and
-  the uniform coefficient, and the model version;
+Writes into a folder (and, for a download, the same files as one zip):
+- `captions.parquet`: every scored caption with its fields, P(own), mean P, the suggested
+  class and its P, whether the score is out of sample, threshold, the model's and the final
+  decision, who decided (model or human, with the reason), the raw and the uniform
+  coefficient, and the model version;
 - `class_descriptions.parquet`: per class the description sentences the model was trained on;
 - `DATASET_CARD.md`: what it is, the rules, the counts, and the licenses of the text sources.
 """
@@ -11,15 +12,19 @@ Writes into a folder:
 from __future__ import annotations
 
 import datetime as dt
+import io
+import tempfile
+import zipfile
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from curation.relevance import checkpoint as ckpt
-from curation.relevance.rules import GLOBAL_THRESHOLD, compute_decisions
+from curation.relevance.decisions import get_thresholds
+from curation.relevance.rules import compute_decisions
 from db import relevance as relevance_db
-from db import relevance_decisions as decision_db
+from db import relevance_scores as scores_db
 from db.classes import list_classes, list_sources
 
 CAPTION_COLUMNS = (
@@ -32,6 +37,9 @@ CAPTION_COLUMNS = (
     "tags",
     "p_own",
     "p_mean",
+    "suggested_wnid",
+    "p_suggested",
+    "out_of_sample",
     "threshold",
     "model_decision",
     "decision",
@@ -44,16 +52,19 @@ CAPTION_COLUMNS = (
 
 
 def get_decided_captions(
-    con: duckdb.DuckDBPyConnection, model_version: int, *, threshold: float = GLOBAL_THRESHOLD
+    con: duckdb.DuckDBPyConnection, model_version: int, *, threshold: float | None = None
 ) -> pl.DataFrame:
-    """Scored captions of a model version with the rules, per-class thresholds and human
-    decisions applied (see `rules.compute_decisions`)."""
-    scored = relevance_db.list_scored_captions(con, model_version)
-    thresholds = decision_db.list_class_thresholds(con)
-    per_class = dict(
-        zip(thresholds["wnid"].to_list(), thresholds["threshold"].to_list(), strict=True)
-    )
-    return compute_decisions(scored, threshold=threshold, class_thresholds=per_class)
+    """Scored captions of a model version with the rules, the version's thresholds and human
+    decisions applied (see `rules.compute_decisions`).
+
+    Args:
+        threshold: a global threshold to try instead of the version's stored one (None =
+            the stored one, 0.5 when never set); per-class thresholds always apply.
+    """
+    scored = scores_db.list_scored_captions(con, model_version)
+    stored, per_class = get_thresholds(con, model_version)
+    overall = stored if threshold is None else threshold
+    return compute_decisions(scored, threshold=overall, class_thresholds=per_class)
 
 
 def export_curated_set(
@@ -61,12 +72,13 @@ def export_curated_set(
     *,
     model_version: int,
     out_dir: str | Path,
-    threshold: float = GLOBAL_THRESHOLD,
+    threshold: float | None = None,
     kept_only: bool = False,
 ) -> dict:
     """Write the curated set, the class descriptions used and a dataset card.
 
     Args:
+        threshold: None = the version's stored global threshold (see `get_decided_captions`).
         kept_only: write only captions whose final decision is 'keep'.
 
     Returns:
@@ -78,7 +90,7 @@ def export_curated_set(
     version = relevance_db.get_model_version(con, model_version)
     if version is None:
         raise ValueError(f"model version {model_version} does not exist")
-    if relevance_db.count_scores(con, model_version) == 0:
+    if scores_db.count_scores(con, model_version) == 0:
         raise ValueError(f"model version {model_version} has scored no captions yet: score first")
     decided = (
         get_decided_captions(con, model_version, threshold=threshold)
@@ -98,8 +110,9 @@ def export_curated_set(
         "n_human": int((decided["decided_by"] == "human").sum()),
     }
     used = set(decided["source"].to_list()) | set(classes["description_source"].drop_nulls())
+    overall = get_thresholds(con, model_version)[0] if threshold is None else threshold
     card = compute_dataset_card(
-        con, version, counts, threshold=threshold, kept_only=kept_only, used_sources=used
+        con, version, counts, threshold=overall, kept_only=kept_only, used_sources=used
     )
     (out / "DATASET_CARD.md").write_text(card, encoding="utf-8")
     return {
@@ -135,7 +148,8 @@ def compute_dataset_card(
     run = version["run"]
     held = "kept captions only" if kept_only else "all scored captions"
     sources = list_sources(con).filter(pl.col("source").is_in(sorted(used_sources)))
-    thresholds = decision_db.list_class_thresholds(con)
+    per_class = get_thresholds(con, version["model_version"])[1]
+    oos = _describe_out_of_sample(run)
     lines = [
         "# Curated captions (relevance-filtered)",
         "",
@@ -145,12 +159,13 @@ def compute_dataset_card(
         "## Model",
         f"- model version {version['model_version']}: run {run['run_id']} ({run['name']}), "
         f"epoch {version['epoch']}, encoder `{run['encoder']}`, {len(run['class_wnids'])} classes",
-        f"- test top-1 accuracy of the own class: {version['test_accuracy']:.4f}; "
+        f"- mode {run['mode']}; {oos}",
+        f"- top-1 accuracy of the own class (out of sample): {version['test_accuracy']:.4f}; "
         f"weights sha256 `{version['sha256']}`",
         "",
         "## Rules",
         f"- drop when P(own class) < mean P over classes, or P < {threshold} "
-        f"(classes with their own threshold: {thresholds.height})",
+        f"(classes with their own threshold: {len(per_class)})",
         "- kept: raw coefficient r = 1 if P >= 0.9 else P + 0.1; coefficient = empirical CDF of r "
         "over kept captions (#{r_j <= r_i} / n_kept), uniform on (0, 1]",
         "- a person's keep/drop (with a reason) overrides the rules",
@@ -172,3 +187,42 @@ def compute_dataset_card(
         lines.append(f"| {', '.join(missing)} | | not registered | unknown | |")
     lines += ["", "Check each source's license before redistributing its text.", ""]
     return "\n".join(lines)
+
+
+def _describe_out_of_sample(run: dict) -> str:
+    if run["mode"] == "frozen":
+        folds = run["spec"].get("head", {}).get("folds", "K")
+        return (
+            f"scores are out of sample: {folds}-fold cross-fitting on frozen encoder features "
+            "(each caption scored by the head that did not train on it)"
+        )
+    return "scores of test-split captions are out of sample; training captions are not"
+
+
+def export_curated_zip(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    model_version: int,
+    threshold: float | None = None,
+    kept_only: bool = False,
+) -> tuple[bytes, dict]:
+    """The curated set as one zip (for a download): the files `export_curated_set` writes.
+
+    Returns:
+        (zip bytes, the export's counts).
+    """
+    with tempfile.TemporaryDirectory(prefix="relevance-export-") as tmp:
+        result = export_curated_set(
+            con, model_version=model_version, out_dir=tmp, threshold=threshold, kept_only=kept_only
+        )
+        return compute_folder_zip(Path(tmp)), result
+
+
+def compute_folder_zip(folder: Path) -> bytes:
+    """The files of a folder (not recursive) as zip bytes, names relative to it."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(Path(folder).iterdir()):
+            if path.is_file():
+                archive.write(path, arcname=path.name)
+    return buffer.getvalue()

@@ -105,3 +105,22 @@ def compute_class_summary(decisions: pl.DataFrame) -> pl.DataFrame:
         )
         .sort(["share_dropped", "wnid"], descending=[True, False])
     )
+
+
+def compute_most_likely_wrong(
+    decisions: pl.DataFrame, *, wnid: str | None = None, include_reviewed: bool = False
+) -> pl.DataFrame:
+    """Captions ordered from most to least likely wrong, over every class (or one).
+
+    The order is cleanlab's self-confidence: P(own class) ascending (ties: the suggested
+    class's P descending), so a caption the model gives to another class with confidence
+    comes first.
+
+    Args:
+        decisions: `compute_decisions` output with suggested_wnid and p_suggested.
+        include_reviewed: also list captions a person already kept or dropped.
+    """
+    frame = decisions if wnid is None else decisions.filter(pl.col("wnid") == wnid)
+    if not include_reviewed:
+        frame = frame.filter(pl.col("decided_by") != "human")
+    return frame.sort(["p_own", "p_suggested", "caption_id"], descending=[False, True, False])

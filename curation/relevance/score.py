@@ -1,7 +1,11 @@
 """Score captions with one model version: each caption alone (no class sentence) gives
-P(own class) and the mean probability over the classes. Scores are stored per caption and
-model version; decisions are derived from them by `rules.py`, and a person's decision (own
-table) always wins, so rescoring never overwrites it.
+P(own class), the mean probability over the classes, and the class the model ranks first
+(the suggested class) with its P. Scores are stored per caption and model version with
+whether each is out of sample: frozen mode scores every caption with a head that did not
+train on it (cross-fitting); fine-tune mode's test-split captions (and captions outside its
+dataset) are out of sample, its training captions are not. Decisions are derived from the
+scores by `rules.py`, and a person's decision (own table) always wins, so rescoring never
+overwrites it.
 """
 
 from __future__ import annotations
@@ -16,10 +20,15 @@ from contract.devices import resolve_device
 from contract.progress import Progress, no_progress
 from curation.relevance import checkpoint as ckpt
 from curation.relevance.batching import compute_caption_outputs
-from curation.relevance.dataset import compute_caption_texts, compute_word_count
+from curation.relevance.dataset import (
+    check_caption_source,
+    compute_caption_texts,
+    compute_word_count,
+)
 from curation.relevance.model import compute_amp_dtype
 from curation.relevance.specs import ScoringSpec
 from db import relevance as relevance_db
+from db import relevance_scores as scores_db
 
 
 def run_score_relevance(
@@ -30,22 +39,17 @@ def run_score_relevance(
     """Score the captions of the model's classes and store the scores (one transaction).
 
     Returns:
-        A report: n_scored, n_skipped_short, n_truncated, n_kept_by_model, scoring_id.
+        A report: mode, n_scored, n_out_of_sample, n_skipped_short, n_truncated,
+        n_kept_by_model, n_suggested_other, scoring_id.
 
     Raises:
-        ValueError: unknown model version, pruned weights, or wnids outside the class set.
+        ValueError: unknown model version or caption source, pruned weights, or wnids
+            outside the class set.
     """
     if not isinstance(spec, ScoringSpec):
         raise ValueError(f"spec must be a ScoringSpec, got {type(spec).__name__}")
     progress = progress or no_progress
-    version = relevance_db.get_model_version(con, spec.model_version)
-    if version is None:
-        known = relevance_db.list_model_versions(con)["model_version"].to_list()
-        raise ValueError(f"model version {spec.model_version} does not exist; known: {known}")
-    if version["pruned"]:
-        raise ValueError(
-            f"the weights of model version {spec.model_version} were pruned; pick a kept one"
-        )
+    version = _get_usable_version(con, spec.model_version)
     class_wnids = version["run"]["class_wnids"]
     outside = sorted(set(spec.wnids) - set(class_wnids))
     if outside:
@@ -53,43 +57,106 @@ def run_score_relevance(
             f"classes {outside[:5]} are not in model version "
             f"{spec.model_version}'s class set ({len(class_wnids)} classes)"
         )
-    model, tokenizer, _ = ckpt.load_relevance_model(
-        version["run"]["checkpoint_dir"],
-        weights_path=Path(version["path"]),
-        class_wnids=class_wnids,
-        encoder=version["run"]["encoder"],
-        expected_sha256=version["sha256"],
+    check_caption_source(con, spec.source)
+    records = relevance_db.list_caption_records(
+        con, wnids=list(spec.wnids) or class_wnids, source=spec.source
     )
-    records = relevance_db.list_caption_records(con, wnids=list(spec.wnids) or class_wnids)
-    scores, report = score_caption_records(model, tokenizer, records, class_wnids, spec, progress)
-    report["scoring_id"] = relevance_db.insert_scores(
+    scores, report = score_caption_records(version, records, spec, progress)
+    report["scoring_id"] = scores_db.insert_scores(
         con, model_version=spec.model_version, scores=scores, spec=spec.to_dict(), report=report
     )
-    progress(1.0, f"scored {report['n_scored']} captions")
+    n, oos = report["n_scored"], report["n_out_of_sample"]
+    progress(1.0, f"scored {n} captions ({oos} out of sample)")
     return report
 
 
+def _get_usable_version(con, model_version: int) -> dict:
+    version = relevance_db.get_model_version(con, model_version)
+    if version is None:
+        known = relevance_db.list_model_versions(con)["model_version"].to_list()
+        raise ValueError(f"model version {model_version} does not exist; known: {known}")
+    if version["pruned"]:
+        raise ValueError(
+            f"the weights of model version {model_version} were pruned; pick a kept one"
+        )
+    return version
+
+
 def score_caption_records(
-    model, tokenizer, records: pl.DataFrame, class_wnids: list[str], spec: ScoringSpec, progress
+    version: dict, records: pl.DataFrame, spec: ScoringSpec, progress: Progress = no_progress
 ) -> tuple[pl.DataFrame, dict]:
     """Score caption records (caption_id, wnid, title, description, tags) in memory.
 
     Returns:
-        (scores frame: caption_id, p_own, p_mean, n_tokens, truncated; report dict).
+        (scores frame: caption_id, p_own, p_mean, n_tokens, truncated, suggested_wnid,
+        p_suggested, out_of_sample; report dict).
     """
+    class_wnids = version["run"]["class_wnids"]
     texts = compute_caption_texts(records)
     long_enough = np.fromiter(
         (compute_word_count(t) >= spec.min_words for t in texts), dtype=bool, count=len(texts)
     )
     rows = np.flatnonzero(long_enough)
+    kept = records[rows.tolist()] if len(rows) else records.clear()
     index = {w: i for i, w in enumerate(class_wnids)}
-    labels = np.asarray([index[w] for w in records["wnid"].gather(rows)], dtype=np.int64)
+    labels = np.asarray([index[w] for w in kept["wnid"]], dtype=np.int64)
     device = resolve_device(spec.device)
+    kept_texts = [texts[r] for r in rows]
+    if version["run"]["mode"] == "frozen":
+        from curation.relevance.frozen_run import score_frozen_records
+
+        out = score_frozen_records(
+            version, kept, kept_texts, labels, device=device, progress=progress
+        )
+    else:
+        out = _score_finetune(version, kept, kept_texts, labels, spec, device, progress)
+    scores = pl.DataFrame(
+        {
+            "caption_id": kept["caption_id"],
+            "p_own": out["p_own"],
+            "p_mean": out["p_mean"],
+            "n_tokens": out["n_tokens"],
+            "truncated": out["truncated"],
+            "suggested_wnid": [class_wnids[i] for i in out["suggested"]],
+            "p_suggested": out["p_suggested"],
+            "out_of_sample": pl.Series(out["out_of_sample"], dtype=pl.Boolean),
+        }
+    )
+    report = _compute_report(version, records.height, long_enough, out)
+    return scores, report
+
+
+def _compute_report(version: dict, n_captions: int, long_enough: np.ndarray, out: dict) -> dict:
+    kept = (out["p_own"] >= out["p_mean"]) & (out["p_own"] >= 0.5)
+    oos = np.asarray([bool(x) for x in out["out_of_sample"] if x is not None], dtype=bool)
+    return {
+        "mode": version["run"]["mode"],
+        "n_captions": n_captions,
+        "n_scored": int(long_enough.sum()),
+        "n_out_of_sample": int(oos.sum()),
+        "n_skipped_short": int((~long_enough).sum()),
+        "n_truncated": int(np.asarray(out["truncated"]).sum()),
+        "n_kept_by_model": int(kept.sum()),
+        "n_suggested_other": int((~np.asarray(out["correct"])).sum()),
+    }
+
+
+def _score_finetune(version, records, texts, labels, spec: ScoringSpec, device, progress) -> dict:
+    """The fine-tuned encoder + head on each caption; out of sample unless in its train split
+    (None when the run predates the split file)."""
+    run = version["run"]
+    model, tokenizer, _ = ckpt.load_relevance_model(
+        run["checkpoint_dir"],
+        weights_path=Path(version["path"]),
+        class_wnids=run["class_wnids"],
+        encoder=run["encoder"],
+        expected_sha256=version["sha256"],
+    )
     model.to(device)
     out = compute_caption_outputs(
         model,
         tokenizer,
-        [texts[r] for r in rows],
+        texts,
         labels,
         batch_size=spec.resolve_batch_size(device),
         max_length=spec.max_length,
@@ -97,25 +164,14 @@ def score_caption_records(
         amp_dtype=compute_amp_dtype(device, spec.precision),
         progress=progress,
     )
-    truncated = _compute_truncated(tokenizer, [texts[r] for r in rows], out["n_tokens"], spec)
-    scores = pl.DataFrame(
-        {
-            "caption_id": records["caption_id"].gather(rows),
-            "p_own": out["p_own"],
-            "p_mean": out["p_mean"],
-            "n_tokens": out["n_tokens"],
-            "truncated": truncated,
-        }
-    )
-    kept = (out["p_own"] >= out["p_mean"]) & (out["p_own"] >= 0.5)
-    report = {
-        "n_captions": records.height,
-        "n_scored": int(len(rows)),
-        "n_skipped_short": int((~long_enough).sum()),
-        "n_truncated": int(truncated.sum()),
-        "n_kept_by_model": int(kept.sum()),
-    }
-    return scores, report
+    out["truncated"] = _compute_truncated(tokenizer, texts, out["n_tokens"], spec)
+    split = ckpt.load_caption_table(run["checkpoint_dir"], ckpt.SPLIT_FILE)
+    if split is None:
+        out["out_of_sample"] = [None] * len(texts)
+    else:
+        trained = set(split.filter(pl.col("split") == "train")["caption_id"].to_list())
+        out["out_of_sample"] = [int(c) not in trained for c in records["caption_id"]]
+    return out
 
 
 def _compute_truncated(tokenizer, texts: list[str], n_tokens: np.ndarray, spec) -> np.ndarray:

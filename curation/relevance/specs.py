@@ -1,7 +1,9 @@
 """Frozen job specs for caption relevance, stored as JSON beside every result.
 
-`DatasetSpec` says how the training set is built, `TrainSpec` how a model is trained,
-`ScoringSpec` which checkpoint scores which captions.
+`DatasetSpec` says how the training set is built, `TrainSpec` how a model is trained (in
+either mode: a head on frozen encoder features, `FrozenHeadSpec`, or the whole encoder
+fine-tuned), `FeatureSpec` which texts get frozen-encoder features, `ScoringSpec` which
+model version scores which captions.
 """
 
 from __future__ import annotations
@@ -13,6 +15,22 @@ from contract.specs import JsonSpec
 
 OFFLINE_ENCODER = "offline:all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# 'auto' = frozen on a CPU (minutes for every class), finetune on CUDA (the paper's training).
+MODES = ("auto", "frozen", "finetune")
+
+
+def resolve_mode(mode: str, device: str) -> str:
+    """'frozen' or 'finetune': the mode as given, or for 'auto' the one that suits `device`
+    ('cuda' -> finetune, else frozen).
+
+    Raises:
+        ValueError: an unknown mode (the message lists the valid ones).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode != "auto":
+        return mode
+    return "finetune" if str(device).startswith("cuda") else "frozen"
 
 
 @dataclass(frozen=True)
@@ -28,6 +46,7 @@ class DatasetSpec(JsonSpec):
         min_words: captions need at least this many words (paper: more than one).
         wnids: restrict to these classes (empty = every class with captions).
         max_classes: keep only the first N eligible classes by wnid (0 = all); for quick runs.
+        source: only captions of this caption source (None = every source).
     """
 
     seed: int = 0
@@ -37,6 +56,7 @@ class DatasetSpec(JsonSpec):
     min_words: int = 2
     wnids: tuple[str, ...] = ()
     max_classes: int = 0
+    source: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.test_fraction < 1.0:
@@ -49,11 +69,52 @@ class DatasetSpec(JsonSpec):
 
 
 @dataclass(frozen=True)
-class TrainSpec(JsonSpec):
-    """A training run. `checkpoint_dir` identifies the run: training again into the same
-    directory resumes it.
+class FrozenHeadSpec(JsonSpec):
+    """The head trained on frozen encoder features (the paper's head: dropout, a linear layer
+    over the classes, sigmoid, BCE on one-hot targets), cross-fitted over `folds` folds.
 
     Attributes:
+        epochs: passes over the training features per fold.
+        learning_rate, weight_decay: AdamW.
+        batch_size: feature rows per step.
+        folds: K of the K-fold cross-fitting: each caption is scored by the head trained on
+            the other K-1 folds (out of sample). The model's head for new captions is the
+            mean of the K fold heads.
+        feature_batch_size: texts per encoder forward pass while features are computed.
+        cache_dir: feature cache folder ('' = `.cache/text-features`).
+
+    The head settings were chosen on half of the default captions and reported on the other
+    half (benchmarks/bench_noise.py).
+    """
+
+    epochs: int = 8
+    learning_rate: float = 3e-3
+    weight_decay: float = 0.0
+    batch_size: int = 256
+    folds: int = 5
+    feature_batch_size: int = 64
+    cache_dir: str = ""
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.feature_batch_size < 1:
+            raise ValueError("need epochs >= 1, batch_size >= 1 and feature_batch_size >= 1")
+        if not 2 <= self.folds <= 20:
+            raise ValueError(f"folds must be between 2 and 20, got {self.folds}")
+        if self.learning_rate <= 0 or self.weight_decay < 0:
+            raise ValueError("need learning_rate > 0 and weight_decay >= 0")
+
+
+@dataclass(frozen=True)
+class TrainSpec(JsonSpec):
+    """A training run. `checkpoint_dir` identifies the run: training a fine-tune run again
+    into the same directory resumes it.
+
+    Attributes:
+        mode: 'frozen' (a head on cached encoder features, cross-fitted: minutes on a CPU for
+            every class), 'finetune' (the whole encoder, the paper's way; for a GPU), or
+            'auto' (frozen on a CPU, finetune on CUDA).
+        head: the frozen mode's head settings (`FrozenHeadSpec`); the fields below it are
+            the fine-tune mode's (`max_length` and `dropout` apply to both).
         encoder: a Hugging Face name, a local directory, or `offline:all-MiniLM-L6-v2`.
         max_length: tokens per input (pairs are truncated longest-first).
         epoch_fraction: each epoch trains on a fresh random share of the training pairs.
@@ -66,6 +127,8 @@ class TrainSpec(JsonSpec):
 
     checkpoint_dir: str
     name: str = "relevance"
+    mode: str = "auto"
+    head: FrozenHeadSpec = field(default_factory=FrozenHeadSpec)
     encoder: str = OFFLINE_ENCODER
     dataset: DatasetSpec = field(default_factory=DatasetSpec)
     epochs: int = 3
@@ -85,6 +148,8 @@ class TrainSpec(JsonSpec):
     eval_batch_size: int = 128
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         check_device_name(self.device)
@@ -97,6 +162,31 @@ class TrainSpec(JsonSpec):
 
 
 @dataclass(frozen=True)
+class FeatureSpec(JsonSpec):
+    """Compute (or find cached) frozen-encoder features of a dataset's captions and class
+    sentences: the first step of frozen training, runnable on its own.
+
+    Attributes:
+        encoder: as in `TrainSpec`. max_length: tokens per text (part of the cache key).
+        batch_size: texts per forward pass. cache_dir: '' = `.cache/text-features`.
+
+    Features are always computed in fp32, so the CPU and a GPU fill the same cache.
+    """
+
+    encoder: str = OFFLINE_ENCODER
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
+    max_length: int = 128
+    batch_size: int = 64
+    device: str = "auto"
+    cache_dir: str = ""
+
+    def __post_init__(self) -> None:
+        check_device_name(self.device)
+        if self.batch_size < 1 or self.max_length < 8:
+            raise ValueError("need batch_size >= 1 and max_length >= 8")
+
+
+@dataclass(frozen=True)
 class ScoringSpec(JsonSpec):
     """Score captions with one model version (checkpoint).
 
@@ -106,6 +196,7 @@ class ScoringSpec(JsonSpec):
         batch_size: captions per forward pass; 0 = automatic (`resolve_scoring_batch_size`).
         max_length: tokens per caption (longer captions are truncated and counted).
         min_words: captions with fewer words are skipped and counted (paper: more than one).
+        source: only captions of this caption source (None = every source).
     """
 
     model_version: int
@@ -115,6 +206,7 @@ class ScoringSpec(JsonSpec):
     min_words: int = 2
     device: str = "auto"
     precision: str = "auto"
+    source: str | None = None
 
     def __post_init__(self) -> None:
         check_device_name(self.device)
@@ -130,3 +222,47 @@ class ScoringSpec(JsonSpec):
         if self.batch_size:
             return self.batch_size
         return 128 if device.startswith("cuda") else 32
+
+
+@dataclass(frozen=True)
+class CaptionFilter(JsonSpec):
+    """Which captions a bulk keep/drop (or a review list) applies to; stored with each bulk
+    event, so the history says what was matched.
+
+    Attributes:
+        model_version: only captions this version scored (needed for the score filters).
+        wnid: one class. source: one caption source.
+        search: case-insensitive literal substring of the title, description or tags.
+        p_min, p_max: bounds on P(own class) of `model_version`'s scores (inclusive).
+        suggested_other: only captions whose suggested class is another class.
+    """
+
+    model_version: int | None = None
+    wnid: str | None = None
+    source: str | None = None
+    search: str = ""
+    p_min: float | None = None
+    p_max: float | None = None
+    suggested_other: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("p_min", "p_max"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if self.p_min is not None and self.p_max is not None and self.p_min > self.p_max:
+            raise ValueError(f"p_min {self.p_min} is above p_max {self.p_max}")
+        uses_scores = self.p_min is not None or self.p_max is not None or self.suggested_other
+        if uses_scores and self.model_version is None:
+            raise ValueError("score filters (p_min, p_max, suggested_other) need a model_version")
+
+    def describe(self) -> str:
+        """One line for the user, e.g. "class n01440764, 'dsc', P(own) <= 0.2"."""
+        parts = [f"model version {self.model_version}"] if self.model_version else []
+        parts += [f"class {self.wnid}"] if self.wnid else []
+        parts += [f"source {self.source}"] if self.source else []
+        parts += [f"text contains {self.search!r}"] if self.search else []
+        parts += [f"P(own) >= {self.p_min}"] if self.p_min is not None else []
+        parts += [f"P(own) <= {self.p_max}"] if self.p_max is not None else []
+        parts += ["suggested class is another"] if self.suggested_other else []
+        return ", ".join(parts) or "every caption"

@@ -1,4 +1,8 @@
-"""Train the relevance model: BCE on one-hot targets over (caption, class sentence) pairs.
+"""Train the relevance model, in either mode (`TrainSpec.mode`).
+
+'frozen' (the default on a CPU) is `frozen_run.train_frozen_relevance_model`: a head on
+cached encoder features, cross-fitted. 'finetune' (the default on CUDA) is below: the whole
+encoder and head, BCE on one-hot targets over (caption, class sentence) pairs.
 
 Each epoch trains on a fresh random share (default 75 %) of the pairs in length-bucketed,
 dynamically padded batches; mixed precision (bf16/fp16 autocast) only on CUDA. After every
@@ -35,7 +39,7 @@ from curation.relevance.model import (
     create_relevance_model,
     load_encoder,
 )
-from curation.relevance.specs import TrainSpec
+from curation.relevance.specs import TrainSpec, resolve_mode
 from db import relevance as relevance_db
 
 
@@ -75,8 +79,9 @@ def run_train_relevance(
     """Build the dataset from the database and train (or resume) a relevance model.
 
     Returns:
-        A summary: run_id, epochs_done, best_epoch, best_model_version, best_test_accuracy,
-        stopped_early, dataset report.
+        A summary: run_id, mode, epochs_done, best_epoch, best_model_version,
+        best_test_accuracy, stopped_early, dataset report (frozen mode adds the feature
+        report and head_seconds).
     """
     if not isinstance(spec, TrainSpec):
         raise ValueError(f"spec must be a TrainSpec, got {type(spec).__name__}")
@@ -94,7 +99,15 @@ def train_relevance_model(
     *,
     progress: Progress = no_progress,
 ) -> dict:
-    """Train on a built dataset; see `run_train_relevance`."""
+    """Train on a built dataset in the spec's mode; see `run_train_relevance`."""
+    if resolve_mode(spec.mode, resolve_device(spec.device)) == "frozen":
+        from curation.relevance.frozen_run import train_frozen_relevance_model
+
+        return train_frozen_relevance_model(con, spec, dataset, progress=progress)
+    return _train_finetune(con, spec, dataset, progress=progress)
+
+
+def _train_finetune(con, spec: TrainSpec, dataset: RelevanceDataset, *, progress) -> dict:
     if dataset.report["n_test_captions"] == 0:
         raise ValueError("the test split is empty: every class needs at least 2 captions")
     run = _load_or_create_model(spec, dataset)
@@ -118,6 +131,7 @@ def train_relevance_model(
     best = versions.filter(versions["epoch"] == run.best_epoch)["model_version"].to_list()
     return {
         "run_id": run.run_id,
+        "mode": "finetune",
         "epochs_done": run.last_epoch,
         "best_epoch": run.best_epoch,
         "best_model_version": best[0] if best else None,
@@ -135,7 +149,11 @@ def _load_or_create_model(spec: TrainSpec, dataset: RelevanceDataset) -> _Run:
     epochs = ckpt.list_saved_epochs(run_dir) if meta else []
     if meta is not None:
         ckpt.check_compatible(
-            meta, class_wnids=dataset.class_wnids, encoder=spec.encoder, where=str(run_dir)
+            meta,
+            class_wnids=dataset.class_wnids,
+            encoder=spec.encoder,
+            mode="finetune",
+            where=str(run_dir),
         )
     if epochs:
         model, tokenizer, _ = ckpt.load_relevance_model(run_dir)
@@ -147,6 +165,7 @@ def _load_or_create_model(spec: TrainSpec, dataset: RelevanceDataset) -> _Run:
             encoder, n_classes=len(dataset.class_wnids), dropout=spec.dropout
         )
         meta = {
+            "mode": "finetune",
             "class_wnids": list(dataset.class_wnids),
             "encoder": spec.encoder,
             "dropout": spec.dropout,
@@ -155,6 +174,9 @@ def _load_or_create_model(spec: TrainSpec, dataset: RelevanceDataset) -> _Run:
             "sentences": dataset.sentences,
         }
         ckpt.save_run_files(run_dir, meta=meta, encoder=encoder, tokenizer=tokenizer)
+        ckpt.save_caption_table(
+            run_dir, ckpt.SPLIT_FILE, dataset.captions.select("caption_id", "split")
+        )
         state = None
     device = resolve_device(spec.device)
     amp_dtype = compute_amp_dtype(device, spec.precision)
@@ -247,11 +269,14 @@ def _get_or_insert_run(con, spec: TrainSpec, dataset, run_dir: Path, report: dic
             checkpoint_dir=str(run_dir),
             spec=spec.to_dict(),
             dataset_report=report,
+            mode="finetune",
+            source=spec.dataset.source,
         )
     ckpt.check_compatible(
         existing,
         class_wnids=dataset.class_wnids,
         encoder=spec.encoder,
+        mode="finetune",
         where=f"of run {existing['run_id']}",
     )
     relevance_db.update_run_status(con, existing["run_id"], "training")

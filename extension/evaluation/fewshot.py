@@ -21,8 +21,10 @@ import torch
 from contract.progress import Progress, no_progress, scale_progress
 from db import evaluation as eval_db
 from db import image_sets as set_db
+from db.classes import get_class_names
 from extension.evaluation.heads import compute_eval_rows
-from extension.evaluation.protocol import ScoredClass, compute_class_metrics, compute_class_sample
+from extension.evaluation.protocol import compute_class_sample
+from extension.evaluation.rules import ScoredClass, compute_class_metrics
 from extension.images.sets import load_set_features, run_embed_image_set
 from extension.models import BaseClassifier, load_base_classifier
 from extension.specs import DEFAULT_CACHE_DIR, TRAINED, EmbedSpec, FewShotSpec
@@ -109,8 +111,9 @@ def run_fewshot(
     features, labels = _load_features(con, spec, base, cache_dir, report)
     eval_rows = compute_eval_rows(con, base, list(spec.classes), spec.init_methods)
     rows, classes = [], []
+    names = get_class_names(con, list(spec.classes))
     for i, wnid in enumerate(spec.classes):
-        report(0.3 + 0.7 * i / len(spec.classes), f"class {wnid}")
+        report(0.3 + 0.7 * i / len(spec.classes), f"class {names.get(wnid, wnid)} ({wnid})")
         test_idx, test_labels, pool = _split(labels, wnid, spec)
         classes.append(
             (wnid, eval_rows.row_source[wnid], int(test_labels.sum()), int((~test_labels).sum()))
@@ -177,7 +180,7 @@ def _compute_class_shots(
 def _store(
     con, spec: FewShotSpec, model_key: str, summary: dict, classes: list, frame: pl.DataFrame
 ) -> int:
-    names = eval_db.get_class_names(con, list(spec.classes))
+    names = get_class_names(con, list(spec.classes))
     class_frame = pl.DataFrame(
         [(w, names.get(w, w), source, p, n) for w, source, p, n in classes],
         schema=["wnid", "name", "row_source", "n_pos", "n_neg"],

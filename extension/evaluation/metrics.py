@@ -7,8 +7,8 @@ of tied scores are averaged), and AP groups tied scores into one threshold (scik
 the usual definitions on small hand-computed examples. Column versions (`*_columns`) score T
 rankings at once, for leave-one-out over many classes and for bootstrap replicates.
 
-Also here: the label-free threshold F1 and the 1000-way test of leave-one-out, the reference
-lines of F1 (random, all-positive), ROC/PR curves and stratified bootstrap intervals.
+Also here: the label-free threshold F1 and the 1000-way test of leave-one-out, hit@k, the
+reference lines of F1 (random, all-positive), ROC/PR curves and stratified bootstrap intervals.
 """
 
 from __future__ import annotations
@@ -304,8 +304,9 @@ def compute_thousand_way(
 ) -> dict[str, np.ndarray]:
     """Each synthesized row competing with all other trained rows in the argmax.
 
-    recall = top-1 share of the class's own images (top-5: within the 5 best), precision = own
-    images among all images the row wins (0 when it wins none), F1 from both.
+    recall = top-1 share of the class's own images (top-5: within the 5 best; i.e. hit@1 and
+    hit@5 among the C candidates: the synthesized row and the C - 1 other trained rows),
+    precision = own images among all images the row wins (0 when it wins none), F1 from both.
 
     Args:
         trained_logits: (N, C_all) logits of the full trained head.
@@ -332,6 +333,26 @@ def compute_thousand_way(
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = np.where(top1 > 0, 2 * precision * top1 / (precision + top1), 0.0)
     return {"top1": top1, "top5": top5, "precision": precision, "f1": f1, "n_won": n_won}
+
+
+def compute_hit_at_k(
+    scores: np.ndarray, true_index: np.ndarray, *, ks: tuple[int, ...] = (1, 5)
+) -> dict[int, np.ndarray]:
+    """Whether each item's true candidate is among its k best (DGP/GCNZ hit@k).
+
+    Ties count against the true candidate only when strictly better scores fill the k slots.
+
+    Args:
+        scores: (N, K) scores of the K candidates on N items.
+        true_index: (N,) column of each item's true candidate.
+
+    Returns:
+        k -> (N,) bool.
+    """
+    scores, true_index = np.asarray(scores, float), np.asarray(true_index)
+    own = np.take_along_axis(scores, true_index[:, None], axis=1)  # (N, 1)
+    above = (scores > own).sum(1)  # candidates strictly better than the true one
+    return {k: above < k for k in ks}
 
 
 def _as_bool(values: np.ndarray, name: str) -> np.ndarray:

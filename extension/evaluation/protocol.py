@@ -5,18 +5,17 @@ other classes, including any negative-only sets) are drawn with a seed, each cap
 the sets hold. Every head (the trained row, and the row each synthesis method builds
 leave-one-out, or the stored row of an added class) scores those images with its logit
 `x @ w + b`. Threshold-free: AUROC and AP of that score. Binary precision, recall and F1 under
-every registered decision rule (below; the dashboard states the one it shows). References:
-random ranking (AUROC 0.5, F1 0.5 on balanced sets) and predicting everything positive
-(F1 = 2p / (1 + p), 0.667 balanced). Bootstrap percentile intervals resample positives and
-negatives separately.
+every registered decision rule (`extension.evaluation.rules`; the dashboard states the one it
+shows). References: random ranking (AUROC 0.5, F1 0.5 on balanced sets) and predicting
+everything positive (F1 = 2p / (1 + p), 0.667 balanced). Bootstrap percentile intervals
+resample positives and negatives separately. A class with too few images for any of that is
+evaluated against every other image, threshold-free only (`extension.evaluation.support`).
 """
 
 from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,97 +26,26 @@ from contract.devices import resolve_device
 from contract.progress import Progress, no_progress, scale_progress
 from db import evaluation as eval_db
 from db import image_sets as set_db
+from db.classes import get_class_names
 from extension.evaluation.heads import compute_eval_rows
-from extension.evaluation.metrics import (
-    compute_all_positive_f1,
-    compute_best_f1_threshold,
-    compute_bootstrap_intervals,
+from extension.evaluation.metrics import compute_all_positive_f1
+from extension.evaluation.rules import (
+    DEFAULT_RULE,
+    ScoredClass,
+    compute_class_metrics,
+    compute_threshold_free,
+    list_rules,
+)
+from extension.evaluation.support import (
+    PER_CLASS,
+    POOLED,
+    compute_pooled_auroc,
+    compute_pooled_reason,
 )
 from extension.images.sets import load_set_features, run_embed_image_set
 from extension.models import BaseClassifier, load_base_classifier
 from extension.specs import DEFAULT_CACHE_DIR, EmbedSpec, EvalSpec
 from extension.text.store import ensure_text_stats
-
-
-@dataclass(frozen=True)
-class ScoredClass:
-    """One class's sample scored by one row.
-
-    Attributes:
-        scores: (N,) the row's logits.
-        labels: (N,) True for the class's own images.
-        rival: (N,) the best logit among the other classes' trained rows (NaN without a head).
-        seed: for rules that split the sample.
-    """
-
-    scores: np.ndarray
-    labels: np.ndarray
-    rival: np.ndarray
-    seed: int
-
-
-RuleFn = Callable[[ScoredClass], np.ndarray]
-_RULES: dict[str, tuple[RuleFn, str]] = {}
-DEFAULT_RULE = "crossfit"
-
-
-def register_rule(name: str, statement: str) -> Callable[[RuleFn], RuleFn]:
-    """Decorator: a decision rule `fn(scored) -> (N,) bool`, with the sentence the page shows."""
-
-    def decorate(fn: RuleFn) -> RuleFn:
-        _RULES[name] = (fn, statement)
-        return fn
-
-    return decorate
-
-
-def list_rules() -> dict[str, str]:
-    """Rule name -> the statement of what 'positive' means under it."""
-    return {name: statement for name, (_, statement) in _RULES.items()}
-
-
-@register_rule(
-    "crossfit",
-    "Positive when the row's logit is at least a threshold chosen to maximize F1 on the other "
-    "half of the class's sample (2-fold, stratified, seeded), so no image's own label sets its "
-    "threshold. This is the binary one-vs-rest F-score of the row on its own: a synthesized "
-    "row's logit has no meaningful zero or scale (a softmax head is unchanged by shifting all "
-    "logits), so a fixed threshold would measure its offset rather than how well it separates.",
-)
-def _crossfit(scored: ScoredClass) -> np.ndarray:
-    rng = np.random.default_rng([scored.seed, 7])
-    fold = np.zeros(len(scored.labels), dtype=bool)
-    for value in (True, False):
-        members = rng.permutation(np.flatnonzero(scored.labels == value))
-        fold[members[: len(members) // 2]] = True
-    predicted = np.zeros(len(scored.labels), dtype=bool)
-    for fit, apply in ((fold, ~fold), (~fold, fold)):
-        lab = scored.labels[fit]
-        if lab.all() or not lab.any():
-            continue
-        threshold = compute_best_f1_threshold(lab, scored.scores[fit])
-        predicted[apply] = scored.scores[apply] >= threshold
-    return predicted
-
-
-@register_rule(
-    "argmax",
-    "Positive when the row wins the 1000-way argmax: it replaces its class's trained row (a "
-    "new class is appended) and the image goes to the highest logit. This is what a user of "
-    "the extended classifier sees; a row whose norm shrank from averaging rarely wins.",
-)
-def _argmax(scored: ScoredClass) -> np.ndarray:
-    return scored.scores > np.nan_to_num(scored.rival, nan=-np.inf)
-
-
-@register_rule(
-    "logit0",
-    "Positive when the row's logit is above 0 (sigmoid above 0.5), reading the row alone as a "
-    "binary logistic classifier. Shown only for comparison: the zero of a softmax-trained "
-    "logit is arbitrary.",
-)
-def _logit0(scored: ScoredClass) -> np.ndarray:
-    return scored.scores > 0
 
 
 def compute_class_sample(
@@ -168,28 +96,6 @@ def compute_class_sample(
     return np.sort(pos), np.sort(neg)
 
 
-def compute_class_metrics(
-    scored: ScoredClass, *, n_bootstrap: int = 1000, confidence: float = 0.95
-) -> tuple[dict, dict[str, np.ndarray]]:
-    """Every metric with its interval, and each rule's decisions.
-
-    Returns:
-        ({metric: Interval}, {rule: (N,) bool}).
-    """
-    decisions = {name: fn(scored) for name, (fn, _) in _RULES.items()}
-    if np.isnan(scored.rival).all():
-        decisions.pop("argmax")
-    intervals = compute_bootstrap_intervals(
-        scored.labels,
-        scored.scores,
-        decisions,
-        n_bootstrap=n_bootstrap,
-        confidence=confidence,
-        seed=scored.seed,
-    )
-    return intervals, decisions
-
-
 def run_evaluation(
     con, spec: EvalSpec, progress: Progress | None = None, *, cache_dir: Path = DEFAULT_CACHE_DIR
 ) -> dict:
@@ -212,8 +118,9 @@ def run_evaluation(
     rows = compute_eval_rows(con, base, list(spec.classes), spec.methods, device=device)
     logits = features @ base.head.weight.T + base.head.bias  # (N, C)
     results, score_frames = {}, []
+    names = get_class_names(con, list(rows.targets))
     for i, wnid in enumerate(rows.targets):
-        report(0.4 + 0.55 * i / len(rows.targets), f"class {wnid}")
+        report(0.4 + 0.55 * i / len(rows.targets), f"class {names.get(wnid, wnid)} ({wnid})")
         results[wnid], frames = _evaluate_class(spec, features, items, logits, rows, i)
         score_frames += frames
     summary = _summary(con, spec, results, time.perf_counter() - start)
@@ -234,23 +141,36 @@ def run_evaluation(
 
 
 def _evaluate_class(spec: EvalSpec, features, items: pl.DataFrame, logits, rows, i: int):
-    """One class: its sample, every head's metrics, and the per-image score frames."""
+    """One class: its sample, every head's metrics, and the per-image score frames.
+
+    A class with fewer than `spec.min_positives` images is ranked against every other image of
+    the pool, and gets only threshold-free point values (see `extension.evaluation.support`).
+    """
     wnid = rows.targets[i]
+    labels = items["wnid"].to_numpy()
     in_main_set = (items["set_id"] == spec.image_set_id).to_numpy()
-    pos, neg = compute_class_sample(
-        items["wnid"].to_numpy(),
-        wnid,
-        n=spec.n,
-        seed=spec.seed,
-        balanced=spec.balanced,
-        positive_pool=in_main_set,
-    )
+    pooled = int(((labels == wnid) & in_main_set).sum()) < spec.min_positives
+    if pooled:
+        pos = np.flatnonzero((labels == wnid) & in_main_set)
+        neg = np.flatnonzero(labels != wnid)
+    else:
+        pos, neg = compute_class_sample(
+            labels,
+            wnid,
+            n=spec.n,
+            seed=spec.seed,
+            balanced=spec.balanced,
+            positive_pool=in_main_set,
+        )
+    if not len(pos) or not len(neg):
+        raise ValueError(f"Class {wnid}: {len(pos)} images of the class and {len(neg)} others.")
     idx = np.concatenate([pos, neg])
     rival = _rival(logits[idx], rows.replaces[wnid])
     entry = {
         "n_pos": len(pos),
         "n_neg": len(neg),
         "row_source": rows.row_source[wnid],
+        "support": POOLED if pooled else PER_CLASS,
         "methods": {},
     }
     frames = []
@@ -259,9 +179,12 @@ def _evaluate_class(spec: EvalSpec, features, items: pl.DataFrame, logits, rows,
             continue
         scores = (features[idx] @ weight[i] + bias[i]).numpy().astype(float)
         scored = ScoredClass(scores, np.arange(len(idx)) < len(pos), rival, spec.seed)
-        intervals, decisions = compute_class_metrics(
-            scored, n_bootstrap=spec.n_bootstrap, confidence=spec.confidence
-        )
+        if pooled:
+            intervals, decisions = compute_threshold_free(scored), {}
+        else:
+            intervals, decisions = compute_class_metrics(
+                scored, n_bootstrap=spec.n_bootstrap, confidence=spec.confidence
+            )
         entry["methods"][method] = {k: vars(v) for k, v in intervals.items()}
         frames.append(_score_frame(wnid, method, items[idx], scored, decisions))
     return entry, frames
@@ -327,7 +250,7 @@ def _score_frame(
 
 
 def _summary(con, spec: EvalSpec, results: dict, seconds: float) -> dict:
-    names = eval_db.get_class_names(con, list(results))
+    names = get_class_names(con, list(results))
     for wnid, entry in results.items():
         entry["name"] = names.get(wnid, wnid)
         p = entry["n_pos"] / (entry["n_pos"] + entry["n_neg"])
@@ -344,6 +267,25 @@ def _summary(con, spec: EvalSpec, results: dict, seconds: float) -> dict:
         "n": spec.n,
         "seed": spec.seed,
         "classes": results,
+        "pooled": _pooled_summary(spec, results),
+    }
+
+
+def _pooled_summary(spec: EvalSpec, results: dict) -> dict:
+    """The mean AUROC over the classes too small for per-class figures, per head."""
+    small = [w for w, e in results.items() if e["support"] == POOLED]
+    if not small:
+        return {}
+    heads = [
+        h for h in results[small[0]]["methods"] if all(h in results[w]["methods"] for w in small)
+    ]
+    per_class = {h: [results[w]["methods"][h]["auroc"]["value"] for w in small] for h in heads}
+    return {
+        "classes": small,
+        "reason": compute_pooled_reason(spec.min_positives),
+        "auroc": compute_pooled_auroc(
+            per_class, n_bootstrap=spec.n_bootstrap, confidence=spec.confidence, seed=spec.seed
+        ),
     }
 
 

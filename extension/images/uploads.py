@@ -4,8 +4,8 @@ An upload becomes a folder set `<uploads>/<set name>/<class id>/<file>`. Every c
 before anything is written: the set name and class id must be plain names (never paths),
 the set name must be free, and every file must be a readable image within the size limits.
 The files are then written into a temporary folder beside the target and moved into place
-in one rename, so a refused upload never replaces a file, and a registered set never points
-at bytes other than the ones it was registered with.
+in one rename, which never replaces an existing folder, so a refused upload never replaces a
+file, and a registered set never points at bytes other than the ones it was registered with.
 """
 
 from __future__ import annotations
@@ -113,22 +113,39 @@ def save_uploaded_set(
 
 
 def _write_folder(uploads: Path, set_name: str, class_id: str, names, blobs) -> Path:
-    """Write into a temporary folder, then rename it to `uploads/<set_name>` (stale leftovers
-    of an unregistered earlier upload are replaced)."""
+    """Write into a temporary folder, then rename it to `uploads/<set_name>`.
+
+    An existing folder of that name is never replaced (another set, even one registered
+    under another name or by a list file, may use its files): the rename refuses it, which
+    also settles two uploads of the same new name at the same moment.
+
+    Raises:
+        ValueError: `uploads/<set_name>` already exists on disk (nothing is changed there).
+    """
     uploads.mkdir(parents=True, exist_ok=True)
     target = uploads / set_name
+    if target.exists() or target.is_symlink():
+        raise _folder_taken(target)
     staging = Path(tempfile.mkdtemp(prefix=".upload-", dir=uploads))
     try:
         (staging / class_id).mkdir()
         for name, data in zip(names, blobs, strict=True):
             (staging / class_id / name).write_bytes(data)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        try:
+            staging.rename(target)  # fails on a non-empty folder: never replaces files
+        except OSError as exc:
+            raise _folder_taken(target) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _folder_taken(target: Path) -> ValueError:
+    return ValueError(
+        f"The folder {target} already exists (an earlier upload, or files of another set); "
+        "choose another set name. Nothing was saved."
+    )
 
 
 def write_sample_photo_folder(target: Path) -> Path:

@@ -1,7 +1,9 @@
 """The base classes as donors: text vectors aligned with the trained head rows.
 
 Donors are the base classifier's classes that have text (row order = class index order);
-classes without any text cannot be compared and are left out.
+classes without any text cannot be compared and are left out. Besides the token-frequency
+features ('paper', 'sqrt-idf'), donors may carry sentence embeddings of their texts
+('embedding' features, `extension.text.embedding`) when a text encoder is given.
 """
 
 from __future__ import annotations
@@ -13,17 +15,25 @@ import torch
 
 from db import classes as class_db
 from extension.models import Head
-from extension.synthesis.methods import SynthesisInputs, compute_rows
+from extension.synthesis.calibration import CalibrationImages, compute_calibrated_biases
+from extension.synthesis.methods import SynthesisInputs, complete_spec, compute_rows
 from extension.text.distances import (
     compute_base_distances,
     compute_cross,
     compute_distances,
     compute_gram,
 )
+from extension.text.embedding import (
+    ClassEmbeddings,
+    TextEncoder,
+    compute_pooled_vector,
+    load_class_embeddings,
+)
 from extension.text.stats import TextStats, compute_text_vector
 from extension.text.store import load_text_stats
 
 FEATURES = ("paper", "sqrt-idf")
+EMBEDDING = "embedding"
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,8 @@ class Donors:
         stats: the text statistics (vocabulary for new texts).
         build: the stored build row (id, fingerprint).
         names: wnid -> display name for every catalog class.
+        embeddings: sentence vectors of the donors' texts (row order = `wnids`), or None.
+        text_encoder: the encoder that made them (embeds new texts), or None.
     """
 
     wnids: tuple[str, ...]
@@ -55,13 +67,28 @@ class Donors:
     stats: TextStats
     build: dict
     names: dict[str, str]
+    embeddings: ClassEmbeddings | None = None
+    text_encoder: TextEncoder | None = None
 
     def index(self) -> dict[str, int]:
         return {w: i for i, w in enumerate(self.wnids)}
 
 
-def load_donors(con: duckdb.DuckDBPyConnection, head: Head, class_wnids: list[str]) -> Donors:
+def load_donors(
+    con: duckdb.DuckDBPyConnection,
+    head: Head,
+    class_wnids: list[str],
+    *,
+    text_encoder: TextEncoder | None = None,
+    embed_missing: bool = True,
+) -> Donors:
     """Align the stored text statistics with a head whose rows are `class_wnids`.
+
+    Args:
+        text_encoder: also attach sentence embeddings of the donors' texts ('embedding'
+            features); None: token features only.
+        embed_missing: embed class texts the encoder's cache lacks (inside a job); False:
+            attach no embeddings unless every text is cached (`embeddings` stays None).
 
     Raises:
         ValueError: no base class has text, or the head and class list disagree.
@@ -85,6 +112,13 @@ def load_donors(con: duckdb.DuckDBPyConnection, head: Head, class_wnids: list[st
     counts = torch.bincount(matrix.indices()[1], minlength=matrix.shape[1]).double()
     idf = torch.log(len(keep) / counts.clamp_min(1))
     matrices = {name: compute_features(matrix, name, idf) for name in FEATURES}
+    wnids = tuple(w for _, w in keep)
+    embeddings = None
+    if text_encoder is not None:
+        embeddings = load_class_embeddings(con, text_encoder, embed_missing=embed_missing)
+    if embeddings is not None:
+        embeddings = _select_embeddings(embeddings, wnids)
+        matrices[EMBEDDING] = embeddings.vectors.double()
     grams = {name: compute_gram(m) for name, m in matrices.items()}
     return Donors(
         wnids=tuple(w for _, w in keep),
@@ -98,7 +132,19 @@ def load_donors(con: duckdb.DuckDBPyConnection, head: Head, class_wnids: list[st
         stats=stats,
         build=build,
         names=names,
+        embeddings=embeddings,
+        text_encoder=text_encoder if embeddings is not None else None,
     )
+
+
+def _select_embeddings(embeddings: ClassEmbeddings, wnids: tuple[str, ...]) -> ClassEmbeddings:
+    missing = sorted(set(wnids) - set(embeddings.wnids))
+    if missing:
+        raise ValueError(
+            f"{len(missing)} donor classes have no embedded text (e.g. {missing[:3]}): the "
+            "text statistics are older than the class texts; rebuild them (workbench text-stats)."
+        )
+    return embeddings.select(wnids)
 
 
 def compute_features(matrix: torch.Tensor, features: str, idf: torch.Tensor) -> torch.Tensor:
@@ -136,8 +182,7 @@ def compute_loo_inputs(
     unknown = [w for w in targets if w not in index]
     if unknown:
         raise ValueError(f"Classes without text or not in the base model: {unknown[:10]}")
-    if features not in donors.grams:
-        raise ValueError(f"Unknown features {features!r}; valid: {FEATURES}")
+    _check_features(donors, features)
     rows = torch.tensor([index[w] for w in targets])
     variants = {
         name: SynthesisInputs(
@@ -151,7 +196,7 @@ def compute_loo_inputs(
         )
         for name, gram in donors.grams.items()
     }
-    return replace(variants[features], variants=variants), targets
+    return replace(variants[features.split("+")[0]], variants=variants), targets
 
 
 def compute_new_inputs(
@@ -163,10 +208,20 @@ def compute_new_inputs(
     Raises:
         ValueError: the texts have no usable token, or unknown features.
     """
-    if features not in donors.grams:
-        raise ValueError(f"Unknown features {features!r}; valid: {FEATURES}")
+    _check_features(donors, features)
     vector = compute_text_vector(donors.stats, texts)
     variants = {}
+    if donors.embeddings is not None:
+        query = compute_query_embedding(donors, texts)[None, :]  # (1, E)
+        variants[EMBEDDING] = SynthesisInputs(
+            cross=query @ donors.matrices[EMBEDDING].T,
+            query_sq=(query * query).sum(1),
+            gram=donors.grams[EMBEDDING],
+            weight=donors.head.weight,
+            bias=donors.head.bias,
+            exclude=torch.tensor([-1]),
+            features=EMBEDDING,
+        )
     for name in FEATURES:
         query = compute_features(vector[None, :], name, donors.idf)
         variants[name] = SynthesisInputs(
@@ -178,7 +233,29 @@ def compute_new_inputs(
             exclude=torch.tensor([-1]),
             features=name,
         )
-    return replace(variants[features], variants=variants), vector
+    return replace(variants[features.split("+")[0]], variants=variants), vector
+
+
+def compute_query_embedding(donors: Donors, texts: list[str]) -> torch.Tensor:
+    """(E,) unit vector of new texts, pooled like a class (the first text is the
+    description); never written to the cache."""
+    texts = [t for t in texts if t and t.strip()]
+    vectors = donors.text_encoder.embed(texts, cache=False).double()
+    is_description = torch.zeros(len(texts), dtype=torch.bool)
+    is_description[0] = True
+    return compute_pooled_vector(vectors, is_description)
+
+
+def _check_features(donors: Donors, features: str) -> None:
+    for name in features.split("+"):
+        if name == EMBEDDING and EMBEDDING not in donors.grams:
+            raise ValueError(
+                "These donors have no sentence embeddings: load them with a text encoder "
+                "(load_donors(..., text_encoder=load_text_encoder())) after embedding the class "
+                "texts (workbench text-embeddings, or the 'text-embeddings' job)."
+            )
+        if name not in donors.grams:
+            raise ValueError(f"Unknown features {name!r}; valid: {(*FEATURES, EMBEDDING)}")
 
 
 def compute_donor_distances(
@@ -196,16 +273,55 @@ def compute_class_distances(donors: Donors, wnid: str, *, distance: str) -> torc
 
 
 def compute_loo_rows(
-    donors: Donors, targets: list[str], spec, *, device: str | None = None
+    donors: Donors,
+    targets: list[str] | None,
+    spec,
+    *,
+    calibration: CalibrationImages | None = None,
+    device: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Leave-one-out rows (T, D) and biases (T,) of donor classes under one spec."""
-    inputs, _ = compute_loo_inputs(donors, targets, features=spec.features)
-    return compute_rows(inputs, spec, device=device)
+    """Leave-one-out rows (T, D) and biases (T,) of donor classes under one spec (targets
+    None: every donor), calibrated when the spec says so (each target's own images in the
+    calibration set excluded, its own trained row not a competitor)."""
+    spec = complete_spec(spec)
+    inputs, targets = compute_loo_inputs(donors, targets, features=spec.features)
+    rows, biases = compute_rows(inputs, spec, device=device)
+    biases = compute_calibrated_biases(
+        rows,
+        biases,
+        spec.calibration,
+        spec.calibration_dict(),
+        calibration,
+        class_ids=targets,
+        replace=donors.class_indices[inputs.exclude],
+    )
+    return rows, biases
 
 
 def compute_new_rows(
-    donors: Donors, texts: list[str], spec, *, device: str | None = None
+    donors: Donors,
+    texts: list[str],
+    spec,
+    *,
+    class_id: str = "",
+    calibration: CalibrationImages | None = None,
+    inputs: SynthesisInputs | None = None,
+    device: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The row (1, D) and bias (1,) of a new class from its texts under one spec."""
-    inputs, _ = compute_new_inputs(donors, texts, features=spec.features)
-    return compute_rows(inputs, spec, device=device)
+    """The row (1, D) and bias (1,) of a new class from its texts under one spec, calibrated
+    against every trained row when the spec says so (images filed under `class_id` in the
+    calibration set excluded). `inputs`: from `compute_new_inputs` of the same texts."""
+    spec = complete_spec(spec)
+    if inputs is None:
+        inputs, _ = compute_new_inputs(donors, texts, features=spec.features)
+    rows, biases = compute_rows(inputs, spec, device=device)
+    biases = compute_calibrated_biases(
+        rows,
+        biases,
+        spec.calibration,
+        spec.calibration_dict(),
+        calibration,
+        class_ids=[class_id],
+        replace=torch.tensor([-1]),
+    )
+    return rows, biases

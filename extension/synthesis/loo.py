@@ -5,6 +5,13 @@ vector is only the query (masked in the kernel/Gram for `ridge`), and the metric
 the synthesized row with the trained row and, with an image set, rank the images.
 Known, documented leak shared with the paper: the vocabulary (tokens in more than 90 % of
 classes are dropped) is computed over all classes, c included.
+
+Calibrated methods set each row's bias on a separate set of calibration images (never the
+scored set), from which the left-out class's own images are excluded; the summary leads with
+the 1000-way test (precision, recall, F1, hit@1, hit@5 among the 1000 candidates: the
+synthesized row and the 999 other trained rows), then zero-shot hit@k among the synthesized
+rows only (`zs_hit1`, `zs_hit5`: every target left out at once, no trained row competing),
+then the one-vs-rest ranking metrics.
 """
 
 from __future__ import annotations
@@ -19,25 +26,33 @@ import torch
 
 from contract.devices import resolve_device
 from contract.progress import Progress, no_progress, scale_progress
-from extension.evaluation.metrics import compute_one_vs_rest, compute_thousand_way
+from extension.evaluation.metrics import (
+    compute_hit_at_k,
+    compute_one_vs_rest,
+    compute_thousand_way,
+)
 from extension.images.files import list_image_folder
 from extension.images.store import load_features
 from extension.models import BaseClassifier, load_base_classifier
 from extension.specs import DEFAULT_CACHE_DIR, LooSpec, SynthesisSpec
-from extension.synthesis.donors import Donors, compute_loo_inputs, load_donors
-from extension.synthesis.methods import complete_spec, compute_rows, describe_spec
+from extension.synthesis.calibration import CalibrationImages, needs_calibration_images
+from extension.synthesis.donors import Donors, compute_loo_inputs, compute_loo_rows, load_donors
+from extension.synthesis.methods import complete_spec, describe_spec
 from extension.text.store import ensure_text_stats
 
-# The image metrics of a leave-one-out summary (means over the left-out classes with images).
+# The image metrics of a leave-one-out summary (means over the left-out classes with images),
+# headline first: the 1000-way test.
 IMAGE_SUMMARY_KEYS = (
-    "auroc_mean",
-    "ap_mean",
-    "f1_mean",
-    "top1",
-    "top5",
     "gen_precision",
     "gen_recall",
     "gen_f1",
+    "hit1",
+    "hit5",
+    "zs_hit1",
+    "zs_hit5",
+    "auroc_mean",
+    "ap_mean",
+    "f1_mean",
 )
 
 
@@ -97,15 +112,34 @@ def load_labeled_images(
     )
 
 
+def compute_calibration_images(
+    base: BaseClassifier, images: LabeledImages, *, source: str
+) -> CalibrationImages:
+    """The labelled images as an unlabeled calibration set (folder wnids kept only so that a
+    left-out class's own images can be excluded from its calibration)."""
+    return CalibrationImages(
+        images.features,
+        images.trained_logits,
+        tuple(base.class_wnids[i] for i in images.labels.tolist()),
+        source,
+        base.head,
+    )
+
+
 def compute_loo(
     donors: Donors,
     spec: SynthesisSpec,
     targets: list[str] | None,
     images: LabeledImages | None,
     *,
+    calibration: CalibrationImages | None = None,
     device: str | None = None,
 ) -> tuple[dict, pl.DataFrame]:
     """Leave-one-out for the targets (default: every donor) with one method.
+
+    Args:
+        calibration: unlabeled images that calibrated methods set the biases on (never
+            `images`; a target's own images in it are excluded from its calibration).
 
     Returns:
         (summary dict, per-class frame).
@@ -113,7 +147,7 @@ def compute_loo(
     spec = complete_spec(spec)
     start = time.perf_counter()
     inputs, targets = compute_loo_inputs(donors, targets, features=spec.features)
-    rows, biases = compute_rows(inputs, spec, device=device)  # (T, D), (T,)
+    rows, biases = compute_loo_rows(donors, targets, spec, calibration=calibration, device=device)
     trained = donors.head.weight[inputs.exclude].float()
     row_cosine = torch.nn.functional.cosine_similarity(rows, trained, dim=1)
     per_class = pl.DataFrame(
@@ -122,21 +156,27 @@ def compute_loo(
             "row_cosine": row_cosine.tolist(),
             "row_norm": rows.norm(dim=1).tolist(),
             "trained_norm": trained.norm(dim=1).tolist(),
+            "bias": biases.tolist(),
         }
     )
-    summary = {
-        "method": describe_spec(spec),
-        "spec": spec.to_dict(),
-        "n_classes": len(targets),
-        "row_cosine_mean": float(row_cosine.mean()),
-    }
+    summary = {"method": describe_spec(spec)}
     if images is not None:
         image_frame, image_summary = _compute_image_metrics(
             donors, inputs.exclude, rows, biases, images
         )
         per_class = per_class.join(image_frame, on="wnid", how="left")
         summary.update(image_summary)
-    summary["compute_seconds"] = time.perf_counter() - start
+    summary.update(
+        {
+            "n_classes": len(targets),
+            "row_cosine_mean": float(row_cosine.mean()),
+            "calibration_images": calibration.source if calibration is not None else None,
+            "spec": spec.to_dict(),
+            "compute_seconds": time.perf_counter() - start,
+        }
+    )
+    if not needs_calibration_images(spec.calibration):
+        summary["calibration_images"] = None
     return summary, per_class
 
 
@@ -161,34 +201,55 @@ def _compute_image_metrics(
     way = compute_thousand_way(
         images.trained_logits.numpy(), scores, head_index[cols].numpy(), positives
     )
+    zero_shot = _compute_zero_shot_hits(head_index, rows, biases, images)
     frame = pl.DataFrame(
         {
             "wnid": [donors.wnids[i] for i in exclude[cols].tolist()],
+            "gen_precision": way["precision"].tolist(),
+            "gen_recall": way["top1"].tolist(),
+            "gen_f1": way["f1"].tolist(),
+            "hit5": way["top5"].tolist(),
+            "n_won": way["n_won"].tolist(),
             "auroc": ovr["auroc"].tolist(),
             "ap": ovr["ap"].tolist(),
             "f1": ovr["f1"].tolist(),
             "trained_auroc": trained["auroc"].tolist(),
-            "top1": way["top1"].tolist(),
-            "top5": way["top5"].tolist(),
-            "gen_precision": way["precision"].tolist(),
-            "gen_f1": way["f1"].tolist(),
         }
     )
     summary = {
-        "n_image_classes": len(cols),
-        "n_images": int(images.labels.numel()),
+        "gen_precision": float(way["precision"].mean()),
+        "gen_recall": float(way["top1"].mean()),
+        "gen_f1": float(way["f1"].mean()),
+        "hit1": float(way["top1"].mean()),
+        "hit5": float(way["top5"].mean()),
+        **zero_shot,
         "auroc_mean": float(ovr["auroc"].mean()),
         "ap_mean": float(ovr["ap"].mean()),
         "f1_mean": float(ovr["f1"].mean()),
         "trained_auroc_mean": float(trained["auroc"].mean()),
         "trained_ap_mean": float(trained["ap"].mean()),
-        "top1": float(way["top1"].mean()),
-        "top5": float(way["top5"].mean()),
-        "gen_precision": float(way["precision"].mean()),
-        "gen_recall": float(way["top1"].mean()),
-        "gen_f1": float(way["f1"].mean()),
+        "n_image_classes": len(cols),
+        "n_images": int(images.labels.numel()),
     }
     return frame, summary
+
+
+def _compute_zero_shot_hits(
+    head_index: torch.Tensor, rows: torch.Tensor, biases: torch.Tensor, images: LabeledImages
+) -> dict:
+    """hit@1/hit@5 over the images of target classes, candidates = the synthesized rows only
+    (mean over those classes, like the other per-class means)."""
+    column = {int(h): t for t, h in enumerate(head_index.tolist())}
+    keep = torch.tensor([int(label) in column for label in images.labels.tolist()])
+    labels = images.labels[keep]
+    true = torch.tensor([column[int(label)] for label in labels.tolist()], dtype=torch.long)
+    scores = (images.features[keep] @ rows.T + biases).double().numpy()  # (N', T)
+    hits = compute_hit_at_k(scores, true.numpy(), ks=(1, 5))
+    out = {}
+    for k, hit in hits.items():
+        per_class = [hit[(true == t).numpy()].mean() for t in torch.unique(true).tolist()]
+        out[f"zs_hit{k}"] = float(sum(per_class) / len(per_class))
+    return out
 
 
 def run_loo(
@@ -209,9 +270,46 @@ def run_loo(
     ensure_text_stats(con, scale_progress(progress, 0.0, 0.05))
     progress(0.05, "loading the base model")
     base = load_base_classifier(spec.model, cache_dir=cache_dir)
-    donors = load_donors(con, base.head, list(base.class_wnids))
+    methods = [complete_spec(m) for m in spec.methods]
     device = resolve_device(spec.device)
-    images = None
+    donors = load_donors(
+        con,
+        base.head,
+        list(base.class_wnids),
+        text_encoder=_load_encoder_if_needed(methods, spec.text_encoder, cache_dir, device),
+    )
+    images, calibration = _load_loo_images(spec, methods, base, cache_dir, device, progress)
+    targets = list(spec.classes) or None
+    results, per_class = [], {}
+    for i, method in enumerate(methods):
+        progress(0.7 + 0.3 * i / len(methods), f"leave-one-out: {method.label}")
+        summary, frame = compute_loo(
+            donors, method, targets, images, calibration=calibration, device=device
+        )
+        results.append(summary)
+        per_class[summary["method"]] = frame.to_dicts()
+    progress(1.0, "done")
+    embedding = images.embedding if images is not None else {}
+    return {"results": results, "per_class": per_class, "embedding": embedding}
+
+
+def _load_encoder_if_needed(methods, encoder: str, cache_dir: Path, device: str):
+    """The text encoder when a method uses embedding features, else None."""
+    if not any("embedding" in m.features.split("+") for m in methods):
+        return None
+    from extension.text.embedding import load_text_encoder
+
+    return load_text_encoder(encoder, cache_dir=cache_dir, device=device)
+
+
+def _load_loo_images(spec: LooSpec, methods, base, cache_dir: Path, device: str, progress):
+    """(scored images or None, calibration images or None) of a leave-one-out run.
+
+    Raises:
+        ValueError: a calibrated method without calibration images, or the calibration
+            folder is the scored folder.
+    """
+    images = calibration = None
     if spec.images_dir:
         images = load_labeled_images(
             base,
@@ -219,15 +317,41 @@ def run_loo(
             max_per_class=spec.max_images_per_class,
             cache_dir=cache_dir,
             device=device,
-            progress=scale_progress(progress, 0.1, 0.7),
+            progress=scale_progress(progress, 0.1, 0.6),
         )
-    targets = list(spec.classes) or None
-    results, per_class = [], {}
-    for i, method in enumerate(spec.methods):
-        progress(0.7 + 0.3 * i / len(spec.methods), f"leave-one-out: {method.label}")
-        summary, frame = compute_loo(donors, method, targets, images, device=device)
-        results.append(summary)
-        per_class[summary["method"]] = frame.to_dicts()
-    progress(1.0, "done")
-    embedding = images.embedding if images is not None else {}
-    return {"results": results, "per_class": per_class, "embedding": embedding}
+    calibrated = [m.label for m in methods if needs_calibration_images(m.calibration)]
+    if calibrated and not spec.calibration_images_dir:
+        raise ValueError(
+            f"{calibrated[0]} is calibrated on unlabeled images: pass --calibration-images DIR "
+            "(a folder other than --images)."
+        )
+    if spec.calibration_images_dir:
+        folder = Path(spec.calibration_images_dir)
+        if spec.images_dir and folder.resolve() == Path(spec.images_dir).resolve():
+            raise ValueError(
+                "--calibration-images must not be the scored --images folder: a calibration "
+                "that looks at the scored photos overstates precision."
+            )
+        labeled = load_labeled_images(
+            base,
+            folder,
+            cache_dir=cache_dir,
+            device=device,
+            progress=scale_progress(progress, 0.6, 0.7),
+        )
+        _check_disjoint(images, labeled)
+        calibration = compute_calibration_images(base, labeled, source=str(folder))
+    return images, calibration
+
+
+def _check_disjoint(images: LabeledImages | None, calibration: LabeledImages) -> None:
+    """Raises ValueError when a scored photo is also a calibration photo (same features)."""
+    if images is None:
+        return
+    scored = {row.numpy().tobytes() for row in images.features}
+    shared = sum(row.numpy().tobytes() in scored for row in calibration.features)
+    if shared:
+        raise ValueError(
+            f"{shared} calibration photos are also in the scored --images set: calibrate on "
+            "photos that are never scored."
+        )

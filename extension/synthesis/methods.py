@@ -18,7 +18,14 @@ Rescaling (`rescale`): 'none' (the paper); 'norm': row scaled to the donors' mea
 bias set to the donors' mean bias (averaging shrinks rows, so they never win an argmax);
 'deviation': the row's deviation from the donors' mean row scaled to the donors' mean
 deviation norm; `scale` multiplies either target (1.0: the typical trained row).
-Text features (`SynthesisSpec.features`): 'paper' or 'sqrt-idf'.
+Text features (`SynthesisSpec.features`): 'paper', 'sqrt-idf', 'embedding' (sentence vectors
+of the class texts), or a blend 'A+B': the two cosine kernels mixed as
+`(1 - blend_weight) * cos_A + blend_weight * cos_B` (the cosine of the concatenated unit
+vectors, so every method and distance applies unchanged).
+Calibration (`SynthesisSpec.calibration`): the bias set afterwards against the trained rows,
+without labels of the new class (`extension.synthesis.calibration`; applied by the callers
+that hold the calibration images: `extension.synthesis.donors.compute_loo_rows` /
+`compute_new_rows`, leave-one-out and `run_add_class`).
 Presets (`list_methods()`) name the combinations the benchmark compares.
 """
 
@@ -30,13 +37,16 @@ from dataclasses import dataclass
 import torch
 
 from extension.specs import SynthesisSpec
-from extension.text.distances import compute_distances, list_distances
+from extension.synthesis.calibration import complete_calibration
+from extension.text.distances import compute_distances, get_distance_vectors, list_distances
 
 MethodFn = Callable[["SynthesisInputs", str, dict], torch.Tensor]
 _METHODS: dict[str, tuple[MethodFn, dict]] = {}
 _PRESETS: dict[str, SynthesisSpec] = {}
 RESCALE_CHOICES = ("none", "norm", "deviation")
 _COMMON_DEFAULTS = {"rescale": "none", "scale": 1.0}
+_BLEND_DEFAULTS = {"blend_weight": 0.5}  # only for blended features 'A+B'
+FEATURE_NAMES = ("paper", "sqrt-idf", "embedding")
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,16 @@ def complete_spec(spec: SynthesisSpec) -> SynthesisSpec:
     defaults = get_method_defaults(spec.method)
     if spec.distance not in list_distances():
         raise ValueError(f"Unknown distance {spec.distance!r}; valid: {list_distances()}")
+    parts = spec.features.split("+")
+    if len(parts) > 2 or not set(parts) <= set(FEATURE_NAMES) or len(set(parts)) < len(parts):
+        raise ValueError(
+            f"Unknown features {spec.features!r}; valid: {FEATURE_NAMES} or a blend of two "
+            "joined by '+' (e.g. 'sqrt-idf+embedding')"
+        )
+    if get_distance_vectors(spec.distance) == "embedding" and spec.features != "embedding":
+        raise ValueError(f"Distance {spec.distance!r} needs features 'embedding'.")
+    if len(parts) == 2:
+        defaults = {**defaults, **_BLEND_DEFAULTS}
     unknown = sorted(set(spec.param_dict()) - set(defaults))
     if unknown:
         raise ValueError(
@@ -133,7 +153,17 @@ def complete_spec(spec: SynthesisSpec) -> SynthesisSpec:
     params = {**defaults, **spec.param_dict()}
     if params["rescale"] not in RESCALE_CHOICES:
         raise ValueError(f"rescale must be one of {RESCALE_CHOICES}, got {params['rescale']!r}")
-    return SynthesisSpec(spec.method, spec.distance, tuple(sorted(params.items())), spec.features)
+    if not 0.0 <= float(params.get("blend_weight", 0.0)) <= 1.0:
+        raise ValueError(f"blend_weight must be in [0, 1], got {params['blend_weight']}")
+    calibration = complete_calibration(spec.calibration, spec.calibration_dict())
+    return SynthesisSpec(
+        spec.method,
+        spec.distance,
+        tuple(sorted(params.items())),
+        spec.features,
+        spec.calibration,
+        calibration,
+    )
 
 
 def describe_spec(spec: SynthesisSpec) -> str:
@@ -159,10 +189,10 @@ def compute_rows(
             f"{inputs.cross.shape[1]} donors in the text vectors, "
             f"{inputs.weight.shape[0]} head rows"
         )
-    inputs = inputs.for_features(spec.features)
+    params = spec.param_dict()
+    inputs = _select_features(inputs, spec.features, params)
     inputs = inputs.to(torch.device(device or "cpu"))
     fn, _ = _METHODS[spec.method]
-    params = spec.param_dict()
     mix = fn(inputs, spec.distance, params)  # (T, C)
     rows, biases = mix @ inputs.weight, mix @ inputs.bias
     scale = float(params["scale"])
@@ -170,6 +200,33 @@ def compute_rows(
         raise ValueError(f"scale must be > 0, got {scale}")
     rows, biases = _compute_rescaled(inputs, rows, biases, params["rescale"], scale)
     return rows.float().cpu(), biases.float().cpu()
+
+
+def _select_features(inputs: SynthesisInputs, features: str, params: dict) -> SynthesisInputs:
+    """The inputs under one feature set, or the blend of two cosine kernels."""
+    if "+" not in features:
+        return inputs.for_features(features)
+    first, second = (inputs.for_features(name) for name in features.split("+"))
+    weight = float(params["blend_weight"])
+    gram_a, cross_a = _cosine_kernel(first)
+    gram_b, cross_b = _cosine_kernel(second)
+    return SynthesisInputs(
+        cross=(1.0 - weight) * cross_a + weight * cross_b,
+        query_sq=torch.ones_like(first.query_sq),
+        gram=(1.0 - weight) * gram_a + weight * gram_b,
+        weight=first.weight,
+        bias=first.bias,
+        exclude=first.exclude,
+        features=features,
+    )
+
+
+def _cosine_kernel(inputs: SynthesisInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """(C, C) and (T, C) cosine similarities from the inner products."""
+    base_norm = torch.sqrt(torch.diagonal(inputs.gram)).clamp_min(1e-300)
+    query_norm = torch.sqrt(inputs.query_sq).clamp_min(1e-300)
+    gram = inputs.gram / base_norm[:, None] / base_norm[None, :]
+    return gram, inputs.cross / query_norm[:, None] / base_norm[None, :]
 
 
 def _distances(inputs: SynthesisInputs, distance: str) -> torch.Tensor:
@@ -300,3 +357,36 @@ register_preset(
         "ridge", "cosine", (("lam", 1.0), ("rescale", "deviation"), ("scale", 1.5)), _IDF
     ),
 )
+# Issue 12: the sentence-embedding kernel (alone, or blended with the sqrt-idf tokens) and
+# calibrated biases; parameters and the sets that chose them: benchmarks/results/loo.md.
+_RIDGE_DEV = (("lam", 1.0), ("rescale", "deviation"))
+_BLEND = "sqrt-idf+embedding"
+register_preset("ridge-deviation-emb", SynthesisSpec("ridge", "cosine", _RIDGE_DEV, "embedding"))
+register_preset("ridge-deviation-idf-emb", SynthesisSpec("ridge", "cosine", _RIDGE_DEV, _BLEND))
+register_preset(
+    "ridge-deviation-idf-emb-x1.5",
+    SynthesisSpec("ridge", "cosine", (*_RIDGE_DEV, ("scale", 1.5)), _BLEND),
+)
+for _calibration in ("zscore", "share", "zscore-trained"):
+    register_preset(
+        f"ridge-deviation-idf-{_calibration}",
+        SynthesisSpec("ridge", "cosine", _RIDGE_DEV, _IDF, _calibration),
+    )
+    register_preset(
+        f"ridge-deviation-idf-emb-{_calibration}",
+        SynthesisSpec("ridge", "cosine", _RIDGE_DEV, _BLEND, _calibration),
+    )
+
+
+def list_default_methods(*, calibration_images: bool, embeddings: bool) -> list[str]:
+    """The methods a new class gets by default, best first (the first is exported).
+
+    Args:
+        calibration_images: an unlabeled image set is available to calibrate the bias on.
+        embeddings: the class texts' sentence embeddings exist (else token features only).
+    """
+    kernel = "ridge-deviation-idf-emb" if embeddings else "ridge-deviation-idf"
+    first = f"{kernel}-zscore" if calibration_images else f"{kernel}-x1.5"
+    if first not in _PRESETS:  # the token kernel has its x1.5 preset under the old name
+        first = "ridge-deviation-idf-x1.5"
+    return [first, "paper-cosine"]

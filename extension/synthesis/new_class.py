@@ -1,16 +1,18 @@
 """Add a class from text: preview its neighbours, synthesize rows, keep or discard.
 
-Flow: `compute_preview` (no writes) -> `run_add_class` (job: rows saved as safetensors files
-+ a 'draft' in one transaction) -> `keep_added_class` (catalog entry, one transaction) or
-`discard_added_class`. A failure at any step leaves nothing half-way: files written before a
-failed transaction are removed again.
+Flow: `compute_preview` (no writes; `extension.synthesis.neighbours`) -> `run_add_class` (job:
+rows saved as safetensors files + a 'draft' in one transaction) -> `keep_added_class`
+(catalog entry, one transaction) or `discard_added_class`. A failure at any step leaves
+nothing half-way: files written before a failed transaction are removed again. Calibrated
+methods set the row's bias on a registered image set (`AddClassSpec.calibration_set_id`,
+unlabeled; images filed under the new class's own id excluded); the set and the rule are
+stored with each row.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -24,54 +26,16 @@ from curation.catalog import CUSTOM_ID_PATTERN, WNID_PATTERN, add_class, load_wo
 from db import added_classes as added_db
 from db import classes as class_db
 from db.sql import get_database_path, transaction
-from extension.models import Head, load_base_classifier
+from extension.models import BaseClassifier, Head, load_base_classifier
 from extension.specs import DEFAULT_CACHE_DIR, AddClassSpec
-from extension.synthesis.donors import (
-    Donors,
-    compute_donor_distances,
-    compute_new_inputs,
-    load_donors,
-)
-from extension.synthesis.methods import complete_spec, compute_rows, describe_spec
-from extension.text.distances import compute_nearest, compute_table1, list_distances
+from extension.synthesis.calibration import CalibrationImages, needs_calibration_images
+from extension.synthesis.donors import Donors, compute_new_inputs, compute_new_rows, load_donors
+from extension.synthesis.methods import complete_spec, describe_spec
+from extension.synthesis.neighbours import Preview, compute_preview, compute_preview_from_inputs
 from extension.text.stats import compute_texts_sha256
 from extension.text.store import ensure_text_stats
 
-
-@dataclass(frozen=True)
-class Preview:
-    """Neighbours of a not-yet-added class.
-
-    Attributes:
-        n_tokens: vocabulary tokens found in its texts.
-        table1: closest / furthest / mean per distance.
-        nearest: distance name -> k nearest classes frame.
-    """
-
-    n_tokens: int
-    table1: pl.DataFrame
-    nearest: dict[str, pl.DataFrame]
-
-
-def compute_preview(donors: Donors, texts: list[str], *, k: int = 10) -> Preview:
-    """Nearest base classes of new texts under every distance (no writes).
-
-    Raises:
-        ValueError: the texts have no usable tokens.
-    """
-    inputs, vector = compute_new_inputs(donors, texts)
-    return _compute_preview_from_inputs(donors, inputs, vector, k=k)
-
-
-def _compute_preview_from_inputs(donors: Donors, inputs, vector, *, k: int) -> Preview:
-    """`compute_preview` once the texts' synthesis inputs and vector exist."""
-    dists = {d: compute_donor_distances(donors, inputs, distance=d)[0] for d in list_distances()}
-    wnids = list(donors.wnids)
-    return Preview(
-        n_tokens=int((vector > 0).sum()),
-        table1=compute_table1(dists, wnids, donors.names, exclude=None),
-        nearest={d: compute_nearest(v, wnids, donors.names, k=k) for d, v in dists.items()},
-    )
+__all__ = ["Preview", "compute_preview", "run_add_class"]
 
 
 def check_new_class_id(con: duckdb.DuckDBPyConnection, class_id: str, name: str) -> str:
@@ -111,8 +75,13 @@ def run_add_class(
     """Job entry point: synthesize the rows of a new class and store it as a draft.
 
     Returns:
-        `wnid`, `n_tokens`, per method `method`, `row_norm`, `bias`, `path`, `sha256`, and
-        `nearest`: per distance the 5 nearest base classes (`rank`, `wnid`, `name`, `distance`).
+        `wnid`, `n_tokens`, per method `method_label`, `row_norm`, `bias`, `calibration`,
+        `path`, `sha256`, and `nearest`: per distance the 5 nearest base classes (`rank`,
+        `wnid`, `name`, `distance`, `evidence`, `evidence_score`, `reason`).
+
+    Raises:
+        ValueError: bad id or texts, a calibrated method without `calibration_set_id`, or a
+            calibration set not embedded with the base model.
     """
     progress = progress or no_progress
     class_id = check_new_class_id(con, spec.class_id, spec.name)
@@ -123,56 +92,132 @@ def run_add_class(
     ensure_text_stats(con, scale_progress(progress, 0.0, 0.05))
     progress(0.05, "loading the base model")
     base = load_base_classifier(spec.model, cache_dir=cache_dir)
-    donors = load_donors(con, base.head, list(base.class_wnids))
-    inputs, vector = compute_new_inputs(donors, texts)  # fails on texts without usable tokens
     device = resolve_device(spec.device)
-    model_key = base.model_key
-    folder = (heads_dir or _default_heads_dir(con)) / class_id
+    donors = load_donors(
+        con,
+        base.head,
+        list(base.class_wnids),
+        text_encoder=_load_encoder_if_needed(methods, spec.text_encoder, cache_dir, device),
+    )
+    inputs, vector = compute_new_inputs(donors, texts)  # fails on texts without usable tokens
+    calibration = _load_calibration_set(con, spec, methods, base, cache_dir)
+    progress(0.3, "synthesizing")
     heads, written = [], []
     try:
         for i, method in enumerate(methods):
             progress(0.3 + 0.6 * i / len(methods), f"synthesizing with {describe_spec(method)}")
-            rows, biases = compute_rows(inputs, method, device=device)
-            path = folder / f"{_safe_name(describe_spec(method))}.safetensors"
-            _save_head(
-                path,
-                Head(rows, biases),
-                {
-                    "spec": method.to_json(),
-                    "model_key": model_key,
-                    "class_id": class_id,
-                    "texts_sha256": compute_texts_sha256(texts),
-                },
-            )
-            written.append(path)
             heads.append(
-                {
-                    "method_label": describe_spec(method),
-                    "spec_json": method.to_json(),
-                    "model_key": model_key,
-                    "model_json": spec.model.to_json(),
-                    "path": str(path),
-                    "sha256": hash_file(path),
-                    "row_norm": float(rows.norm()),
-                    "bias": float(biases[0]),
-                    "is_primary": i == 0,
-                }
+                _synthesize_head(
+                    donors,
+                    texts,
+                    inputs,
+                    method,
+                    spec,
+                    class_id,
+                    base,
+                    calibration,
+                    device,
+                    folder=(heads_dir or _default_heads_dir(con)) / class_id,
+                    primary=i == 0,
+                )
             )
+            written.append(Path(heads[-1]["path"]))
         _insert_draft(con, spec, class_id, donors, int((vector > 0).sum()), texts, heads)
     except Exception:
         for path in written:
             path.unlink(missing_ok=True)
         raise
     progress(1.0, f"{class_id}: {len(heads)} row(s) synthesized")
-    nearest = _compute_preview_from_inputs(donors, inputs, vector, k=5).nearest
+    nearest = compute_preview_from_inputs(donors, texts, inputs, vector, k=5).nearest
+    keys = ("method_label", "row_norm", "bias", "calibration", "path", "sha256")
     return {
         "wnid": class_id,
         "n_tokens": int((vector > 0).sum()),
         "nearest": {distance: frame.to_dicts() for distance, frame in nearest.items()},
-        "heads": [
-            {k: h[k] for k in ("method_label", "row_norm", "bias", "path", "sha256")} for h in heads
-        ],
+        "heads": [{k: h[k] for k in keys} for h in heads],
     }
+
+
+def _synthesize_head(
+    donors, texts, inputs, method, spec, class_id, base, calibration, device, *, folder, primary
+) -> dict:
+    """Synthesize (and calibrate) one row and write its file; returns its table row."""
+    rows, biases = compute_new_rows(
+        donors,
+        texts,
+        method,
+        class_id=class_id,
+        calibration=calibration,
+        inputs=inputs,
+        device=device,
+    )
+    calibrated = needs_calibration_images(method.calibration)
+    details = (
+        {"source": calibration.source, "n_images": len(calibration.wnids)} if calibrated else {}
+    )
+    path = folder / f"{_safe_name(describe_spec(method))}.safetensors"
+    metadata = {
+        "spec": method.to_json(),
+        "model_key": base.model_key,
+        "class_id": class_id,
+        "texts_sha256": compute_texts_sha256(texts),
+        "calibration": json.dumps(details),
+    }
+    _save_head(path, Head(rows, biases), metadata)
+    return {
+        "method_label": describe_spec(method),
+        "spec_json": method.to_json(),
+        "model_key": base.model_key,
+        "model_json": spec.model.to_json(),
+        "path": str(path),
+        "sha256": hash_file(path),
+        "row_norm": float(rows.norm()),
+        "bias": float(biases[0]),
+        "is_primary": primary,
+        "calibration": method.calibration,
+        "calibration_set_id": spec.calibration_set_id if calibrated else None,
+        "calibration_json": json.dumps(details) if calibrated else None,
+    }
+
+
+def _load_encoder_if_needed(methods, encoder: str, cache_dir: Path, device: str):
+    """The text encoder when a method uses embedding features, else None."""
+    if not any("embedding" in m.features.split("+") for m in methods):
+        return None
+    from extension.text.embedding import load_text_encoder
+
+    return load_text_encoder(encoder, cache_dir=cache_dir, device=device)
+
+
+def _load_calibration_set(
+    con, spec: AddClassSpec, methods, base: BaseClassifier, cache_dir: Path
+) -> CalibrationImages | None:
+    """The registered calibration set's embedded images, when a method needs them.
+
+    Raises:
+        ValueError: a calibrated method without a set, or a set not embedded with the model.
+    """
+    from extension.images.sets import load_set_features
+
+    calibrated = [describe_spec(m) for m in methods if needs_calibration_images(m.calibration)]
+    if not calibrated:
+        return None
+    if spec.calibration_set_id is None:
+        raise ValueError(
+            f"{calibrated[0]} sets its bias on unlabeled photos: choose a registered image set "
+            "(calibration_set_id), or use a method without image calibration."
+        )
+    features, items = load_set_features(
+        con, spec.calibration_set_id, base.model_key, cache_dir=cache_dir
+    )
+    features = features.float()
+    return CalibrationImages(
+        features,
+        features @ base.head.weight.T + base.head.bias,
+        tuple(items["wnid"].to_list()),
+        f"image set {spec.calibration_set_id}",
+        base.head,
+    )
 
 
 def _insert_draft(

@@ -2,6 +2,9 @@
 
 Everything derives from inner products, so the (C, V) sparse matrix is never densified:
 `cosine(a, b) = 1 - a.b / (|a| |b|)`, `euclidean(a, b) = sqrt(|a|^2 + |b|^2 - 2 a.b)`.
+Each distance names the vectors its inner products come from: 'tokens' (the paper's
+frequency vectors: cosine, euclidean) or 'embedding' (sentence vectors of the class texts,
+`extension.text.embedding`: the 'embedding' distance, a cosine on those).
 """
 
 from __future__ import annotations
@@ -14,21 +17,34 @@ import torch
 
 DistanceFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 _DISTANCES: dict[str, DistanceFn] = {}
+_VECTORS: dict[str, str] = {}
+VECTOR_KINDS = ("tokens", "embedding")
 
 
-def register_distance(name: str) -> Callable[[DistanceFn], DistanceFn]:
-    """Decorator: `fn(cross (T, C), query_sq (T,), base_sq (C,)) -> (T, C)` distances."""
+def register_distance(name: str, *, vectors: str = "tokens") -> Callable[[DistanceFn], DistanceFn]:
+    """Decorator: `fn(cross (T, C), query_sq (T,), base_sq (C,)) -> (T, C)` distances, on
+    inner products of `vectors` ('tokens' or 'embedding')."""
+    if vectors not in VECTOR_KINDS:
+        raise ValueError(f"vectors must be one of {VECTOR_KINDS}, got {vectors!r}")
 
     def decorate(fn: DistanceFn) -> DistanceFn:
         _DISTANCES[name] = fn
+        _VECTORS[name] = vectors
         return fn
 
     return decorate
 
 
-def list_distances() -> list[str]:
-    """Registered distance names."""
-    return sorted(_DISTANCES)
+def list_distances(vectors: str | None = None) -> list[str]:
+    """Registered distance names (of one vector kind when given)."""
+    return sorted(n for n in _DISTANCES if vectors is None or _VECTORS[n] == vectors)
+
+
+def get_distance_vectors(name: str) -> str:
+    """'tokens' or 'embedding': the vectors a distance is computed on."""
+    if name not in _VECTORS:
+        raise ValueError(f"Unknown distance {name!r}; valid: {list_distances()}")
+    return _VECTORS[name]
 
 
 @register_distance("cosine")
@@ -40,6 +56,9 @@ def _cosine(cross: torch.Tensor, query_sq: torch.Tensor, base_sq: torch.Tensor) 
 @register_distance("euclidean")
 def _euclidean(cross: torch.Tensor, query_sq: torch.Tensor, base_sq: torch.Tensor) -> torch.Tensor:
     return torch.sqrt((query_sq[:, None] + base_sq[None, :] - 2.0 * cross).clamp_min(0.0))
+
+
+register_distance("embedding", vectors="embedding")(_cosine)
 
 
 def compute_gram(matrix: torch.Tensor) -> torch.Tensor:

@@ -152,7 +152,7 @@ def compute_class_table1(con: duckdb.DuckDBPyConnection, wnid: str, *, k: int = 
         raise ValueError(f"{wnid!r} has no text in the statistics (not a base class with texts).")
     gram = compute_gram(stats.to_sparse())
     names = {r["wnid"]: r["name"] for r in list_classes(con).iter_rows(named=True)}
-    dists = {d: compute_base_distances(gram, distance=d)[row] for d in list_distances()}
+    dists = {d: compute_base_distances(gram, distance=d)[row] for d in list_distances("tokens")}
     wnids = list(stats.wnids)
     return {
         "table1": compute_table1(dists, wnids, names, exclude=row),

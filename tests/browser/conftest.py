@@ -165,7 +165,8 @@ def browser_page(chromium, request):
 
 
 def save_screenshot(page, name: str) -> Path:
-    """A full-page screenshot under `.cache/test-artifacts/` (for people to look at)."""
+    """A full-page screenshot under `.cache/test-artifacts/` once the script run is done."""
+    wait_for_app(page)
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOT_DIR / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)

@@ -109,7 +109,10 @@ def test_bulk_fill_needs_confirmation(page_db):
     assert not at.exception
     assert desc.get_active_description(page_db, PAJAMA)["source"] == "wordnet"
     assert desc.count_unset_with_source(page_db, source="wordnet") == 0
-    assert at.checkbox(key="desc-bulk-confirm").value is False
+    assert any("Set 6 class descriptions" in s.value for s in at.success)
+    # Nothing left to do: the page says why instead of offering "set 0".
+    assert any("Nothing to do with 'wordnet'" in t.value for t in at.text)
+    assert not [c for c in at.checkbox if c.key == "desc-bulk-confirm"]
 
 
 def test_dataset_text_is_never_rendered_as_markdown(page_db):

@@ -37,7 +37,13 @@ def eval_db_path(tmp_path_factory):
         set_id = register_image_set(con, photos, name="photos")
         for seed in (0, 1):
             spec = EvalSpec(
-                set_id, classes=(CAT, ESPRESSO), n=6, seed=seed, n_bootstrap=20, model=model
+                set_id,
+                classes=(CAT, ESPRESSO),
+                n=6,
+                seed=seed,
+                n_bootstrap=20,
+                model=model,
+                min_positives=3,
             )
             run_evaluation(con, spec, cache_dir=root / "cache")
         run_fewshot(
@@ -54,6 +60,11 @@ def eval_db_path(tmp_path_factory):
 def page(eval_db_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_DB", str(eval_db_path))
     return open_page(PAGE, timeout=120)
+
+
+def _tab(at, name: str):
+    at.query_params["tab"] = name
+    return at
 
 
 def test_results_show_chart_rule_table_and_curves(page):
@@ -77,14 +88,26 @@ def test_switching_metric_and_filtering_methods(page):
 
 
 def test_comparison_fewshot_and_hierarchy_tabs(page):
-    at = page.run()
+    at = _tab(page, "Compare runs").run()
     assert not at.exception
     assert at.multiselect(key="cmp-runs").value == [2, 1]
-    comparison = at.dataframe[1].value
+    comparison = at.dataframe[0].value
     assert {"run 1", "run 2"} <= set(comparison.columns)
+    at = _tab(at, "Few-shot").run()
     assert at.selectbox(key="fs-run").value == 3
+    at = _tab(at, "Hierarchy").run()
     groups = [df.value for df in at.dataframe if "group" in df.value.columns][0]
     assert "cat" in set(groups["group"])
+
+
+def test_new_run_says_what_the_set_supports_before_a_run(page):
+    at = _tab(page, "New run").run()
+    assert not at.exception
+    support = next(d.value for d in at.dataframe if "support" in d.value.columns)
+    assert set(support["support"]) == {"pooled"}  # 3 photos per class < 5
+    assert any("fewer than 5 images" in i.value for i in at.info)
+    assert at.button(key="fs-start").disabled  # k = 25 needs more than 25 photos per class
+    assert any("Few-shot baseline unavailable" in c.value for c in at.caption)
 
 
 def test_empty_database_explains_what_to_do(tmp_path, monkeypatch):
@@ -102,12 +125,13 @@ def test_register_a_folder_from_the_page(page, tmp_path):
     folder = tmp_path / "mine" / "n02123045"
     folder.mkdir(parents=True)
     shutil.copy(sorted(FOOLBOX_DATA.glob("imagenet_*.jpg"))[0], folder / "a.jpg")
-    at = page.run()
+    at = _tab(page, "Image sets").run()
     at.text_input(key="reg-source").set_value(str(tmp_path / "mine"))
     at.text_input(key="reg-name").set_value("page-set")
     next(b for b in at.button if b.label == "Register").click().run()
     assert not at.exception
     assert any("Registered set" in s.value for s in at.success)
+    assert "page-set" in at.dataframe[0].value["name"].to_list()  # listed in the same run
     at.text_input(key="reg-source").set_value(str(tmp_path / "nowhere"))
     at.text_input(key="reg-name").set_value("bad-set")
     next(b for b in at.button if b.label == "Register").click().run()
@@ -115,10 +139,12 @@ def test_register_a_folder_from_the_page(page, tmp_path):
 
 
 def test_register_the_sample_photos(page, eval_db_path):
-    at = page.run()
+    at = _tab(page, "Image sets").run()
     at.button(key="sets-samples").click().run()
     assert not at.exception
     assert any("Registered set" in s.value for s in at.success)
+    assert "sample-photos" in at.dataframe[0].value["name"].to_list()
+    assert at.button(key="sets-embed") is not None  # the next step is there, no reload
     folder = eval_db_path.parent / "sample-photos"
     photos = sorted(folder.glob("*/*.jpg"))
     assert len(photos) == 20 and all(p.parent.name.startswith("n") for p in photos)

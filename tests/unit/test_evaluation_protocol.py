@@ -13,13 +13,8 @@ from curation.catalog import seed_imagenet1k
 from db import evaluation as eval_db
 from db import image_sets as set_db
 from db.connect import connect
-from extension.evaluation.protocol import (
-    ScoredClass,
-    compute_class_metrics,
-    compute_class_sample,
-    list_rules,
-    run_evaluation,
-)
+from extension.evaluation.protocol import compute_class_sample, run_evaluation
+from extension.evaluation.rules import ScoredClass, compute_class_metrics, list_rules
 from extension.images.sets import (
     load_image_list,
     register_image_set,
@@ -152,6 +147,7 @@ def test_protocol_run_stores_what_it_returns(world, wcon):
         n_bootstrap=30,
         balanced=False,
         model=world["model"],
+        min_positives=3,
     )
     result = run_evaluation(wcon, spec, cache_dir=world["cache"])
     entry = result["classes"][CAT]
@@ -207,6 +203,7 @@ def test_new_class_against_negatives_from_another_set(world, wcon, tmp_path):
         n_bootstrap=10,
         negative_sets=(world["set_id"],),
         model=world["model"],
+        min_positives=3,
     )
     result = run_evaluation(wcon, spec, cache_dir=world["cache"])
     entry = result["classes"]["custom-tabby-photos"]
@@ -216,6 +213,30 @@ def test_new_class_against_negatives_from_another_set(world, wcon, tmp_path):
         "paper-cosine",
         "paper-euclidean",
     }  # no trained row for a new class
+
+
+def test_one_photo_per_class_gets_a_pooled_auroc_and_no_per_class_f1(world, wcon, tmp_path):
+    one_each = tmp_path / "one-each"
+    for folder in sorted(world["photos"].iterdir())[:6]:
+        (one_each / folder.name).mkdir(parents=True)
+        first = sorted(p for p in folder.iterdir() if p.name != "broken.jpg")[0]
+        shutil.copy(first, one_each / folder.name / first.name)
+    set_id = register_image_set(wcon, one_each, name="one-each")
+    classes = tuple(sorted(p.name for p in one_each.iterdir()))
+    spec = EvalSpec(set_id, classes=classes, n=1000, n_bootstrap=50, model=world["model"])
+    result = run_evaluation(wcon, spec, cache_dir=world["cache"])
+    for wnid in classes:
+        entry = result["classes"][wnid]
+        assert entry["support"] == "pooled"
+        assert (entry["n_pos"], entry["n_neg"]) == (1, 5)  # its photo against every other one
+        assert set(entry["methods"]["trained"]) == {"auroc", "ap"}  # no F1, no decision rule
+    pooled = result["pooled"]
+    assert pooled["classes"] == list(classes) and "fewer than 5 images" in pooled["reason"]
+    trained = [result["classes"][w]["methods"]["trained"]["auroc"]["value"] for w in classes]
+    assert pooled["auroc"]["trained"]["value"] == pytest.approx(sum(trained) / len(trained))
+    assert pooled["auroc"]["trained"]["n_classes"] == 6
+    low, high = pooled["auroc"]["trained"]["low"], pooled["auroc"]["trained"]["high"]
+    assert low <= pooled["auroc"]["trained"]["value"] <= high and low < high
 
 
 def test_cli_evaluate_json_prints_the_stored_numbers(world, capsys):
@@ -232,6 +253,8 @@ def test_cli_evaluate_json_prints_the_stored_numbers(world, capsys):
             "4",
             "--bootstrap",
             "10",
+            "--min-positives",
+            "3",
             "--model",
             "test_efficientnet",
             "--weights",

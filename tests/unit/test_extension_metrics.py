@@ -59,3 +59,16 @@ def test_thousand_way_recall_precision_by_hand():
     assert out["top5"].item() == pytest.approx(1.0)
     assert out["precision"].item() == pytest.approx(0.5)
     assert out["f1"].item() == pytest.approx(0.5)
+
+
+def test_hit_at_k_by_hand():
+    from extension.evaluation.metrics import compute_hit_at_k
+
+    scores = torch.tensor(
+        [[5.0, 1.0, 0.0], [1.0, 2.0, 3.0], [2.0, 2.0, 1.0], [0.0, 1.0, 2.0]]
+    ).numpy()
+    # true candidates: 0 (best), 0 (third), 1 (tied first: nothing strictly above), 0 (third)
+    hits = compute_hit_at_k(scores, torch.tensor([0, 0, 1, 0]).numpy(), ks=(1, 2, 3))
+    assert hits[1].tolist() == [True, False, True, False]
+    assert hits[2].tolist() == [True, False, True, False]
+    assert hits[3].tolist() == [True, True, True, True]

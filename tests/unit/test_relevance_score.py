@@ -10,8 +10,8 @@ from curation.relevance import decisions
 from curation.relevance.export import export_curated_set, get_decided_captions
 from curation.relevance.score import run_score_relevance
 from curation.relevance.specs import ScoringSpec
-from db import relevance as relevance_db
 from db import relevance_decisions as decision_db
+from db import relevance_scores as scores_db
 from db.connect import connect
 from tests.relevance_helpers import copy_db, insert_caption
 
@@ -33,14 +33,19 @@ def scored(trained_db, tmp_path):
 def test_scores_each_caption_alone_and_counts_skips(scored):
     con, version, report, long_id = scored
     assert report["n_scored"] == 33 and report["n_skipped_short"] == 1
-    assert report["n_truncated"] == 1
-    frame = relevance_db.list_scored_captions(con, version)
+    assert report["n_truncated"] == 1 and report["mode"] == "finetune"
+    frame = scores_db.list_scored_captions(con, version)
     assert frame.height == 33
+    # fine-tune mode: test-split captions (8) and the new long one are out of sample
+    assert report["n_out_of_sample"] == 9 == int(frame["out_of_sample"].sum())
+    assert frame.filter(pl.col("caption_id") == long_id)["out_of_sample"][0]
+    assert set(frame["suggested_wnid"]) <= set(frame["wnid"])
+    assert (frame["p_suggested"] >= frame["p_own"]).all()
     assert frame.filter(pl.col("caption_id") == long_id)["n_tokens"][0] == 64
     assert frame.filter(pl.col("caption_id") == long_id)["truncated"][0]
     assert ((frame["p_own"] > 0) & (frame["p_own"] < 1)).all()
     assert set(frame["wnid"]) == {"n01440764", "n01443537", "n01484850", "n01491361"}
-    runs = relevance_db.list_scoring_runs(con, version)
+    runs = scores_db.list_scoring_runs(con, version)
     assert runs.height == 1
 
 
@@ -53,7 +58,7 @@ def test_human_decision_survives_rescoring_and_can_be_undone(scored):
         con, target, decision=human, reason="camera specs only", actor="ana"
     )
     run_score_relevance(con, ScoringSpec(model_version=version, max_length=64))
-    assert relevance_db.count_scores(con, version) == 33  # replaced, not duplicated
+    assert scores_db.count_scores(con, version) == 33  # replaced, not duplicated
     after = get_decided_captions(con, version).filter(pl.col("caption_id") == target)
     assert after["model_decision"][0] == model_decision
     assert after["decision"][0] == human and after["decided_by"][0] == "human"
@@ -87,19 +92,29 @@ def test_decision_validation(scored):
 def test_class_threshold_changes_decisions_with_history(scored):
     con, version, _, _ = scored
     decisions.update_class_threshold(
-        con, "n01440764", threshold=1.0, reason="too lenient", actor="ana"
+        con, "n01440764", model_version=version, threshold=1.0, reason="too lenient", actor="ana"
     )
     decided = get_decided_captions(con, version)
     tench = decided.filter(pl.col("wnid") == "n01440764")
     assert (tench["decision"] == "drop").all() and (tench["threshold"] == 1.0).all()
-    decisions.update_class_threshold(con, "n01440764", threshold=None, reason="back", actor="ana")
-    assert decision_db.list_class_thresholds(con).is_empty()
-    events = decision_db.list_threshold_events(con)
+    decisions.update_class_threshold(
+        con, "n01440764", model_version=version, threshold=None, reason="back", actor="ana"
+    )
+    assert decision_db.list_version_thresholds(con, version).is_empty()
+    events = decision_db.list_threshold_events(con, model_version=version)
     assert events["threshold_after"].to_list() == [None, 1.0]
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        decisions.update_class_threshold(con, "n01440764", threshold=2, reason="x", actor="a")
+        decisions.update_class_threshold(
+            con, "n01440764", model_version=version, threshold=2, reason="x", actor="a"
+        )
     with pytest.raises(ValueError, match="catalog"):
-        decisions.update_class_threshold(con, "n99999999", threshold=0.5, reason="x", actor="a")
+        decisions.update_class_threshold(
+            con, "n99999999", model_version=version, threshold=0.5, reason="x", actor="a"
+        )
+    with pytest.raises(ValueError, match="does not exist"):
+        decisions.update_global_threshold(
+            con, model_version=version + 99, threshold=0.5, reason="x", actor="a"
+        )
 
 
 def test_scoring_rejects_unknown_version_and_foreign_classes(scored):
@@ -112,7 +127,7 @@ def test_scoring_rejects_unknown_version_and_foreign_classes(scored):
 
 def test_export_writes_parquet_descriptions_and_card(scored, tmp_path):
     con, version, _, _ = scored
-    caption = int(relevance_db.list_scored_captions(con, version)["caption_id"][0])
+    caption = int(scores_db.list_scored_captions(con, version)["caption_id"][0])
     decisions.update_decision(con, caption, decision="drop", reason="noise", actor="ana")
     result = export_curated_set(con, model_version=version, out_dir=tmp_path / "out")
     captions = pl.read_parquet(result["captions"])

@@ -1,5 +1,6 @@
-"""Trainer: a tiny model learns, checkpoints every epoch, resumes after an interruption exactly
-where it stopped, stops early, and refuses a checkpoint of another class set."""
+"""Fine-tune trainer: a tiny model learns, checkpoints every epoch, resumes after an
+interruption exactly where it stopped, stops early, and refuses a checkpoint of another class
+set."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ torch_single_thread = helpers.torch_single_thread  # fixtures
 def _spec(tmp_path, encoder_dir, name="run", **overrides) -> TrainSpec:
     options = dict(
         checkpoint_dir=str(tmp_path / name),
+        mode="finetune",
         encoder=str(encoder_dir),
         epochs=2,
         batch_size=8,

@@ -21,16 +21,26 @@ from extension.specs import (
     EvalSpec,
     ExportSpec,
     FewShotSpec,
+    KeepClassSpec,
     LooSpec,
     ModelSpec,
+    PhotoCheckSpec,
     SynthesisSpec,
+    TextEmbeddingSpec,
     TextStatsSpec,
 )
 
 MODEL = ModelSpec(
     name="test_efficientnet", pretrained=False, weights_path="w.safetensors", num_classes=10
 )
-METHOD = SynthesisSpec("topk", "euclidean", (("k", 3), ("weighting", "inverse")), "sqrt-idf")
+METHOD = SynthesisSpec(
+    "topk",
+    "euclidean",
+    (("k", 3), ("weighting", "inverse")),
+    "sqrt-idf",
+    "zscore",
+    (("z", 2.0),),
+)
 DATASET = DatasetSpec(
     seed=3,
     test_fraction=0.3,
@@ -45,6 +55,7 @@ EXAMPLES = {
     ModelSpec: MODEL,
     SynthesisSpec: METHOD,
     TextStatsSpec: TextStatsSpec(force=True),
+    TextEmbeddingSpec: TextEmbeddingSpec(encoder="enc", device="cpu", batch_size=8),
     LooSpec: LooSpec(
         methods=(METHOD,),
         classes=("n01440764",),
@@ -52,6 +63,8 @@ EXAMPLES = {
         model=MODEL,
         device="cpu",
         max_images_per_class=2,
+        calibration_images_dir="calib",
+        text_encoder="enc",
     ),
     AddClassSpec: AddClassSpec(
         class_id="custom-x",
@@ -62,6 +75,12 @@ EXAMPLES = {
         model=MODEL,
         device="cpu",
         actor="ana",
+        calibration_set_id=4,
+        text_encoder="enc",
+    ),
+    KeepClassSpec: KeepClassSpec(wnid="custom-x", primary_method="paper-cosine", actor="ana"),
+    PhotoCheckSpec: PhotoCheckSpec(
+        wnid="custom-x", paths=("a.jpg",), k=3, model=MODEL, device="cpu"
     ),
     ExportSpec: ExportSpec(out_dir="out", model=MODEL, wnids=("custom-x",)),
     EmbedSpec: EmbedSpec(7, model=MODEL, device="cpu", batch_size=8, chunk_size=16),
@@ -78,6 +97,7 @@ EXAMPLES = {
         model=MODEL,
         device="cpu",
         name="run",
+        min_positives=2,
     ),
     FewShotSpec: FewShotSpec(
         3,

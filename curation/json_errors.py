@@ -1,0 +1,105 @@
+"""Where a JSON list file first goes wrong: the byte offset in the whole file and the record.
+
+DuckDB parses caption files fast but reports a broken file by the byte within the record and
+a value count that is not the record's index. When it refuses a file, `find_json_list_error`
+reads the file again with Python's parser, one element at a time, and says exactly where the
+first problem is: the byte offset from the start of the file (a UTF-8 BOM counted) and the
+0-based index of the record being read (None before the list starts). A truncated file is
+reported at its end: the byte count of the file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+_BOM = b"\xef\xbb\xbf"
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+@dataclass(frozen=True)
+class JsonListError:
+    """The first problem in a JSON list file.
+
+    Attributes:
+        byte: offset from the start of the file (0-based).
+        record: 0-based index of the list element being read, None outside any element.
+        reason: what is wrong there.
+    """
+
+    byte: int
+    record: int | None
+    reason: str
+
+    def describe(self) -> str:
+        where = f"byte {self.byte}"
+        if self.record is not None:
+            where += f" (record {self.record}, counting from 0)"
+        return f"at {where}: {self.reason}"
+
+
+def find_json_list_error(path: str | Path) -> JsonListError | None:
+    """The first error of a JSON list file, or None when Python's parser accepts it."""
+    return compute_json_list_error(Path(path).read_bytes())
+
+
+def compute_json_list_error(data: bytes) -> JsonListError | None:
+    """The first error of a JSON list held in `data` (bytes of the whole file), or None."""
+    start = len(_BOM) if data.startswith(_BOM) else 0
+    try:
+        text = data[start:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        prefix = data[start : start + exc.start].decode("utf-8")
+        found = _scan(prefix)
+        record = found[1] if found else None
+        return JsonListError(start + exc.start, record, f"not valid UTF-8: {exc.reason}")
+    found = _scan(text)
+    if found is None:
+        return None
+    position, record, reason = found
+    return JsonListError(start + len(text[:position].encode("utf-8")), record, reason)
+
+
+def _scan(text: str) -> tuple[int, int | None, str] | None:
+    """(character position, record index, reason) of the first error, or None."""
+    decoder = json.JSONDecoder()
+    position = _skip(text, 0)
+    if text[position : position + 1] != "[":
+        return position, None, "expected '[' (a JSON list of records)"
+    position = _skip(text, position + 1)
+    if text[position : position + 1] == "]":
+        return _after_list(text, position)
+    index = 0
+    while True:
+        try:
+            _, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            return _decode_error(text, exc, index)
+        position = _skip(text, end)
+        following = text[position : position + 1]
+        if following == ",":
+            position, index = _skip(text, position + 1), index + 1
+        elif following == "]":
+            return _after_list(text, position)
+        elif following == "":
+            return position, index, "unexpected end of data (the list is not closed)"
+        else:
+            return position, index, f"expected ',' or ']' after the record, found {following!r}"
+
+
+def _decode_error(text: str, exc: json.JSONDecodeError, index: int) -> tuple[int, int, str]:
+    # An unterminated string runs to the end of the data: the file was cut there.
+    if exc.msg.startswith("Unterminated string") or exc.pos >= len(text):
+        return len(text), index, "unexpected end of data (the file is truncated)"
+    return exc.pos, index, exc.msg
+
+
+def _after_list(text: str, closing: int) -> tuple[int, None, str] | None:
+    rest = _skip(text, closing + 1)
+    return None if rest == len(text) else (rest, None, "unexpected data after the list")
+
+
+def _skip(text: str, position: int) -> int:
+    return _WHITESPACE.match(text, position).end()

@@ -1,0 +1,265 @@
+"""Frozen-encoder text features: computed once per (encoder weights, max_length, text), cached.
+
+The encoder pass is a pure function over a list of texts (`compute_text_features`), separate
+from the caching loop (`load_text_features`), so a batch engine (a Ray actor) can call the
+same function and write the same store. Layout of the cache::
+
+    <cache_dir>/<encoder key>/shard-<id>.safetensors    (contract.vectors.VectorStore)
+
+- encoder key = `compute_encoder_key(name, model)`: a slug of the encoder name plus the first
+  16 hex digits of the sha256 of its weights' tensors (`contract.files.hash_tensors`), so
+  another encoder, or other weights under the same name, never hit;
+- text key = `compute_text_key(text, max_length=...)`: sha256 of "<max_length>\\n<text>";
+- features: (N, D) float32 mean-pooled last hidden states over the non-padding tokens of
+  each text alone, truncated to max_length tokens (special tokens included).
+
+Texts are processed in chunks (one shard each), so an interrupted pass loses at most one
+chunk and a re-run continues where it stopped. torch/transformers are imported lazily.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from contract.files import hash_bytes, hash_tensors
+from contract.progress import Progress, no_progress
+from contract.vectors import VectorStore
+
+FEATURE_CACHE_DIR = Path(".cache") / "text-features"
+_KEY_ATTR = "_workbench_encoder_key"
+
+
+@dataclass(frozen=True)
+class FeatureReport:
+    """What `load_text_features` did: unique texts, how many were encoded now / found cached,
+    the seconds spent encoding, and the encoder key (the cache folder)."""
+
+    n_texts: int
+    n_unique: int
+    n_new: int
+    n_cached: int
+    encode_seconds: float
+    encoder_key: str
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def compute_text_key(text: str, *, max_length: int) -> str:
+    """The cache key of one text's features: sha256 of max_length and the text."""
+    return hash_bytes(f"{int(max_length)}\n{text}".encode())
+
+
+def compute_encoder_key(encoder_name: str, model) -> str:
+    """`<slug of the name>-<16 hex of the weights' hash>`; computed once per model object."""
+    cached = getattr(model, _KEY_ATTR, None)
+    if cached is not None:
+        return cached
+    slug = re.sub(r"[^a-z0-9]+", "-", Path(str(encoder_name)).name.lower()).strip("-")[:40]
+    key = f"{slug or 'encoder'}-{hash_tensors(model.state_dict().items())[:16]}"
+    setattr(model, _KEY_ATTR, key)
+    return key
+
+
+def open_text_feature_store(
+    encoder_key: str, *, cache_dir: str | Path = FEATURE_CACHE_DIR
+) -> VectorStore:
+    """The text features of one encoder: `<cache_dir>/<encoder_key>/`."""
+    return VectorStore(Path(cache_dir or FEATURE_CACHE_DIR) / encoder_key, name=encoder_key)
+
+
+def compute_text_features(
+    encoder,
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 64,
+    max_length: int = 128,
+    device: str = "cpu",
+) -> np.ndarray:
+    """Mean-pooled encoder features of each text alone (pure: no cache, no database), fp32.
+
+    Texts are batched by length (little padding) and returned in input order.
+
+    Args:
+        encoder: a transformers encoder (e.g. `load_encoder(name)[0]`), on `device`.
+        texts: (N,) strings.
+
+    Returns:
+        (N, D) float32 features.
+    """
+    import torch
+
+    from curation.relevance.batching import compute_length_buckets
+    from curation.relevance.model import compute_mean_pooling
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    n, dim = len(texts), int(encoder.config.hidden_size)
+    out = np.zeros((n, dim), dtype=np.float32)
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=n)
+    encoder.eval()
+    with torch.inference_mode():
+        for rows in compute_length_buckets(lengths, batch_size=batch_size):
+            enc = tokenizer(
+                [texts[r] for r in rows],
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            mask = enc["attention_mask"].to(device)
+            hidden = encoder(input_ids=enc["input_ids"].to(device), attention_mask=mask)[0]
+            out[rows] = compute_mean_pooling(hidden.float(), mask).cpu().numpy()  # (B, D)
+    return out
+
+
+def load_text_features(
+    encoder,
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    encoder_key: str,
+    max_length: int = 128,
+    batch_size: int = 64,
+    device: str = "cpu",
+    cache_dir: str | Path = FEATURE_CACHE_DIR,
+    chunk_size: int = 2048,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, FeatureReport]:
+    """Features of `texts`, encoding only what the cache lacks (one shard per chunk).
+
+    Returns:
+        ((N, D) float32 features in input order, the report).
+    """
+    progress = progress or no_progress
+    store = open_text_feature_store(encoder_key, cache_dir=cache_dir)
+    keys = [compute_text_key(t, max_length=max_length) for t in texts]
+    unique = dict(zip(keys, texts, strict=True))  # key -> text, first occurrence order
+    known = store.known()
+    todo = [k for k in unique if k not in known]
+    started = time.perf_counter()
+    for start in range(0, len(todo), chunk_size):
+        chunk = todo[start : start + chunk_size]
+        vectors = compute_text_features(
+            encoder,
+            tokenizer,
+            [unique[k] for k in chunk],
+            batch_size=batch_size,
+            max_length=max_length,
+            device=device,
+        )
+        _write_shard(store, chunk, vectors)
+        done = start + len(chunk)
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        progress(done / len(todo), f"encoded {done:,} of {len(todo):,} new texts ({rate:.0f}/s)")
+    seconds = time.perf_counter() - started
+    features = store.get(keys).numpy() if keys else np.zeros((0, 0), np.float32)
+    report = FeatureReport(
+        len(texts), len(unique), len(todo), len(unique) - len(todo), seconds, encoder_key
+    )
+    return features.astype(np.float32, copy=False), report
+
+
+def _write_shard(store: VectorStore, keys: list[str], vectors: np.ndarray) -> None:
+    import torch
+
+    store.write_shard(keys, torch.from_numpy(vectors))
+
+
+@dataclass(frozen=True)
+class DatasetFeatures:
+    """Features of a relevance dataset: captions (rows of `dataset.captions`) and the class
+    sentences (every sentence of every class, classes in `class_wnids` order).
+
+    Attributes:
+        captions: (N, D). sentences: (M, D). sentence_labels: (M,) class rows.
+        report: n_texts, n_new, n_cached, encode_seconds, texts_per_s, encoder_key.
+    """
+
+    captions: np.ndarray
+    sentences: np.ndarray
+    sentence_labels: np.ndarray
+    report: dict
+
+
+def compute_dataset_features(
+    dataset,
+    encoder,
+    tokenizer,
+    *,
+    encoder_key: str,
+    max_length: int,
+    batch_size: int,
+    device: str,
+    cache_dir: str | Path = FEATURE_CACHE_DIR,
+    progress: Progress | None = None,
+) -> DatasetFeatures:
+    """Features of a `RelevanceDataset`'s captions and class sentences, from the cache where
+    it has them (one cache lookup for both)."""
+    sentences, sentence_labels = [], []
+    for row, wnid in enumerate(dataset.class_wnids):
+        sentences += dataset.sentences[wnid]
+        sentence_labels += [row] * len(dataset.sentences[wnid])
+    captions = dataset.captions["text"].to_list()
+    features, report = load_text_features(
+        encoder,
+        tokenizer,
+        captions + sentences,
+        encoder_key=encoder_key,
+        max_length=max_length,
+        batch_size=batch_size,
+        device=device,
+        cache_dir=cache_dir,
+        progress=progress,
+    )
+    summary = report.to_dict()
+    summary["texts_per_s"] = report.n_new / report.encode_seconds if report.n_new else None
+    return DatasetFeatures(
+        features[: len(captions)],
+        features[len(captions) :],
+        np.asarray(sentence_labels, dtype=np.int64),
+        summary,
+    )
+
+
+def run_compute_relevance_features(con, spec, progress: Progress | None = None) -> dict:
+    """Job entry point: compute (or find cached) the features of a dataset's captions and
+    class sentences (`FeatureSpec`), so a frozen training after it encodes nothing.
+
+    Returns:
+        The feature report plus n_classes and n_captions.
+    """
+    from contract.devices import resolve_device
+    from curation.relevance.dataset import build_relevance_dataset
+    from curation.relevance.model import load_encoder
+    from curation.relevance.specs import FeatureSpec
+
+    if not isinstance(spec, FeatureSpec):
+        raise ValueError(f"spec must be a FeatureSpec, got {type(spec).__name__}")
+    progress = progress or no_progress
+    dataset = build_relevance_dataset(con, spec.dataset)
+    progress(0.0, f"loading encoder {spec.encoder}")
+    device = resolve_device(spec.device)
+    encoder, tokenizer = load_encoder(spec.encoder)
+    encoder.to(device)
+    result = compute_dataset_features(
+        dataset,
+        encoder,
+        tokenizer,
+        encoder_key=compute_encoder_key(spec.encoder, encoder),
+        max_length=spec.max_length,
+        batch_size=spec.batch_size,
+        device=device,
+        cache_dir=spec.cache_dir or FEATURE_CACHE_DIR,
+        progress=progress,
+    )
+    report = result.report
+    progress(1.0, f"features ready: {report['n_new']:,} encoded, {report['n_cached']:,} cached")
+    return {**report, "n_classes": len(dataset.class_wnids), "n_captions": dataset.captions.height}

@@ -1,0 +1,72 @@
+"""Where a caption's image is on disk: the image root setting and the ImageNet layouts.
+
+The image root is one folder set once for the workbench (`update_image_root`, kept in the
+`settings` table). A caption's file name (e.g. `n01440764_10026.JPEG` or
+`ILSVRC2012_val_00000001.JPEG`) is looked up under it in the ImageNet layouts, first match
+wins:
+
+    <root>/train/<wnid>/<file>    ImageNet train
+    <root>/val/<wnid>/<file>      val sorted into class folders
+    <root>/val/<file>             val as shipped (flat)
+    <root>/<wnid>/<file>          a folder of class folders
+    <root>/<file>                 a flat folder of files
+
+Only plain file names are looked up (no '/', no '..'), so a caption record cannot point
+outside the root. Reading and decoding the image (with size limits) is the caller's job
+(`extension.images.files`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from db import settings as settings_db
+
+IMAGE_ROOT_KEY = "image_root"
+
+
+def get_image_root(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The image root folder, or None when none is set."""
+    row = settings_db.get_setting(con, IMAGE_ROOT_KEY)
+    return Path(row["value"]) if row else None
+
+
+def update_image_root(
+    con: duckdb.DuckDBPyConnection, root: str | Path | None, *, actor: str
+) -> Path | None:
+    """Set (None or '': clear) the image root.
+
+    Raises:
+        ValueError: empty actor. FileNotFoundError: the folder does not exist.
+    """
+    if not isinstance(actor, str) or not actor.strip():
+        raise ValueError("Say who sets the image root (actor): it cannot be empty.")
+    if root is None or not str(root).strip():
+        settings_db.update_setting(con, IMAGE_ROOT_KEY, None, actor=actor.strip())
+        return None
+    folder = Path(str(root).strip()).expanduser().resolve()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Image root {folder} is not a folder.")
+    settings_db.update_setting(con, IMAGE_ROOT_KEY, str(folder), actor=actor.strip())
+    return folder
+
+
+def compute_image_candidates(root: Path, filename: str, wnid: str) -> list[Path]:
+    """The paths a caption's image may have under `root`, in lookup order (none for a file
+    name that is not a plain name)."""
+    name = str(filename or "")
+    if not name or name != Path(name).name or name in (".", ".."):
+        return []
+    root = Path(root)
+    candidates = [root / "train" / wnid / name, root / "val" / wnid / name, root / "val" / name]
+    candidates += [root / wnid / name, root / name]
+    return candidates if wnid and "/" not in wnid and ".." not in wnid else candidates[2::2]
+
+
+def find_caption_image(root: Path | None, filename: str, wnid: str) -> Path | None:
+    """The caption's image file under `root`, or None when the root is unset or lacks it."""
+    if root is None:
+        return None
+    return next((p for p in compute_image_candidates(root, filename, wnid) if p.is_file()), None)

@@ -1,0 +1,188 @@
+"""Every flow of the issue, in a real Chromium, with no reload: what a new user does.
+
+Each test serves the workbench on its own small database (the 1000 classes, the shipped class
+descriptions, a few hundred ImageNet-X texts), drives the page like a person, and saves a
+screenshot under `.cache/test-artifacts/` (on failure too). The server log tail is in the
+failure message.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from curation.catalog import seed_imagenet1k
+from curation.descriptions import import_builtin_sources, use_source_where_unset
+from curation.imagenet_x import ingest_imagenet_x
+from db.connect import connect
+from tests.browser.conftest import save_screenshot, start_app, wait_for_app
+
+WARSHIP = (
+    "A warship is a naval ship built and primarily intended for naval warfare, armed with "
+    "guns and missiles; a large grey military vessel of a navy at sea."
+)
+LONG_MS = 120_000
+
+
+def make_database(path: Path, *, captions: int = 400) -> Path:
+    """A small workbench database: catalog, shipped descriptions, some ImageNet-X texts."""
+    con = connect(path)
+    seed_imagenet1k(con)
+    import_builtin_sources(con)
+    use_source_where_unset(con, source="wiktionary", actor="test-setup")
+    use_source_where_unset(con, source="wordnet", actor="test-setup")
+    ingest_imagenet_x(con, splits=("val",), limit=captions)
+    con.close()
+    return path
+
+
+@pytest.fixture
+def server(tmp_path):
+    with start_app(make_database(tmp_path / "flows.duckdb")) as app:
+        yield app
+
+
+def _key(page, key: str, inner: str = ""):
+    # .first: while Streamlit swaps a tab's content, the old element may linger a moment.
+    return page.locator(f".st-key-{key} {inner}".strip()).first
+
+
+def _fill(page, key: str, text: str, inner: str = "input") -> None:
+    box = _key(page, key, inner)
+    box.fill(text)
+    box.press("Tab")  # commit the value before the next click
+
+
+def test_add_a_class_synthesize_keep_check_photos_export_and_download(server, browser_page):
+    page = browser_page
+    page.goto(f"{server.url}/add_class?curator=alice", timeout=LONG_MS)
+    # The text statistics are built by a job; the page fills in when it is done.
+    expect(_key(page, "add-name", "input")).to_be_visible(timeout=LONG_MS)
+    _fill(page, "add-name", "warship")
+    _fill(page, "add-description", WARSHIP, inner="textarea")
+    expect(page.get_by_text("Nearest classes").first).to_be_visible(timeout=LONG_MS)
+    _key(page, "add-synthesize", "button").click()
+    keep = _key(page, "add-keep", "button")
+    expect(keep).to_be_visible(timeout=LONG_MS)  # the finished job reran the page: no reload
+    expect(page.get_by_text("warship (custom-warship): draft").first).to_be_visible()
+    photo = Path(__import__("skimage").data.__file__).parent / "chelsea.png"
+    _key(page, "add-photos", "input[type=file]").set_input_files(str(photo))
+    _key(page, "add-check", "button").click()
+    expect(page.locator("[data-testid='stImage'] img").first).to_be_visible(timeout=LONG_MS)
+    keep.click()
+    expect(page.get_by_text("warship (custom-warship): kept").first).to_be_visible(timeout=LONG_MS)
+    _key(page, "add-export", "button").click()
+    download_button = _key(page, "add-download", "button")
+    expect(download_button).to_be_visible(timeout=LONG_MS)
+    save_screenshot(page, "flow-add-class")
+    with page.expect_download(timeout=LONG_MS) as info:
+        download_button.click()
+    target = Path(info.value.path())
+    with zipfile.ZipFile(target) as archive:
+        names = set(archive.namelist())
+        classes = json.loads(archive.read("classes.json"))
+    assert {"model.safetensors", "config.json", "classes.json", "provenance.json"} <= names
+    assert classes[-1]["wnid"] == "custom-warship" and len(classes) == 1001
+
+
+def test_register_sample_photos_embed_run_and_see_results(server, browser_page):
+    page = browser_page
+    page.goto(f"{server.url}/evaluation?tab=Image+sets&curator=bo", timeout=LONG_MS)
+    _key(page, "sets-samples", "button").click()
+    expect(page.get_by_text("Registered set").first).to_be_visible(timeout=LONG_MS)
+    _key(page, "sets-embed", "button").click()  # the next step is there without a reload
+    expect(page.get_by_text("20 of 20 images embedded").first).to_be_visible(timeout=LONG_MS)
+    page.get_by_role("tab", name="New run").click()
+    expect(page.get_by_text("pooled: fewer than 5 images").first).to_be_visible(timeout=LONG_MS)
+    expect(page.get_by_text("Few-shot baseline unavailable").first).to_be_visible()
+    _key(page, "new-start", "button").click()
+    page.get_by_role("tab", name="Results").click()
+    expect(page.get_by_text("Pooled over small classes")).to_be_visible(timeout=LONG_MS)
+    expect(page.get_by_text("Interval: bootstrap over the classes").first).to_be_visible()
+    save_screenshot(page, "flow-evaluation")
+
+
+def test_caption_import_with_bad_records_shows_its_own_report(server, browser_page, tmp_path):
+    records = [
+        {
+            "filename": "n01443537_1.JPEG",
+            "wnid": "n01443537",
+            "title": "a goldfish",
+            "description": "",
+            "tags": ["fish"],
+        },
+        {
+            "filename": "n01443537_2.JPEG",
+            "wnid": "n99999999",
+            "title": "?",
+            "description": "",
+            "tags": [],
+        },
+        {"filename": 7, "wnid": "n01443537", "title": "", "description": "", "tags": []},
+    ]
+    upload = tmp_path / "mine.json"
+    upload.write_text(json.dumps(records))
+    page = browser_page
+    page.goto(f"{server.url}/captions?cap-tab=Import+ImageNet-Captions&curator=cy", timeout=LONG_MS)
+    page.get_by_text("Upload", exact=True).click()
+    _key(page, "cap-upload", "input[type=file]").set_input_files(str(upload))
+    _fill(page, "cap-import-source", "user-file")
+    _key(page, "cap-import-start", "button").click()
+    report = page.locator("[data-testid='stCode']").filter(has_text="mine.json")
+    expect(report.first).to_be_visible(timeout=LONG_MS)
+    text = report.first.inner_text()
+    assert "inserted 1" in text and "unknown wnid (not stored) 1" in text
+    assert "filename: not a string (got number)" in text and "ingest run ?" not in text
+    save_screenshot(page, "flow-caption-import")
+
+
+def test_two_tabs_see_each_others_edits_and_a_reload_keeps_filters(server, chromium):
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    first, second = context.new_page(), context.new_page()
+    try:
+        url = f"{server.url}/descriptions?wnid=n01443537&curator=dee"
+        first.goto(url, timeout=LONG_MS)
+        second.goto(url, timeout=LONG_MS)
+        wait_for_app(second)
+        editor = _key(first, "desc-edit-text", "textarea")
+        expect(editor).to_be_visible(timeout=LONG_MS)
+        editor.fill("A goldfish, edited in the first tab.")
+        editor.press("Tab")
+        _key(first, "desc-save", "button").click()
+        expect(first.get_by_text("saved as revision").first).to_be_visible(timeout=LONG_MS)
+        _fill(second, "desc-search", "goldfish")  # any interaction reruns the second tab
+        expect(second.get_by_text("A goldfish, edited in the first tab.").first).to_be_visible(
+            timeout=LONG_MS
+        )
+        second.goto(f"{server.url}/captions?curator=dee", timeout=LONG_MS)
+        _fill(second, "cap-query", "dog")
+        expect(second.get_by_text("matching captions").first).to_be_visible(timeout=LONG_MS)
+        wait_for_app(second)
+        assert "cap-query=dog" in second.url  # the search is in the URL ...
+        second.reload()
+        expect(_key(second, "cap-query", "input")).to_have_value("dog", timeout=LONG_MS)
+        expect(second.get_by_text("Your name (recorded in history)").first).to_be_visible()
+        expect(second.locator("[data-testid='stSidebar'] input").first).to_have_value("dee")
+        save_screenshot(second, "flow-reload-keeps-filters")
+    finally:
+        context.close()
+
+
+def test_no_page_asks_any_other_host(server, browser_page):
+    page, foreign = browser_page, []
+    page.on(
+        "request",
+        lambda r: (
+            foreign.append(r.url)
+            if not r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:"))
+            else None
+        ),
+    )
+    for path in ("", "captions", "descriptions", "add_class", "evaluation", "job_list"):
+        page.goto(f"{server.url}/{path}?curator=eve", timeout=LONG_MS)
+        wait_for_app(page)
+    assert foreign == []
