@@ -184,6 +184,7 @@ def bench_training(
 
     spec = TrainSpec(
         checkpoint_dir=str(tmp / f"train-{label}"),
+        mode="finetune",  # this benchmark measures the fine-tune trainer (bench_noise: frozen)
         encoder=encoder_name,
         dataset=DatasetSpec(max_classes=classes),
         epochs=epochs,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from cli.common import add_db_option, open_database, print_progress
 from curation.captions import DEFAULT_SOURCE, format_ingest_report, ingest_caption_file
@@ -32,14 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     with open_database(args.db) as con:
-        try:
-            report = ingest_caption_file(
-                con, args.file, source=args.source, progress=None if args.quiet else print_progress
-            )
-        except Exception:
-            if not args.quiet:
-                sys.stderr.write("\n")  # end the progress line before the error message
-            raise
+        report = ingest_caption_file(
+            con, args.file, source=args.source, progress=None if args.quiet else print_progress
+        )
     print(format_ingest_report(report))
     print(f"Database: {resolve_db_path(args.db)}")
     return 0

@@ -25,6 +25,45 @@ def add_actor_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--actor", default=None, help="name recorded in history (default: $USER)")
 
 
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """--engine and the Ray options of a job that can run on a Ray cluster (`scale`)."""
+    group = parser.add_argument_group("engine (batch work on a Ray cluster)")
+    group.add_argument(
+        "--engine",
+        default="local",
+        choices=["local", "ray"],
+        help="local: this process; ray: a pool of model actors (needs pip install '.[scale]')",
+    )
+    group.add_argument(
+        "--ray-address",
+        default="",
+        help="'' (default): start a local Ray instance; 'auto', HOST:PORT or ray://HOST:PORT: "
+        "an existing cluster (the cache folder must be a path every node can read)",
+    )
+    group.add_argument("--ray-actors", type=int, default=1, help="model actors (default 1)")
+    group.add_argument(
+        "--ray-cpus-per-actor", type=float, default=1.0, help="CPUs per actor (default 1)"
+    )
+    group.add_argument(
+        "--ray-gpus-per-actor",
+        type=float,
+        default=None,
+        help="GPUs per actor (default: 1 when the cluster has GPUs and --device is not cpu)",
+    )
+
+
+def engine_fields(args: argparse.Namespace) -> dict:
+    """The spec fields of `add_engine_options`: engine, ray_address, ray_pool."""
+    from scale.specs import ActorPoolSpec
+
+    pool = ActorPoolSpec(
+        actors=args.ray_actors,
+        cpus_per_actor=args.ray_cpus_per_actor,
+        gpus_per_actor=args.ray_gpus_per_actor,
+    )
+    return {"engine": args.engine, "ray_address": args.ray_address, "ray_pool": pool}
+
+
 def resolve_actor(actor: str | None) -> str:
     """The name to record for an edit: the option, else the login name."""
     if actor:
@@ -35,16 +74,29 @@ def resolve_actor(actor: str | None) -> str:
         return "cli"
 
 
+_bar_is_open = False  # a bar is drawn and its line not ended yet
+
+
 def print_progress(fraction: float, message: str = "") -> None:
     """A `progress(fraction, message)` callable that draws a one-line bar on stderr."""
+    global _bar_is_open
     width = 30
     filled = int(round(fraction * width))
-    sys.stderr.write(
-        f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:6.1%} {message[:60]:<60}"
-    )
-    if fraction >= 1.0:
+    # Messages quote data (file names): no control characters reach the terminal.
+    shown = "".join(c if c.isprintable() else "?" for c in message[:60])
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:6.1%} {shown:<60}")
+    _bar_is_open = fraction < 1.0
+    if not _bar_is_open:
         sys.stderr.write("\n")
     sys.stderr.flush()
+
+
+def end_progress_line() -> None:
+    """End a bar's line (before an error message), so the message starts on its own line."""
+    global _bar_is_open
+    if _bar_is_open:
+        sys.stderr.write("\n")
+        _bar_is_open = False
 
 
 @contextmanager

@@ -10,7 +10,14 @@ import json
 import sys
 from pathlib import Path
 
-from cli.common import add_db_option, open_database, print_progress, resolve_actor
+from cli.common import (
+    add_db_option,
+    add_engine_options,
+    engine_fields,
+    open_database,
+    print_progress,
+    resolve_actor,
+)
 from extension.specs import (
     DEFAULT_CACHE_DIR,
     DEFAULT_SHOTS,
@@ -39,6 +46,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     sets.add_argument("--name", help="add: the set's name (default: the folder or file name)")
     sets.add_argument("--actor", default=None)
+    sets.add_argument(
+        "--batch-size", type=int, default=64, help="embed: images per forward pass (default 64)"
+    )
+    sets.add_argument(
+        "--chunk-size",
+        type=int,
+        default=256,
+        help="embed: images per cache shard, and per Ray actor call (default 256)",
+    )
+    add_engine_options(sets)
     sets.set_defaults(handler=handle_image_sets)
 
     evaluate = subparsers.add_parser(
@@ -171,7 +188,14 @@ def handle_image_sets(args: argparse.Namespace) -> int:
             _emit(args, set_db.get_image_set(con, set_id))
         elif args.action == "embed":
             set_id = _resolve_set(con, args.source, actor)
-            spec = EmbedSpec(set_id, model=_model(args), device=args.device)
+            spec = EmbedSpec(
+                set_id,
+                model=_model(args),
+                device=args.device,
+                batch_size=args.batch_size,
+                chunk_size=args.chunk_size,
+                **engine_fields(args),
+            )
             _emit(
                 args,
                 run_embed_image_set(con, spec, _progress(args), cache_dir=Path(args.cache_dir)),

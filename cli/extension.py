@@ -249,9 +249,8 @@ def _read_text(value: str | None, path: str | None, what: str) -> str:
 
 def handle_add_class(args: argparse.Namespace) -> int:
     from extension.specs import AddClassSpec
-    from extension.synthesis.new_class import keep_added_class, run_add_class
-
     from extension.synthesis.methods import list_default_methods
+    from extension.synthesis.new_class import keep_added_class, run_add_class
 
     description = _read_text(args.description, args.description_file, "Description")
     texts = _read_text(None, args.texts_file, "Texts").splitlines() if args.texts_file else []

@@ -11,6 +11,8 @@ import importlib
 import os
 import sys
 
+from cli.common import end_progress_line
+
 # Modules under cli/ that contribute subcommands, in --help order.
 SUBCOMMAND_MODULES = (
     "cli.setup",
@@ -20,6 +22,18 @@ SUBCOMMAND_MODULES = (
     "cli.captions",
     "cli.evaluate",
     "cli.extension",
+)
+
+
+# What a user can cause and fix: bad values and files, missing or unreadable paths, a database
+# held by another process or too new (RuntimeError). Anything else is a bug: a traceback.
+USER_ERRORS = (
+    ValueError,
+    RuntimeError,
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
 )
 
 
@@ -40,14 +54,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        # Expected user errors: one clear line, no traceback.
-        print(f"workbench {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except BrokenPipeError:
         # The reader went away (`workbench ... | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except USER_ERRORS as exc:
+        # Expected user errors (a bad file, a bad option, a held database): one line, no
+        # traceback. Library messages name the file and what is wrong.
+        end_progress_line()
+        print(f"workbench {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message on one line (a multi-line message from a library is joined)."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
 if __name__ == "__main__":

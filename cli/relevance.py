@@ -8,8 +8,13 @@ import json
 import sys
 
 from cli import relevance_review
-
-from cli.common import add_db_option, open_database, print_progress
+from cli.common import (
+    add_db_option,
+    add_engine_options,
+    engine_fields,
+    open_database,
+    print_progress,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_dataset_options(features)
     _add_feature_options(features)
+    add_engine_options(features)
     train = _action(actions, "train", "train a relevance model (frozen or fine-tune mode)")
     _add_dataset_options(train)
     _add_train_options(train)
@@ -41,6 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     score.add_argument("--max-length", type=int, default=128)
     score.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_engine_options(score)  # where a frozen model's caption features are computed
     _action(actions, "list", "list training runs and model versions")
     relevance_review.add_actions(actions, _action)
     tiny = _action(
@@ -106,16 +113,16 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
         help="HF name (e.g. roberta-base), local path, or " + OFFLINE_ENCODER,
     )
     parser.add_argument(
-        "--epochs", type=int, default=None, help="default: 8 (frozen head), 3 (fine-tune)"
+        "--epochs", type=int, default=None, help="default: 5 (frozen head), 3 (fine-tune)"
     )
     parser.add_argument(
-        "--batch-size", type=int, default=None, help="default: 256 (frozen), 32 (fine-tune)"
+        "--batch-size", type=int, default=None, help="default: 1024 (frozen), 32 (fine-tune)"
     )
     parser.add_argument(
         "--lr",
         type=float,
         default=None,
-        help="frozen: the head's (3e-3); fine-tune: the encoder's (5e-5)",
+        help="frozen: the head's (1e-3); fine-tune: the encoder's (5e-5)",
     )
     parser.add_argument("--weight-decay", type=float, default=None, help="default 0 / 0.01")
     parser.add_argument("--folds", type=int, default=5, help="frozen: cross-fitting folds")
@@ -164,6 +171,7 @@ def _handle_features(con, args) -> int:
         batch_size=args.feature_batch_size,
         device=args.device,
         cache_dir=args.cache_dir,
+        **engine_fields(args),
     )
     print(json.dumps(run_compute_relevance_features(con, spec, print_progress), indent=2))
     return 0
@@ -236,6 +244,7 @@ def _handle_score(con, args) -> int:
         batch_size=args.batch_size,
         max_length=args.max_length,
         device=args.device,
+        **engine_fields(args),
     )
     print(json.dumps(run_score_relevance(con, spec, print_progress), indent=2))
     return 0

@@ -109,7 +109,11 @@ def load_tensor_pickle(path: str | Path, *, what: str = "PyTorch file") -> Any:
 def _refuse_pickle_as_safetensors(path: Path, *, what: str) -> None:
     with path.open("rb") as handle:
         head = handle.read(_SAFETENSORS_MIN_BYTES)
-    if head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_MAGIC):
+    header_bytes = int.from_bytes(head[:8], "little")
+    looks_like_safetensors = head[8:9] == b"{" and header_bytes <= path.stat().st_size - 8
+    if not looks_like_safetensors and (
+        head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_MAGIC)
+    ):
         raise WeightsFileError(
             f"{what} {path} is a PyTorch pickle (.pt/.pth), not a safetensors file; the "
             "workbench reads weights only as safetensors, since a pickle can run code. Convert "

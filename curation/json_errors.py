@@ -59,7 +59,9 @@ def compute_json_list_error(data: bytes) -> JsonListError | None:
     if found is None:
         return None
     position, record, reason = found
-    return JsonListError(start + len(text[:position].encode("utf-8")), record, reason)
+    # Characters are bytes in ASCII text (O(1) to know in CPython); else count the prefix.
+    offset = position if text.isascii() else len(text[:position].encode("utf-8"))
+    return JsonListError(start + offset, record, reason)
 
 
 def _scan(text: str) -> tuple[int, int | None, str] | None:

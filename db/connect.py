@@ -78,6 +78,7 @@ def connect(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
     except duckdb.Error as exc:
         raise compute_open_error(target, exc) from exc
     try:
+        con.execute("SET enable_progress_bar = false")  # it would interleave with the CLI's
         apply_migrations(con)
     except duckdb.Error as exc:
         con.close()

@@ -36,10 +36,23 @@ def list_migrations() -> list[Migration]:
         match = _MIGRATION_NAME.match(entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
+    return check_migrations(sorted(found, key=lambda m: m.version))
+
+
+def check_migrations(found: list[Migration]) -> list[Migration]:
+    """The migrations when numbered 1..N without gaps, each with statements.
+
+    Raises:
+        RuntimeError: a gap, or a file of only comments.
+    """
     versions = [m.version for m in found]
     if versions != list(range(1, len(found) + 1)):
         raise RuntimeError(f"Migration versions must be 1..N without gaps, found {versions}")
+    empty = [f"{m.version:04d}_{m.name}" for m in found if not _has_statements(m.sql)]
+    if empty:
+        # A database would record an empty file as applied and never run what is added to
+        # it later: a number is taken by writing its statements, never reserved.
+        raise RuntimeError(f"Migrations without statements: {empty}")
     return found
 
 
@@ -82,8 +95,7 @@ def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[int]:
 
 
 def _apply(con: duckdb.DuckDBPyConnection, migration: Migration) -> None:
-    if _has_statements(migration.sql):
-        con.execute(migration.sql)
+    con.execute(migration.sql)
     con.execute(
         "INSERT INTO schema_version (version, name) VALUES (?, ?)",
         [migration.version, migration.name],
@@ -91,6 +103,6 @@ def _apply(con: duckdb.DuckDBPyConnection, migration: Migration) -> None:
 
 
 def _has_statements(sql: str) -> bool:
-    """False for a file of only comments and blank lines (a reserved migration number)."""
+    """False for a file of only comments and blank lines."""
     lines = (line.split("--", 1)[0].strip() for line in sql.splitlines())
     return any(lines)

@@ -360,3 +360,14 @@ def list_bulk_events(con: duckdb.DuckDBPyConnection, *, limit: int = 50) -> pl.D
         "ORDER BY b.bulk_id DESC LIMIT ?",
         [limit],
     )
+
+
+def get_latest_actor_event(con: duckdb.DuckDBPyConnection, actor: str) -> dict | None:
+    """The newest single-caption history row (not part of a bulk event) by `actor`, or None."""
+    return fetch_dict(
+        con,
+        "SELECT event_id, caption_id, action, decision_before, decision_after, reason_after, "
+        "at_time FROM relevance_decision_events WHERE actor = ? AND bulk_id IS NULL "
+        "ORDER BY event_id DESC LIMIT 1",
+        [actor],
+    )

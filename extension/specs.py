@@ -15,6 +15,7 @@ from pathlib import Path
 
 from contract.specs import JsonSpec
 from curation.relevance.specs import OFFLINE_ENCODER
+from scale.specs import ActorPoolSpec, check_engine_name, check_ray_address
 
 # The sentence encoder of the embedding distance (any Hugging Face encoder by name or path).
 DEFAULT_TEXT_ENCODER = OFFLINE_ENCODER
@@ -234,7 +235,12 @@ class EmbedSpec(JsonSpec):
         model: base classifier.
         device: 'auto' | 'cpu' | 'cuda'.
         batch_size: images per forward pass.
-        chunk_size: images per cache shard; an interrupted job loses at most one chunk.
+        chunk_size: images per cache shard; an interrupted job loses at most one chunk. On
+            Ray also the images per actor call.
+        engine: 'local' (this process) or 'ray' (a pool of model actors, `scale`).
+        ray_address: '' starts a local Ray instance; 'auto', 'HOST:PORT' or 'ray://HOST:PORT'
+            join a running cluster (the cache folder must be a path every node can read).
+        ray_pool: how many model actors and the CPUs/GPUs of each (engine 'ray').
     """
 
     image_set_id: int
@@ -242,6 +248,13 @@ class EmbedSpec(JsonSpec):
     device: str = "auto"
     batch_size: int = 64
     chunk_size: int = 256
+    engine: str = "local"
+    ray_address: str = ""
+    ray_pool: ActorPoolSpec = field(default_factory=ActorPoolSpec)
+
+    def __post_init__(self) -> None:
+        check_engine_name(self.engine)
+        check_ray_address(self.ray_address)
 
 
 @dataclass(frozen=True)

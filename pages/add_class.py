@@ -20,15 +20,19 @@ from db import added_classes as added_db
 from db.connect import resolve_db_path
 from extension.specs import AddClassSpec, ExportSpec, KeepClassSpec, ModelSpec, PhotoCheckSpec
 from extension.synthesis.drafts import save_check_photos
-from extension.synthesis.methods import list_methods, resolve_method
-from extension.synthesis.new_class import check_new_class_id, compute_preview, discard_added_class
+from extension.synthesis.methods import list_default_methods, list_methods, resolve_method
+from extension.synthesis.new_class import (
+    check_new_class_id,
+    compute_preview,
+    discard_added_class,
+    list_calibration_sets,
+)
 from ui import plain
 from ui.extension_figures import make_nearest_figure
-from ui.extension_resources import get_donors
+from ui.extension_resources import get_base, get_donors
 from ui.resources import get_cursor, start_job
 from ui.widgets import find_latest_job, render_job_status, require_actor
 
-DEFAULT_METHODS = ["ridge-deviation-idf-x1.5", "ridge-deviation-idf", "paper-cosine"]
 FLASH_KEY = "add-flash"
 
 
@@ -83,16 +87,29 @@ def _render_new_class(con, donors, model: ModelSpec) -> None:
     name, class_id, texts = _render_inputs()
     if texts:
         _render_preview(donors, texts)
+    if donors.embeddings is None:
+        st.caption(
+            "The sentence embeddings of the class texts are being computed (a background "
+            "job): until then the embedding distance and the methods that use it are off."
+        )
+        job_id = find_latest_job("text-embeddings")
+        if job_id is not None:
+            render_job_status(job_id, key="add-embeddings")
+    calibration_set = _render_calibration_choice(con, model)
+    defaults = list_default_methods(
+        calibration_images=calibration_set is not None, embeddings=donors.embeddings is not None
+    )
+    defaults = [m for m in defaults if m in list_methods()]
+    if st.session_state.get("add-methods-defaults") != defaults:  # calibration set or embeddings
+        st.session_state["add-methods-defaults"] = defaults  # changed: offer the new best
+        st.session_state["add-methods"] = defaults
     methods = st.multiselect(
-        "Synthesis methods (the first is exported)",
-        list_methods(),
-        default=[m for m in DEFAULT_METHODS if m in list_methods()],
-        key="add-methods",
+        "Synthesis methods (the first is exported)", list_methods(), key="add-methods"
     )
     if st.button(
         "Synthesize", key="add-synthesize", type="primary", disabled=not (texts and methods)
     ):
-        _start_synthesis(con, name, class_id, texts, methods, model)
+        _start_synthesis(con, name, class_id, texts, methods, model, calibration_set)
     job_id = find_latest_job("synthesize-class")
     if job_id is not None:
         render_job_status(job_id, key="add-synth")
@@ -132,7 +149,33 @@ def _render_inputs() -> tuple[str, str, list[str]]:
     return name, class_id.strip(), texts
 
 
-def _start_synthesis(con, name, class_id, texts, methods, model) -> None:
+def _render_calibration_choice(con, model: ModelSpec) -> int | None:
+    """The image set the new row's bias is calibrated on (its images are unlabeled for the
+    new class), or None; the newest embedded set by default."""
+    sets = list_calibration_sets(con, get_base(model.to_json()).model_key)
+    if sets.is_empty():
+        st.caption(
+            "No image set is embedded with this model: the rows are not calibrated. Register "
+            "and embed one on the Evaluation page to calibrate the bias without any label."
+        )
+        return None
+    names = dict(sets.select("set_id", "name").iter_rows())
+    set_id = st.selectbox(
+        "Calibrate the bias on image set (unlabeled for the new class)",
+        [None, *names],
+        index=1,
+        format_func=lambda s: "none (no calibration)" if s is None else f"{names[s]} (set {s})",
+        key="add-calibration",
+    )
+    if set_id is not None:
+        st.caption(
+            f"Bias calibrated on image set {plain.escape_markdown(names[set_id])}: the row "
+            "competes with the trained rows on its photos, none of them labeled as the new class."
+        )
+    return set_id
+
+
+def _start_synthesis(con, name, class_id, texts, methods, model, calibration_set) -> None:
     actor = require_actor()
     if actor is None:
         return
@@ -146,6 +189,7 @@ def _start_synthesis(con, name, class_id, texts, methods, model) -> None:
             methods=tuple(resolve_method(m) for m in methods),
             model=model,
             actor=actor,
+            calibration_set_id=calibration_set,
         )
         start_job("synthesize-class", spec.to_dict())
     except ValueError as exc:
@@ -161,6 +205,8 @@ def _render_preview(donors, texts: list[str]) -> None:
     st.subheader("Nearest classes")
     st.text(f"{preview.n_tokens} vocabulary tokens found in the text.")
     st.dataframe(preview.table1, hide_index=True)
+    st.caption("Side by side per distance, with what made each class near:")
+    st.dataframe(preview.side_by_side, hide_index=True, key="add-side-by-side")
     columns = st.columns(len(preview.nearest))
     for column, (distance, frame) in zip(columns, preview.nearest.items(), strict=True):
         column.plotly_chart(
@@ -189,7 +235,16 @@ def _render_added_classes(con, donors, model: ModelSpec) -> None:
     heads = added_db.list_synthesized_heads(con, wnid=wnid)
     st.text(f"{draft['name']} ({wnid}): {draft['status']}, added by {draft['created_by']}")
     st.dataframe(
-        heads.select("method_label", "row_norm", "bias", "is_primary", "sha256"), hide_index=True
+        heads.select(
+            "method_label",
+            "row_norm",
+            "bias",
+            "is_primary",
+            "calibration",
+            "calibration_set_id",
+            "sha256",
+        ),
+        hide_index=True,
     )
     _render_keep_or_discard(con, draft, heads)
     _render_photo_check(con, wnid, model)
@@ -228,6 +283,7 @@ def _render_photo_check(con, wnid: str, model: ModelSpec) -> None:
         type=["jpg", "jpeg", "png", "bmp", "webp"],
         accept_multiple_files=True,
         key="add-photos",
+        max_upload_size=64,  # MB, as extension.images.files.MAX_IMAGE_BYTES
     )
     if st.button("Check these photos (background job)", key="add-check", disabled=not files):
         folder = resolve_db_path().resolve().parent / "uploads" / "photo-checks"

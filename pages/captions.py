@@ -18,10 +18,12 @@ import polars as pl
 import streamlit as st
 
 from curation import captions as cap
+from curation.thumbnails import get_image_root
 from db import captions as caption_db
 from db.classes import list_classes
 from ui.figures import make_captions_per_class_figure
 from ui.resources import get_cursor, start_job
+from ui.thumbnails import render_caption_image
 from ui.widgets import find_latest_job, render_job_status
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -154,11 +156,15 @@ def _render_record(con, frame: pl.DataFrame) -> None:
     record = caption_db.get_caption(con, int(caption_id)) if caption_id is not None else None
     if record is None:
         return
-    for field in ("caption_id", "source", "filename", "wnid", "title", "description"):
-        st.caption(field)
-        st.text(str(record[field]) if record[field] != "" else "(empty)")
-    st.caption(f"tags ({len(record['tags'])})")
-    st.code("\n".join(record["tags"]) or "(none)", language=None)
+    text, image = st.columns([3, 2])
+    with text:
+        for field in ("caption_id", "source", "filename", "wnid", "title", "description"):
+            st.caption(field)
+            st.text(str(record[field]) if record[field] != "" else "(empty)")
+        st.caption(f"tags ({len(record['tags'])})")
+        st.code("\n".join(record["tags"]) or "(none)", language=None)
+    with image:
+        render_caption_image(get_image_root(con), record["filename"], record["wnid"])
 
 
 def _render_stats(con, filters: dict) -> None:

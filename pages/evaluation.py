@@ -228,8 +228,9 @@ def _render_image_sets(con) -> None:
         ids = sets["set_id"].unique(maintain_order=True).to_list()
         names = dict(sets.select("set_id", "name").iter_rows())
         chosen = st.selectbox("Set", ids, format_func=names.get, key="sets-chosen")
+        engine = _render_engine_choice()
         if st.button("Embed with the base model (background job)", key="sets-embed"):
-            _start("embed-image-set", lambda: EmbedSpec(int(chosen)).to_dict())
+            _start("embed-image-set", lambda: EmbedSpec(int(chosen), **engine).to_dict())
         job_id = find_latest_job("embed-image-set", spec_filter={"image_set_id": int(chosen)})
         if job_id is not None:
             render_job_status(job_id, key="sets-job")
@@ -238,6 +239,30 @@ def _render_image_sets(con) -> None:
             st.warning(f"{errors.height} images could not be read and are skipped:")
             st.dataframe(errors, hide_index=True)
     _render_registration()
+
+
+def _render_engine_choice() -> dict:
+    """The EmbedSpec fields of the engine (local, or a Ray cluster) chosen in an expander."""
+    from scale.cluster import ray_available
+    from scale.specs import ActorPoolSpec
+
+    with st.expander("Engine: this process, or a Ray cluster"):
+        if not ray_available():
+            st.text("Ray is not installed here (pip install '.[scale]'); embedding runs locally.")
+            return {}
+        if st.radio("Engine", ["local", "ray"], horizontal=True, key="sets-engine") == "local":
+            return {}
+        address = st.text_input(
+            "Ray address (empty: start a local instance; HOST:6379 for a cluster)",
+            key="sets-ray-address",
+        )
+        actors = st.number_input("Model actors", 1, 1024, 1, key="sets-ray-actors")
+        st.caption("The feature cache must be a folder every node can read (see the README).")
+    return {
+        "engine": "ray",
+        "ray_address": address.strip(),
+        "ray_pool": ActorPoolSpec(actors=int(actors)),
+    }
 
 
 def _render_registration() -> None:
@@ -262,6 +287,7 @@ def _render_registration() -> None:
             accept_multiple_files=True,
             type=["jpg", "jpeg", "png", "bmp", "webp"],
             key="up-files",
+            max_upload_size=64,  # MB, as extension.images.files.MAX_IMAGE_BYTES
         )
         st.text_input("Class id (wnid or custom id)", key="up-class")
         st.text_input("Set name", key="up-name")

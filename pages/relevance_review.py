@@ -21,21 +21,24 @@ from curation.relevance.export import (
     get_decided_captions,
 )
 from curation.relevance.rules import compute_class_summary, compute_most_likely_wrong
-from curation.relevance.specs import CaptionFilter
 from curation.thumbnails import get_image_root, update_image_root
 from db import relevance as relevance_db
 from db import relevance_decisions as decision_db
 from db.classes import list_classes
-from ui import plain
+from ui import plain, relevance_panels
 from ui.relevance_figures import make_class_decision_figure, make_score_histogram_figure
 from ui.resources import get_cursor
-from ui.thumbnails import render_caption_image
-from ui.widgets import require_actor
+from ui.widgets import require_actor, select_in_url
 
-TABS = ["Overview", "Most likely wrong", "Captions of a class", "Bulk", "Thresholds", "Export"]
-TABS.append("Images")
-ANY = "(any)"
-TABLE_COLUMNS = ("caption_id", "class", "p_own", "suggested", "p_suggested", "decision")
+TABS = [
+    "Overview",
+    "Most likely wrong",
+    "Captions of a class",
+    "Bulk",
+    "Thresholds",
+    "Export",
+    "Images",
+]
 
 
 def _pick_model_version(con) -> dict | None:
@@ -45,17 +48,15 @@ def _pick_model_version(con) -> dict | None:
         return None
     rows = {int(r["model_version"]): r for r in versions.iter_rows(named=True)}
     default = relevance_db.get_default_model_version(con)
-    options = list(rows)
-    version = st.selectbox(
+    version = select_in_url(
         "Model version",
-        options,
-        index=options.index(default) if default in options else 0,
+        list(rows),
+        key="version",
+        default=default,
         format_func=lambda v: (
             f"version {v} (run {rows[v]['run_id']}, {rows[v]['mode']}, "
             f"{rows[v]['run_status']}, {rows[v]['n_scores']} scores)"
         ),
-        key="version",
-        bind="query-params",
     )
     return rows[int(version)]
 
@@ -80,6 +81,11 @@ def _render_threshold(con, version: int) -> float:
     cols = st.columns([4, 1])
     value = cols[0].slider(
         "Global threshold on P(own class)", 0.0, 1.0, stored, 0.01, key=key, persist_state="session"
+    )
+    st.caption(
+        "Drop when P(own) < mean P or P(own) < the threshold. Default: 0.5 (the paper's, for a "
+        "fine-tuned encoder), 0.05 in frozen mode (its sigmoid scores sit lower; chosen on half "
+        "the default captions, benchmarks/results/noise.md)."
     )
     if value != stored:
         plain.caption(
@@ -115,76 +121,6 @@ def _render_overview(decided: pl.DataFrame, labels: dict, threshold: float) -> N
     st.plotly_chart(make_class_decision_figure(summary), key="rr-classes")
 
 
-def _with_class_names(frame: pl.DataFrame, labels: dict) -> pl.DataFrame:
-    return frame.with_columns(
-        pl.col("wnid").replace_strict(labels, default=pl.col("wnid")).alias("class"),
-        pl.col("suggested_wnid")
-        .replace_strict(labels, default=pl.col("suggested_wnid"))
-        .alias("suggested"),
-    )
-
-
-def _render_caption_table(con, rows: pl.DataFrame, labels: dict, *, key: str, root) -> None:
-    """A table with single-row selection; the picked caption in full below it."""
-    shown = _with_class_names(rows, labels)
-    event = st.dataframe(
-        shown.select(*TABLE_COLUMNS, "title", "description", "tags"),
-        hide_index=True,
-        on_select="rerun",
-        selection_mode="single-row",
-        key=key,
-    )
-    picked = event.selection.rows if event is not None else []
-    if not picked:
-        st.caption("Click a row to open the caption.")
-        return
-    _render_caption_detail(con, shown.row(picked[0], named=True), root=root, key=key)
-
-
-def _render_caption_detail(con, row: dict, *, root, key: str) -> None:
-    image, text = st.columns([1, 2])
-    with image:
-        render_caption_image(root, row["filename"], row["wnid"])
-    with text:
-        st.text(
-            f"Caption {row['caption_id']} ({row['source']}, {row['filename']})\n"
-            f"Class: {row['class']}\nTitle: {row['title']}\nDescription: {row['description']}\n"
-            f"Tags: {', '.join(row['tags'] or [])}"
-        )
-        st.text(
-            f"P(own) {row['p_own']:.3f}  mean P {row['p_mean']:.3f}  suggested: "
-            f"{row['suggested']} (P {row['p_suggested'] or 0:.3f})\n"
-            f"model: {row['model_decision']}  final: {row['decision']} ({row['decided_by']})"
-        )
-    _render_decision_form(con, int(row["caption_id"]), key=key)
-
-
-def _render_decision_form(con, caption_id: int, *, key: str) -> None:
-    cols = st.columns([1, 3, 1])
-    choice = cols[0].radio("Decision", ["keep", "drop", "back to model"], key=f"{key}-choice")
-    reason = cols[1].text_input("Reason (required)", key=f"{key}-reason")
-    if cols[2].button("Apply", key=f"{key}-apply", disabled=not reason.strip()):
-        actor = require_actor()
-        if actor:
-            decision = None if choice == "back to model" else choice
-            change = decisions.update_decision(
-                con, caption_id, decision=decision, reason=reason, actor=actor
-            )
-            st.session_state["rr-message"] = change.describe()
-            st.rerun()
-    history = decisions.list_decision_history(con, caption_id=caption_id)
-    if history.is_empty():
-        return
-    st.dataframe(history, hide_index=True)
-    latest = int(history["event_id"][0])
-    if st.button(f"Undo event {latest}", key=f"{key}-undo"):
-        actor = require_actor()
-        if actor:
-            change = decisions.undo_decision_event(con, latest, actor=actor)
-            st.session_state["rr-message"] = "Undone: " + change.describe()
-            st.rerun()
-
-
 def _render_most_likely_wrong(con, decided, labels, root) -> None:
     cols = st.columns([1, 1, 2])
     n = cols[0].number_input("Show", 10, 1000, 50, 10, key="rr-wrong-n")
@@ -194,90 +130,17 @@ def _render_most_likely_wrong(con, decided, labels, root) -> None:
         "Every class, lowest P(own class) first, with the class the model suggests instead "
         f"({ranked.height:,} captions not reviewed by a person yet)."
     )
-    _render_caption_table(con, ranked.head(int(n)), labels, key="rr-wrong", root=root)
+    relevance_panels.render_caption_table(
+        con, ranked.head(int(n)), labels, key="rr-wrong", root=root
+    )
 
 
 def _render_class_captions(con, decided, labels, root) -> None:
     wnids = sorted(set(decided["wnid"].to_list()))
-    wnid = st.selectbox(
-        "Class", wnids, format_func=lambda w: labels.get(w, w), key="wnid", bind="query-params"
-    )
+    wnid = select_in_url("Class", wnids, key="wnid", format_func=lambda w: labels.get(w, w))
     rows = decided.filter(pl.col("wnid") == wnid).sort("p_own")
     plain.caption(f"{rows.height} scored captions, lowest P(own class) first.")
-    _render_caption_table(con, rows, labels, key="rr-class-table", root=root)
-
-
-def _bulk_filter(version: int, decided, labels) -> CaptionFilter:
-    cols = st.columns([2, 1, 2])
-    wnids = [ANY, *sorted(set(decided["wnid"].to_list()))]
-    wnid = cols[0].selectbox(
-        "Class", wnids, format_func=lambda w: labels.get(w, w), key="bulk-wnid", bind="query-params"
-    )
-    sources = [ANY, *sorted(set(decided["source"].to_list()))]
-    source = cols[1].selectbox("Source", sources, key="bulk-source", bind="query-params")
-    search = cols[2].text_input("Text contains", key="q", bind="query-params")
-    cols = st.columns([3, 1])
-    low, high = cols[0].slider("P(own class) between", 0.0, 1.0, (0.0, 1.0), 0.01, key="bulk-p")
-    other = cols[1].checkbox("Model suggests another class", key="bulk-other")
-    return CaptionFilter(
-        model_version=version,
-        wnid=None if wnid == ANY else wnid,
-        source=None if source == ANY else source,
-        search=search.strip(),
-        p_min=low if low > 0.0 else None,
-        p_max=high if high < 1.0 else None,
-        suggested_other=other,
-    )
-
-
-def _render_bulk(con, version: int, decided, labels) -> None:
-    caption_filter = _bulk_filter(version, decided, labels)
-    ids = decisions.list_filtered_caption_ids(con, caption_filter)
-    plain.caption(f"{len(ids):,} captions match: {caption_filter.describe()}.")
-    if ids:
-        sample = decided.filter(pl.col("caption_id").is_in(ids[:200]))
-        st.dataframe(
-            _with_class_names(sample, labels).select(*TABLE_COLUMNS, "title"), hide_index=True
-        )
-    cols = st.columns([1, 3, 1])
-    choice = cols[0].radio("Set", ["drop", "keep", "back to model"], key="bulk-choice")
-    reason = cols[1].text_input("Reason (required)", key="bulk-reason")
-    apply = cols[2].button(
-        f"Apply to {len(ids):,}", key="bulk-apply", disabled=not ids or not reason.strip()
-    )
-    if apply and (actor := require_actor()):
-        change = decisions.update_decisions_bulk(
-            con,
-            caption_filter,
-            decision=None if choice == "back to model" else choice,
-            reason=reason,
-            actor=actor,
-            expected_count=len(ids),
-        )
-        st.session_state["rr-message"] = change.describe()
-        st.rerun()
-    _render_bulk_history(con)
-
-
-def _render_bulk_history(con) -> None:
-    history = decisions.list_bulk_history(con)
-    if history.is_empty():
-        return
-    st.dataframe(history, hide_index=True)
-    open_events = history.filter(pl.col("undone_by").is_null())["bulk_id"].to_list()
-    if not open_events:
-        return
-    cols = st.columns([1, 3])
-    bulk_id = cols[0].selectbox("Bulk event", open_events, key="bulk-undo-id")
-    if cols[1].button(f"Undo bulk event {bulk_id}", key="bulk-undo"):
-        actor = require_actor()
-        if actor:
-            try:
-                change = decisions.undo_bulk_event(con, int(bulk_id), actor=actor)
-                st.session_state["rr-message"] = change.describe()
-                st.rerun()
-            except ValueError as exc:
-                plain.error(exc)
+    relevance_panels.render_caption_table(con, rows, labels, key="rr-class-table", root=root)
 
 
 def _render_thresholds(con, version: int, labels: dict) -> None:
@@ -338,7 +201,7 @@ def _render_images(con) -> None:
     plain.caption(
         f"Image folder: {root}" if root else "No image folder set: captions show without images."
     )
-    st.caption(
+    plain.caption(
         "ImageNet layouts are found: train/<wnid>/<file>, val/<file>, val/<wnid>/<file>, "
         "<wnid>/<file>, or a flat folder of files."
     )
@@ -362,6 +225,7 @@ def render() -> None:
     version_row = _pick_model_version(con)
     if version_row is None:
         return
+    relevance_panels.render_last_change(con)
     version = int(version_row["model_version"])
     threshold = _render_threshold(con, version)
     decided = get_decided_captions(con, version, threshold=threshold)
@@ -380,7 +244,7 @@ def render() -> None:
             _render_class_captions(con, decided, labels, root)
     with tabs["Bulk"]:
         if tabs["Bulk"].open:
-            _render_bulk(con, version, decided, labels)
+            relevance_panels.render_bulk(con, version, decided, labels)
     with tabs["Thresholds"]:
         if tabs["Thresholds"].open:
             _render_thresholds(con, version, labels)

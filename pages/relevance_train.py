@@ -28,7 +28,7 @@ from db import relevance as relevance_db
 from ui import plain
 from ui.relevance_figures import make_training_figure
 from ui.resources import get_cursor, start_job
-from ui.widgets import find_latest_job, render_job_status
+from ui.widgets import find_latest_job, render_job_status, select_in_url
 
 OTHER_ENCODER = "Other: Hugging Face name or local path"
 ALL_SOURCES = "(all sources)"
@@ -213,7 +213,11 @@ def _live_chart(run_dir: str, *, active: bool) -> None:
                 "after each epoch."
             )
             return
-        plain.caption(f"Run {run['run_id']} ({run['mode']}), {run['status']}: out-of-sample")
+        held_out = "cross-fitted folds" if run["mode"] == "frozen" else "the test split"
+        plain.caption(
+            f"Run {run['run_id']} ({run['mode']}), {run['status']}: test loss and top-1 are "
+            f"out of sample ({held_out})."
+        )
         st.plotly_chart(make_training_figure(metrics), key=f"rt-live-{run['run_id']}")
 
     _chart()
@@ -229,9 +233,7 @@ def _render_runs(con) -> None:
         int(r["run_id"]): f"run {r['run_id']} ({r['mode']}, {r['status']})"
         for r in runs.iter_rows(named=True)
     }
-    run_id = st.selectbox(
-        "Run", list(labels), key="run", format_func=labels.get, bind="query-params"
-    )
+    run_id = select_in_url("Run", list(labels), key="run", format_func=labels.get)
     metrics = relevance_db.list_epoch_metrics(con, int(run_id))
     if metrics.is_empty():
         st.caption("No finished epoch yet.")
@@ -260,7 +262,7 @@ def _render_checkpoints_and_scoring(con) -> None:
         options,
         index=options.index(default) if default in options else 0,
         format_func=labels.get,
-        key="rt-score-version",
+        key=f"rt-score-version-{default}",  # a new default (a run finished) is selected
     )
     source = st.session_state.get("source")
     if st.button("Score captions", key="rt-score", disabled=version is None):
@@ -276,7 +278,8 @@ def _render_checkpoints_and_scoring(con) -> None:
             st.text(
                 f"Scored {result['n_scored']} captions with model version "
                 f"{job['spec']['model_version']}: {result['n_out_of_sample']} out of sample, "
-                f"{result['n_kept_by_model']} kept by the paper's rule. Review them on the "
+                f"{result['n_kept_by_model']} kept by the rule at the mode's default threshold. "
+                "Review them on the "
                 "Review relevance page."
             )
 

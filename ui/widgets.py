@@ -118,3 +118,32 @@ def _render_job_body(job: dict, *, key: str) -> None:
         st.code(job["error"] or "(no message)", language=None, wrap_lines=True)
     elif status == "cancelled":
         st.warning("Cancelled. Nothing half-written was kept.")
+
+
+def select_in_url(label: str, options: list, *, key: str, format_func=str, default=None):
+    """A selectbox whose value is kept in the URL as `?<key>=<option>` (the option itself,
+    not its label, so `?wnid=n01440764` deep links work), restored on a reload.
+
+    Args:
+        options: str or int options. default: selected when the URL names none of them.
+
+    Returns:
+        The selected option, or None when there are no options.
+    """
+    if not options:
+        return None
+    names = [str(o) for o in options]
+    wanted = st.query_params.get(key)
+    current = st.session_state.get(key)
+    if wanted in names and str(current) != wanted:
+        st.session_state[key] = options[names.index(wanted)]  # a link, a reload, back
+    elif current not in options:
+        st.session_state[key] = default if default in options else options[0]
+
+    def _store() -> None:
+        st.query_params[key] = str(st.session_state[key])
+
+    value = st.selectbox(label, options, key=key, format_func=format_func, on_change=_store)
+    if st.query_params.get(key) != str(value):
+        st.query_params[key] = str(value)
+    return value

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from curation.relevance.rules import GLOBAL_THRESHOLD
+from curation.relevance.rules import DEFAULT_THRESHOLDS, GLOBAL_THRESHOLD
 from curation.relevance.specs import CaptionFilter
 from db import relevance as relevance_db
 from db import relevance_decisions as decision_db
@@ -121,11 +121,16 @@ def _write(tx, caption_id, decision, reason, actor, action, reverts) -> Decision
 def get_thresholds(
     con: duckdb.DuckDBPyConnection, model_version: int
 ) -> tuple[float, dict[str, float]]:
-    """A model version's global threshold (0.5 when never set) and its per-class ones."""
+    """A model version's global threshold and its per-class ones. Never set: the default of
+    its run's mode (`rules.DEFAULT_THRESHOLDS`: the paper's 0.5 for fine-tune, 0.05 frozen)."""
     rows = decision_db.list_version_thresholds(con, int(model_version))
     values = dict(zip(rows["wnid"].to_list(), rows["threshold"].to_list(), strict=True))
     overall = values.pop(decision_db.GLOBAL_WNID, None)
-    return (GLOBAL_THRESHOLD if overall is None else float(overall)), values
+    if overall is None:
+        version = relevance_db.get_model_version(con, int(model_version))
+        mode = version["run"]["mode"] if version else "finetune"
+        overall = DEFAULT_THRESHOLDS.get(mode, GLOBAL_THRESHOLD)
+    return float(overall), values
 
 
 def update_global_threshold(
@@ -296,6 +301,11 @@ def list_filtered_caption_ids(
 def list_bulk_history(con: duckdb.DuckDBPyConnection, *, limit: int = 50) -> pl.DataFrame:
     """Bulk events, newest first (`undone_by` = the undo event, if any)."""
     return decision_db.list_bulk_events(con, limit=limit)
+
+
+def get_latest_change(con: duckdb.DuckDBPyConnection, *, actor: str) -> dict | None:
+    """A curator's newest single-caption change (to offer its undo), or None."""
+    return decision_db.get_latest_actor_event(con, actor)
 
 
 def list_decision_history(con, *, caption_id: int | None = None, limit: int = 100) -> pl.DataFrame:

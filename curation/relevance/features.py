@@ -38,7 +38,8 @@ _KEY_ATTR = "_workbench_encoder_key"
 @dataclass(frozen=True)
 class FeatureReport:
     """What `load_text_features` did: unique texts, how many were encoded now / found cached,
-    the seconds spent encoding, and the encoder key (the cache folder)."""
+    the seconds spent encoding, the encoder key (the cache folder) and the engine that
+    encoded the new ones."""
 
     n_texts: int
     n_unique: int
@@ -46,6 +47,7 @@ class FeatureReport:
     n_cached: int
     encode_seconds: float
     encoder_key: str
+    engine: str = "local"
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -132,8 +134,17 @@ def load_text_features(
     cache_dir: str | Path = FEATURE_CACHE_DIR,
     chunk_size: int = 2048,
     progress: Progress | None = None,
+    engine: str = "local",
+    ray_address: str = "",
+    ray_pool=None,
 ) -> tuple[np.ndarray, FeatureReport]:
     """Features of `texts`, encoding only what the cache lacks (one shard per chunk).
+
+    Args:
+        engine: 'local' (this process) or 'ray': chunks encoded by a pool of Ray actors
+            (`scale.batch.run_vector_job`; `device` is then the actors' 'auto' | 'cpu' |
+            'cuda'), writing the same shards under the same keys.
+        ray_address, ray_pool: where and on how many actors (`scale.specs`).
 
     Returns:
         ((N, D) float32 features in input order, the report).
@@ -145,24 +156,32 @@ def load_text_features(
     known = store.known()
     todo = [k for k in unique if k not in known]
     started = time.perf_counter()
-    for start in range(0, len(todo), chunk_size):
-        chunk = todo[start : start + chunk_size]
-        vectors = compute_text_features(
-            encoder,
-            tokenizer,
-            [unique[k] for k in chunk],
-            batch_size=batch_size,
-            max_length=max_length,
-            device=device,
+    if engine == "ray":
+        factory = RayTextEncoder(encoder, tokenizer, batch_size=batch_size, max_length=max_length)
+        _encode_on_ray(
+            factory, todo, unique, store, device, chunk_size, ray_address, ray_pool, progress
         )
-        _write_shard(store, chunk, vectors)
-        done = start + len(chunk)
-        rate = done / max(time.perf_counter() - started, 1e-9)
-        progress(done / len(todo), f"encoded {done:,} of {len(todo):,} new texts ({rate:.0f}/s)")
+    else:
+        for start in range(0, len(todo), chunk_size):
+            chunk = todo[start : start + chunk_size]
+            vectors = compute_text_features(
+                encoder,
+                tokenizer,
+                [unique[k] for k in chunk],
+                batch_size=batch_size,
+                max_length=max_length,
+                device=device,
+            )
+            _write_shard(store, chunk, vectors)
+            done = start + len(chunk)
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            progress(
+                done / len(todo), f"encoded {done:,} of {len(todo):,} new texts ({rate:.0f}/s)"
+            )
     seconds = time.perf_counter() - started
     features = store.get(keys).numpy() if keys else np.zeros((0, 0), np.float32)
     report = FeatureReport(
-        len(texts), len(unique), len(todo), len(unique) - len(todo), seconds, encoder_key
+        len(texts), len(unique), len(todo), len(unique) - len(todo), seconds, encoder_key, engine
     )
     return features.astype(np.float32, copy=False), report
 
@@ -171,6 +190,60 @@ def _write_shard(store: VectorStore, keys: list[str], vectors: np.ndarray) -> No
     import torch
 
     store.write_shard(keys, torch.from_numpy(vectors))
+
+
+def _encode_on_ray(factory, todo, unique, store, device, chunk_size, address, pool, progress):
+    """The texts of `todo` keys encoded by Ray actors into `store` (one shard per chunk)."""
+    from scale.batch import run_vector_job
+
+    rows = [{"index": i, "key": key, "text": unique[key]} for i, key in enumerate(todo)]
+    result = run_vector_job(
+        rows,
+        factory,
+        store.folder,
+        address=address,
+        pool=pool,
+        device=device,
+        rows_per_batch=chunk_size,
+        progress=progress,
+        unit="texts",
+    )
+    if result.errors:
+        raise RuntimeError(
+            f"{len(result.errors)} texts failed on Ray: {result.errors[min(result.errors)]}"
+        )
+    store.reload()  # the actors wrote shards this object has not read
+
+
+class RayTextEncoder:
+    """`compute_text_features` as a `scale.batch.EncoderFactory`: pickled with the encoder
+    (on the CPU) and tokenizer to every Ray actor, which calls it once."""
+
+    def __init__(self, encoder, tokenizer, *, batch_size: int, max_length: int):
+        import copy
+
+        on_cpu = all(p.device.type == "cpu" for p in encoder.parameters())
+        self.encoder = encoder if on_cpu else copy.deepcopy(encoder).cpu()
+        self.tokenizer, self.batch_size, self.max_length = tokenizer, batch_size, max_length
+
+    def __call__(self, device: str, threads: int):
+        import torch
+
+        torch.set_num_threads(threads)
+        encoder = self.encoder.to(device)
+
+        def encode(batch: dict) -> dict:
+            features = compute_text_features(
+                encoder,
+                self.tokenizer,
+                [str(t) for t in batch["text"]],
+                batch_size=self.batch_size,
+                max_length=self.max_length,
+                device=device,
+            )
+            return {"key": batch["key"], "error": [""] * len(features), "features": features}
+
+        return encode
 
 
 @dataclass(frozen=True)
@@ -200,9 +273,10 @@ def compute_dataset_features(
     device: str,
     cache_dir: str | Path = FEATURE_CACHE_DIR,
     progress: Progress | None = None,
+    **engine,
 ) -> DatasetFeatures:
     """Features of a `RelevanceDataset`'s captions and class sentences, from the cache where
-    it has them (one cache lookup for both)."""
+    it has them (one cache lookup for both); `engine`: as in `load_text_features`."""
     sentences, sentence_labels = [], []
     for row, wnid in enumerate(dataset.class_wnids):
         sentences += dataset.sentences[wnid]
@@ -218,6 +292,7 @@ def compute_dataset_features(
         device=device,
         cache_dir=cache_dir,
         progress=progress,
+        **engine,
     )
     summary = report.to_dict()
     summary["texts_per_s"] = report.n_new / report.encode_seconds if report.n_new else None
@@ -256,8 +331,11 @@ def run_compute_relevance_features(con, spec, progress: Progress | None = None) 
         encoder_key=compute_encoder_key(spec.encoder, encoder),
         max_length=spec.max_length,
         batch_size=spec.batch_size,
-        device=device,
+        device=spec.device if spec.engine == "ray" else device,  # Ray: the actors' device
         cache_dir=spec.cache_dir or FEATURE_CACHE_DIR,
+        engine=spec.engine,
+        ray_address=spec.ray_address,
+        ray_pool=spec.ray_pool,
         progress=progress,
     )
     report = result.report

@@ -80,17 +80,16 @@ def train_frozen_relevance_model(
             progress=scale_progress(progress, 0.0, FEATURE_SHARE),
         )
         del encoder
+        ckpt.save_run_meta(run_dir, _run_meta(spec, dataset, encoder_key))
         result = _train_and_record(
             con, spec, dataset, features, run_id=run_id, run_dir=run_dir, progress=progress
         )
-        meta = _run_meta(spec, dataset, encoder_key)
-        ckpt.save_run_meta(run_dir, meta)
     except BaseException:
         relevance_db.update_run_status(con, run_id, "stopped")
         raise
     relevance_db.update_run_status(con, run_id, "finished")
     progress(1.0, f"done: out-of-sample top-1 {result['best_test_accuracy']:.3f}")
-    return {**result, "run_id": run_id, "features": features.report, "dataset": report}
+    return {"run_id": run_id, **result, "features": features.report, "dataset": report}
 
 
 def _check_run_dir(con, run_dir: Path) -> dict | None:
@@ -141,7 +140,7 @@ def _train_and_record(con, spec, dataset, features, *, run_id, run_dir, progress
     history: list[dict] = []
 
     def on_epoch(epoch: int, metrics: dict) -> None:
-        history.append(metrics)
+        history.append({**metrics, "epoch": epoch})
         relevance_db.insert_epoch_metrics(con, run_id, epoch=epoch, metrics=metrics)
 
     started = time.perf_counter()
@@ -170,7 +169,7 @@ def _train_and_record(con, spec, dataset, features, *, run_id, run_dir, progress
     version = relevance_db.insert_model_version(
         con,
         run_id,
-        epoch=spec.head.epochs,
+        epoch=last["epoch"],
         path=path,
         sha256=sha,
         test_loss=last["test_loss"],
@@ -178,8 +177,8 @@ def _train_and_record(con, spec, dataset, features, *, run_id, run_dir, progress
     )
     return {
         "mode": "frozen",
-        "epochs_done": spec.head.epochs,
-        "best_epoch": spec.head.epochs,
+        "epochs_done": last["epoch"],
+        "best_epoch": last["epoch"],
         "best_model_version": version,
         "best_test_accuracy": last["test_accuracy"],
         "stopped_early": False,
@@ -209,12 +208,17 @@ def score_frozen_records(
     *,
     device: str,
     progress: Progress = no_progress,
+    engine: str = "local",
+    ray_address: str = "",
+    ray_pool=None,
 ) -> dict[str, np.ndarray]:
     """Score captions with a frozen-mode model version (features from the cache).
 
     Args:
         version: `db.relevance.get_model_version` of a frozen run.
         records: the captions (caption_id ...), aligned with texts (N,) and labels (N,).
+        engine, ray_address, ray_pool: where missing caption features are computed
+            (`features.load_text_features`).
 
     Returns:
         (N,) arrays as `frozen.compute_head_outputs`, plus n_tokens, truncated,
@@ -237,7 +241,7 @@ def score_frozen_records(
         )
     max_length = int(meta["max_length"])
     spec = meta.get("spec", {}).get("head", {})
-    features, _ = load_text_features(
+    features, feature_report = load_text_features(
         encoder,
         tokenizer,
         texts,
@@ -247,6 +251,9 @@ def score_frozen_records(
         device=device,
         cache_dir=spec.get("cache_dir") or FEATURE_CACHE_DIR,
         progress=scale_progress(progress, 0.0, 0.9),
+        engine=engine,
+        ray_address=ray_address,
+        ray_pool=ray_pool,
     )
     head_of_row = _compute_head_of_row(run_dir, records["caption_id"].to_numpy())
     out = frozen.compute_head_outputs(features, labels, heads, head_of_row)
@@ -254,6 +261,7 @@ def score_frozen_records(
     out["n_tokens"] = np.minimum(lengths, max_length).astype(np.int32)
     out["truncated"] = lengths > max_length
     out["out_of_sample"] = np.ones(len(texts), dtype=bool)
+    out["features"] = feature_report.to_dict()
     return out
 
 

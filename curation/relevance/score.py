@@ -26,6 +26,7 @@ from curation.relevance.dataset import (
     compute_word_count,
 )
 from curation.relevance.model import compute_amp_dtype
+from curation.relevance.rules import DEFAULT_THRESHOLDS, GLOBAL_THRESHOLD
 from curation.relevance.specs import ScoringSpec
 from db import relevance as relevance_db
 from db import relevance_scores as scores_db
@@ -106,7 +107,15 @@ def score_caption_records(
         from curation.relevance.frozen_run import score_frozen_records
 
         out = score_frozen_records(
-            version, kept, kept_texts, labels, device=device, progress=progress
+            version,
+            kept,
+            kept_texts,
+            labels,
+            device=spec.device if spec.engine == "ray" else device,
+            progress=progress,
+            engine=spec.engine,
+            ray_address=spec.ray_address,
+            ray_pool=spec.ray_pool,
         )
     else:
         out = _score_finetune(version, kept, kept_texts, labels, spec, device, progress)
@@ -123,11 +132,14 @@ def score_caption_records(
         }
     )
     report = _compute_report(version, records.height, long_enough, out)
+    if "features" in out:  # frozen mode: what the feature cache and its engine did
+        report["features"] = out["features"]
     return scores, report
 
 
 def _compute_report(version: dict, n_captions: int, long_enough: np.ndarray, out: dict) -> dict:
-    kept = (out["p_own"] >= out["p_mean"]) & (out["p_own"] >= 0.5)
+    threshold = DEFAULT_THRESHOLDS.get(version["run"]["mode"], GLOBAL_THRESHOLD)
+    kept = (out["p_own"] >= out["p_mean"]) & (out["p_own"] >= threshold)
     oos = np.asarray([bool(x) for x in out["out_of_sample"] if x is not None], dtype=bool)
     return {
         "mode": version["run"]["mode"],

@@ -330,9 +330,18 @@ def compute_thousand_way(
     top5 = ((rank < 5) & positives).sum(0) / n_pos
     n_won = win.sum(0)
     precision = (win & positives).sum(0) / np.maximum(n_won, 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(top1 > 0, 2 * precision * top1 / (precision + top1), 0.0)
+    f1 = compute_win_f1(win, positives)
     return {"top1": top1, "top5": top5, "precision": precision, "f1": f1, "n_won": n_won}
+
+
+def compute_win_f1(win: np.ndarray, positives: np.ndarray) -> np.ndarray:
+    """(T,) F1 of each row from the images it wins the argmax on: 2 TP / (won + own images).
+
+    Args:
+        win: (N, T) bool, the row has the largest logit on the image.
+        positives: (N, T) bool, the row's own images.
+    """
+    return _prf((win & positives).sum(0), win.sum(0), positives.sum(0))["f1"]
 
 
 def compute_hit_at_k(

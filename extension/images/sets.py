@@ -24,7 +24,7 @@ from contract.files import hash_file
 from contract.progress import Progress, no_progress
 from db import image_sets as set_db
 from extension.images.files import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, list_image_folder
-from extension.images.store import embed_files, open_feature_store
+from extension.images.store import embed_files, embed_files_on_ray, open_feature_store
 from extension.models import compute_model_key, load_base_model
 from extension.specs import DEFAULT_CACHE_DIR, EmbedSpec
 
@@ -149,7 +149,8 @@ def run_embed_image_set(
         model: the loaded base model of `spec.model` (loaded here when None).
 
     Returns:
-        {'model_key', 'n_items', 'n_embedded', 'n_new', 'n_failed'}.
+        {'model_key', 'n_items', 'n_embedded', 'n_new', 'n_failed', 'engine'}, and with
+        engine 'ray' the pool and its timings (`embed_files_on_ray`).
     """
     progress = progress or no_progress
     if set_db.get_image_set(con, spec.image_set_id) is None:
@@ -158,16 +159,7 @@ def run_embed_image_set(
     model_key = compute_model_key(model)
     items = set_db.list_image_set_items(con, spec.image_set_id)
     store = open_feature_store(model_key, cache_dir=cache_dir)
-    report = embed_files(
-        model,
-        [Path(p) for p in items["path"]],
-        store,
-        expected=items["sha256"].to_list(),
-        batch_size=spec.batch_size,
-        chunk_size=spec.chunk_size,
-        device=resolve_device(spec.device),
-        progress=progress,
-    )
+    report = _embed_with_engine(model, items, store, spec, progress)
     errors = {int(items["item_idx"][i]): message for i, message in report.errors.items()}
     known = store.known()
     n_embedded = sum(
@@ -183,7 +175,30 @@ def run_embed_image_set(
         "n_embedded": n_embedded,
         "n_new": report.n_new,
         "n_failed": len(errors),
+        **report.engine,
     }
+
+
+def _embed_with_engine(model, items: pl.DataFrame, store, spec: EmbedSpec, progress):
+    """`embed_files` in this process, or `embed_files_on_ray` (spec.engine 'ray')."""
+    paths, expected = [Path(p) for p in items["path"]], items["sha256"].to_list()
+    sizes = {"batch_size": spec.batch_size, "chunk_size": spec.chunk_size}
+    if spec.engine == "ray":
+        return embed_files_on_ray(
+            model,
+            paths,
+            store,
+            expected=expected,
+            **sizes,
+            device=spec.device,
+            address=spec.ray_address,
+            pool=spec.ray_pool,
+            progress=progress,
+        )
+    device = resolve_device(spec.device)
+    return embed_files(
+        model, paths, store, expected=expected, **sizes, device=device, progress=progress
+    )
 
 
 def load_set_features(

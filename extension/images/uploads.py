@@ -88,8 +88,9 @@ def save_uploaded_set(
         uploads_dir: the folder that holds every uploaded set.
 
     Raises:
-        ValueError: no files, too many, a bad name or id, a taken set name, a file that is not
-            a readable image or too large (named). Nothing is written then.
+        ValueError: no files, too many, a bad name or id, a taken set name (or a folder of that
+            name already on disk), a file that is not a readable image or too large (named).
+            Nothing is written then.
     """
     set_name, class_id = check_set_name(set_name), check_class_id(class_id)
     if not files or len(files) > MAX_UPLOAD_FILES:

@@ -1,4 +1,5 @@
-"""Synthesizing head rows from text: donors, methods, leave-one-out, new classes, export.
+"""Synthesizing head rows from text: donors, methods, calibration, neighbours, leave-one-out,
+new classes, export.
 
 Job entry points: `loo.run_loo`, `new_class.run_add_class`, `export.run_export`.
 """

@@ -15,7 +15,7 @@ import torch
 
 from db import classes as class_db
 from extension.models import Head
-from extension.synthesis.calibration import CalibrationImages, compute_calibrated_biases
+from extension.synthesis.calibration import CalibrationImages, compute_calibrated
 from extension.synthesis.methods import SynthesisInputs, complete_spec, compute_rows
 from extension.text.distances import (
     compute_base_distances,
@@ -52,6 +52,7 @@ class Donors:
         stats: the text statistics (vocabulary for new texts).
         build: the stored build row (id, fingerprint).
         names: wnid -> display name for every catalog class.
+        head_gram: (C, C) inner products of the donors' trained rows.
         embeddings: sentence vectors of the donors' texts (row order = `wnids`), or None.
         text_encoder: the encoder that made them (embeds new texts), or None.
     """
@@ -67,6 +68,7 @@ class Donors:
     stats: TextStats
     build: dict
     names: dict[str, str]
+    head_gram: torch.Tensor | None = None
     embeddings: ClassEmbeddings | None = None
     text_encoder: TextEncoder | None = None
 
@@ -120,18 +122,20 @@ def load_donors(
         embeddings = _select_embeddings(embeddings, wnids)
         matrices[EMBEDDING] = embeddings.vectors.double()
     grams = {name: compute_gram(m) for name, m in matrices.items()}
+    weight = head.weight[indices].double()
     return Donors(
         wnids=tuple(w for _, w in keep),
         class_indices=indices,
         matrix=matrix,
         gram=grams["paper"],
-        head=Head(head.weight[indices].double(), head.bias[indices].double()),
+        head=Head(weight, head.bias[indices].double()),
         idf=idf,
         matrices=matrices,
         grams=grams,
         stats=stats,
         build=build,
         names=names,
+        head_gram=weight @ weight.T,
         embeddings=embeddings,
         text_encoder=text_encoder if embeddings is not None else None,
     )
@@ -193,6 +197,7 @@ def compute_loo_inputs(
             bias=donors.head.bias,
             exclude=rows,
             features=name,
+            weight_gram=donors.head_gram,
         )
         for name, gram in donors.grams.items()
     }
@@ -221,6 +226,7 @@ def compute_new_inputs(
             bias=donors.head.bias,
             exclude=torch.tensor([-1]),
             features=EMBEDDING,
+            weight_gram=donors.head_gram,
         )
     for name in FEATURES:
         query = compute_features(vector[None, :], name, donors.idf)
@@ -232,6 +238,7 @@ def compute_new_inputs(
             bias=donors.head.bias,
             exclude=torch.tensor([-1]),
             features=name,
+            weight_gram=donors.head_gram,
         )
     return replace(variants[features.split("+")[0]], variants=variants), vector
 
@@ -286,15 +293,8 @@ def compute_loo_rows(
     spec = complete_spec(spec)
     inputs, targets = compute_loo_inputs(donors, targets, features=spec.features)
     rows, biases = compute_rows(inputs, spec, device=device)
-    biases = compute_calibrated_biases(
-        rows,
-        biases,
-        spec.calibration,
-        spec.calibration_dict(),
-        calibration,
-        class_ids=targets,
-        replace=donors.class_indices[inputs.exclude],
-    )
+    replace_rows = donors.class_indices[inputs.exclude]
+    biases = _compute_calibrated(donors, spec, rows, biases, calibration, targets, replace_rows)
     return rows, biases
 
 
@@ -315,13 +315,33 @@ def compute_new_rows(
     if inputs is None:
         inputs, _ = compute_new_inputs(donors, texts, features=spec.features)
     rows, biases = compute_rows(inputs, spec, device=device)
-    biases = compute_calibrated_biases(
+    biases = _compute_calibrated(
+        donors, spec, rows, biases, calibration, [class_id], torch.tensor([-1])
+    )
+    return rows, biases
+
+
+def _compute_calibrated(donors, spec, rows, biases, calibration, class_ids, replace_rows):
+    """Biases (T,) under the spec's calibration (a fitted rule synthesizes the calibration
+    set's own classes with the same method to choose its parameter)."""
+    done = {c: i for i, c in enumerate(class_ids)} if bool((replace_rows >= 0).all()) else {}
+
+    def synthesize(classes: list[str]):
+        if all(c in done for c in classes):  # leave-one-out rows already made (uncalibrated)
+            index = torch.tensor([done[c] for c in classes])
+            return rows[index], biases[index], replace_rows[index]
+        inputs, _ = compute_loo_inputs(donors, classes, features=spec.features)
+        plain = replace(spec, calibration="none", calibration_params=())
+        return (*compute_rows(inputs, plain), donors.class_indices[inputs.exclude])
+
+    return compute_calibrated(
         rows,
         biases,
         spec.calibration,
         spec.calibration_dict(),
         calibration,
-        class_ids=[class_id],
-        replace=torch.tensor([-1]),
+        class_ids=class_ids,
+        replace=replace_rows,
+        synthesize=synthesize,
+        base_classes=set(donors.wnids),
     )
-    return rows, biases

@@ -4,7 +4,10 @@ For a target class c, its own head row and bias are never used (masked donor), i
 vector is only the query (masked in the kernel/Gram for `ridge`), and the metrics compare
 the synthesized row with the trained row and, with an image set, rank the images.
 Known, documented leak shared with the paper: the vocabulary (tokens in more than 90 % of
-classes are dropped) is computed over all classes, c included.
+classes are dropped) is computed over all classes, c included. A second, smaller one for the
+fitted calibration (`zscore-fit`): the rows of the calibration set's classes that choose z
+are synthesized from all donors, so c's trained row is one of about 999 donors of each; the
+chosen z is one grid value for all of them (a new class has no trained row, so none there).
 
 Calibrated methods set each row's bias on a separate set of calibration images (never the
 scored set), from which the left-out class's own images are excluded; the summary leads with

@@ -35,7 +35,7 @@ from extension.synthesis.neighbours import Preview, compute_preview, compute_pre
 from extension.text.stats import compute_texts_sha256
 from extension.text.store import ensure_text_stats
 
-__all__ = ["Preview", "compute_preview", "run_add_class"]
+__all__ = ["Preview", "compute_preview", "list_calibration_sets", "run_add_class"]
 
 
 def check_new_class_id(con: duckdb.DuckDBPyConnection, class_id: str, name: str) -> str:
@@ -189,6 +189,18 @@ def _load_encoder_if_needed(methods, encoder: str, cache_dir: Path, device: str)
     return load_text_encoder(encoder, cache_dir=cache_dir, device=device)
 
 
+def list_calibration_sets(con: duckdb.DuckDBPyConnection, model_key: str) -> pl.DataFrame:
+    """Registered image sets embedded with this base model (usable as calibration sets),
+    newest first: `set_id`, `name`, `n_embedded`, `status` ('partial' | 'complete')."""
+    from db.image_sets import list_image_sets
+
+    return (
+        list_image_sets(con)
+        .filter((pl.col("model_key") == model_key) & (pl.col("n_embedded") > 0))
+        .select("set_id", "name", "n_embedded", "status")
+    )
+
+
 def _load_calibration_set(
     con, spec: AddClassSpec, methods, base: BaseClassifier, cache_dir: Path
 ) -> CalibrationImages | None:
@@ -279,13 +291,13 @@ def load_head_file(path: Path, *, sha256: str | None = None) -> Head:
     Raises:
         ValueError: the file changed since it was recorded.
     """
-    from safetensors.torch import load_file
+    from contract.weights import load_safetensors
 
     if sha256 is not None and hash_file(Path(path)) != sha256:
         raise ValueError(
             f"Head file {path} does not match its recorded sha256 (edited or replaced)."
         )
-    data = load_file(str(path))
+    data = load_safetensors(path, what="head file")
     return Head(data["weight"], data["bias"])
 
 

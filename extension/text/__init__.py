@@ -1,4 +1,5 @@
-"""Class texts as vectors: token-frequency statistics, their stored builds, distances.
+"""Class texts as vectors: token-frequency statistics, their stored builds, distances, and
+sentence embeddings of the class texts (the third distance).
 
-Job entry point: `store.run_build_text_stats`.
+Job entry points: `store.run_build_text_stats`, `embedding.run_embed_class_texts`.
 """

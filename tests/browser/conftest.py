@@ -1,9 +1,9 @@
 """Real-browser tests: the workbench served by Streamlit, driven in Debian Chromium (Playwright).
 
 `start_app(db_path)` serves the app (`python -m ui.launch`, the launcher of `workbench run`)
-on a free port with its own database file and log; `browser_page` is a Chromium page that
-saves a screenshot under `.cache/test-artifacts/` when its test fails. Nothing here talks to
-the internet: Chromium runs with background networking off.
+on a free port with its own database file and log; `browser_page` (tests/conftest.py) is a
+Chromium page that saves a screenshot under `.cache/test-artifacts/` when its test fails.
+Nothing here talks to the internet: Chromium runs with background networking off.
 """
 
 from __future__ import annotations
@@ -44,13 +44,6 @@ def pytest_collection_modifyitems(items):
                 item.add_marker(
                     pytest.mark.skip(reason="Debian chromium is not installed (make test does it)")
                 )
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, f"rep_{report.when}", report)
 
 
 @dataclass
@@ -138,30 +131,8 @@ def _wait_until_healthy(server: AppServer, timeout_s: float = 90) -> None:
     raise TimeoutError(f"no answer at {server.url} within {timeout_s} s:\n{server.log_tail()}")
 
 
-@pytest.fixture(scope="session")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def browser_page(chromium, request):
-    """A fresh browser context and page; a failing test leaves a full-page screenshot."""
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    yield page
-    failed = getattr(request.node, "rep_call", None)
-    if failed is not None and failed.failed:
-        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-        shot = SCREENSHOT_DIR / f"{request.node.name}-failure.png"
-        with contextlib.suppress(Exception):
-            page.screenshot(path=str(shot), full_page=True)
-        print(f"screenshot of the failure: {shot}")
-    context.close()
+# `chromium` and `browser_page` live in tests/conftest.py: one Chromium per session for every
+# folder that drives it (tests/security too); a second sync Playwright in one thread fails.
 
 
 def save_screenshot(page, name: str) -> Path:

@@ -100,6 +100,7 @@ def test_register_sample_photos_embed_run_and_see_results(server, browser_page):
     expect(page.get_by_text("pooled: fewer than 5 images").first).to_be_visible(timeout=LONG_MS)
     expect(page.get_by_text("Few-shot baseline unavailable").first).to_be_visible()
     _key(page, "new-start", "button").click()
+    expect(page.get_by_text("(evaluate)").first).to_be_visible(timeout=LONG_MS)  # queued
     page.get_by_role("tab", name="Results").click()
     expect(page.get_by_text("Pooled over small classes")).to_be_visible(timeout=LONG_MS)
     expect(page.get_by_text("Interval: bootstrap over the classes").first).to_be_visible()
@@ -186,3 +187,26 @@ def test_no_page_asks_any_other_host(server, browser_page):
         page.goto(f"{server.url}/{path}?curator=eve", timeout=LONG_MS)
         wait_for_app(page)
     assert foreign == []
+
+
+def test_the_curator_name_sticks_across_pages_and_is_recorded(server, browser_page):
+    page = browser_page
+    page.goto(f"{server.url}/", timeout=LONG_MS)
+    name_box = page.locator("[data-testid='stSidebar'] input").first
+    expect(name_box).to_be_visible(timeout=LONG_MS)
+    assert name_box.input_value() == ""  # never silently the OS user or a placeholder
+    name_box.fill("alice")
+    name_box.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("link", name="Class descriptions").click()
+    expect(page.locator("[data-testid='stSidebar'] input").first).to_have_value(
+        "alice", timeout=LONG_MS
+    )
+    editor = _key(page, "desc-edit-text", "textarea")
+    expect(editor).to_be_visible(timeout=LONG_MS)
+    editor.fill("Edited by alice after switching pages.")
+    editor.press("Tab")
+    _key(page, "desc-save", "button").click()
+    expect(page.get_by_text("saved as revision").first).to_be_visible(timeout=LONG_MS)
+    expect(page.get_by_text("by alice").first).to_be_visible(timeout=LONG_MS)
+    save_screenshot(page, "flow-identity")

@@ -216,3 +216,23 @@ def test_a_description_import_does_not_break_the_caption_report(app_db, tmp_path
     at = _run(open_page(PAGE, timeout=60))
     report = " ".join(c.value for c in at.code)
     assert "hostile-test" in report and "ingest run" in report and "?" not in report.split()[0:8]
+
+
+def test_a_caption_shows_its_image_when_the_image_root_has_it(app_db, tmp_path):
+    from curation.thumbnails import update_image_root
+    from db.captions import list_captions
+    from tests.relevance_helpers import make_image_root
+
+    con = connect(app_db)
+    frame, _ = list_captions(con, source="imagenet-x", limit=1)
+    filename, wnid = frame["filename"][0], frame["wnid"][0]
+    at = _run(open_page(PAGE, timeout=60))
+    assert not at.get("image")  # no image root yet
+    assert any("No image folder set" in c.value for c in at.caption)
+    root = make_image_root(tmp_path / "imagenet", {filename: wnid})
+    update_image_root(con, root, actor="tester")
+    con.close()
+    at = open_page(PAGE, timeout=60)
+    at.query_params["cap-source"] = "imagenet-x"
+    _run(at)
+    assert at.get("image"), "the caption's photo is shown beside its text"

@@ -1,92 +1,148 @@
-"""AppTest of the relevance pages on a tmp database with a tiny trained and scored model."""
+"""AppTest of the relevance pages on a tmp database: frozen training from the page (live
+chart, runs, scoring), and the review page (out-of-sample note, most likely wrong, a caption
+with its thumbnail, keep/drop + undo, bulk + undo, thresholds per version, export)."""
 
 from __future__ import annotations
 
 import pytest
 
 import tests.relevance_helpers as helpers
-from curation.relevance.score import run_score_relevance
-from curation.relevance.specs import ScoringSpec
+from db import jobs as job_db
 from db import relevance as relevance_db
 from db import relevance_decisions as decision_db
+from db import relevance_scores as scores_db
 from db.connect import connect
 from tests.conftest import REPO_ROOT, open_page, wait_for_job
-from tests.relevance_helpers import copy_db
+from tests.relevance_helpers import copy_db, make_image_root
 
 tiny_encoder_dir = helpers.tiny_encoder_dir  # fixtures
 torch_single_thread = helpers.torch_single_thread  # fixtures
-trained_db = helpers.trained_db  # fixtures
+frozen_scored_db = helpers.frozen_scored_db  # fixtures
 
 PAGES = REPO_ROOT / "pages"
+GOLDFISH = "n01443537"
 
 
 @pytest.fixture
-def app_db(trained_db, tmp_path, monkeypatch):
-    path, version = trained_db
+def app_db(frozen_scored_db, tmp_path, monkeypatch):
+    """A copy of the scored database for the app; the working folder is tmp_path, so run
+    folders and feature caches the page creates stay there."""
+    path, version = frozen_scored_db
     db_path = copy_db(path, tmp_path / "app.duckdb")
-    con = connect(db_path)
-    run_score_relevance(con, ScoringSpec(model_version=version, max_length=64))
     monkeypatch.setenv("WORKBENCH_DB", str(db_path))
+    monkeypatch.chdir(tmp_path)
+    con = connect(db_path)
     yield con, version
     con.close()
 
 
-def test_train_page_previews_trains_and_scores(app_db, tiny_encoder_dir, tmp_path):
-    con, version = app_db
+def _latest_job(con, kind: str) -> int:
+    return int(job_db.list_jobs(con, kind=kind, limit=1)["job_id"][0])
+
+
+def test_train_page_trains_frozen_with_a_live_chart_and_scores(app_db, tiny_encoder_dir):
+    con, _ = app_db
     at = open_page(str(PAGES / "relevance_train.py"), timeout=60).run()
     assert not at.exception
+    assert at.radio(key="rt-mode").value == "frozen"  # the default on a CPU
     at.button(key="rt-preview").click().run()
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Classes"] == "4" and metrics["Test captions"] == "8"
-    assert any("1 empty/one-word captions" in t.value for t in at.text)
-    assert at.get("plotly_chart"), "live training chart"
+    assert metrics["Classes"] == "4"
     at.selectbox(key="rt-encoder").set_value("Other: Hugging Face name or local path").run()
     at.text_input(key="rt-encoder-other").input(str(tiny_encoder_dir)).run()
-    at.number_input(key="rt-epochs").set_value(1).run()
-    at.text_input(key="rt-dir").input(str(tmp_path / "page-run")).run()
+    at.number_input(key="rt-f-epochs").set_value(4).run()
     at.button(key="rt-start").click().run()
     assert not at.exception
-    job = wait_for_job(con, at.session_state["rt-train-job"])
+    job = wait_for_job(con, _latest_job(con, "relevance-train"))
     assert job["status"] == "succeeded", job["error"]
-    assert relevance_db.get_run(con, checkpoint_dir=str(tmp_path / "page-run")) is not None
+    assert job["spec"]["mode"] == "frozen" and job["result"]["features"]["n_new"] > 0
     at.run()
-    at.selectbox(key="rt-score-version").set_value(version).run()
+    assert any(c.key and c.key.startswith("rt-live-") for c in at.get("plotly_chart"))
+    run = relevance_db.get_run(con, run_id=job["result"]["run_id"])
+    assert run["status"] == "finished" and run["mode"] == "frozen"
+    new_version = int(job["result"]["best_model_version"])
+    assert at.selectbox(key=f"rt-score-version-{new_version}").value == new_version  # default
     at.button(key="rt-score").click().run()
-    job = wait_for_job(con, at.session_state["rt-score-job"])
-    assert job["status"] == "succeeded", job["error"]
-    assert relevance_db.list_scoring_runs(con, version).height == 2
+    score_job = wait_for_job(con, _latest_job(con, "relevance-score"))
+    assert score_job["status"] == "succeeded", score_job["error"]
+    assert scores_db.count_scores(con, new_version) == 32
+    at.run()
+    assert any("32 out of sample" in t.value for t in at.text)
 
 
-def test_review_page_overrules_undoes_thresholds_and_exports(app_db, tmp_path):
+def test_review_page_reviews_a_caption_with_its_image_and_undoes(app_db, tmp_path):
     con, version = app_db
-    at = open_page(str(PAGES / "relevance_review.py"), timeout=60).run()
+    scored = scores_db.list_scored_captions(con, version, wnid=GOLDFISH)
+    root = make_image_root(tmp_path / "images", {f: GOLDFISH for f in scored["filename"]})
+    at = open_page(str(PAGES / "relevance_review.py"), timeout=60)
+    at.query_params["tab"] = "Images"
+    at.run()
     assert not at.exception
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Scored"] == "32"
-    assert len(at.get("plotly_chart")) == 2
-    at.selectbox(key="rr-class").set_value("n01443537").run()
-    caption_id = at.selectbox(key="rr-caption").value
+    assert any("32 of 32 scores are out of sample" in i.value for i in at.info)
+    at.text_input(key="rr-image-root").input(str(root)).run()
+    at.button(key="rr-image-root-save").click().run()
+    at.query_params["tab"] = "Captions of a class"
+    at.query_params["wnid"] = GOLDFISH
+    at.run()
+    at.session_state["rr-class-table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    assert len(at.get("image")) == 1, "thumbnail beside the caption"
     assert any("Title: my goldfish photo" in t.value for t in at.text)
-    at.radio(key="rr-choice").set_value("drop").run()
-    at.text_input(key="rr-reason").input("only camera settings").run()
-    at.button(key="rr-apply").click().run()
-    assert not at.exception
+    caption_id = int(scored.sort("p_own")["caption_id"][0])
+    at.radio(key="rr-class-table-choice").set_value("drop").run()
+    at.text_input(key="rr-class-table-reason").input("only camera settings").run()
+    at.button(key="rr-class-table-apply").click().run()
     decision = decision_db.get_decision(con, caption_id)
-    assert decision["decision"] == "drop" and decision["reason"] == "only camera settings"
-    undo = next(b for b in at.button if b.key == "rr-undo")
-    undo.click().run()
+    assert decision["decision"] == "drop" and decision["actor"] == "tester"
+    at.session_state["rr-class-table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    at.button(key="rr-class-table-undo").click().run()
     assert decision_db.get_decision(con, caption_id) is None
-    at.selectbox(key="rr-th-class").set_value("n01440764").run()
-    at.number_input(key="rr-th").set_value(0.9).run()
-    at.text_input(key="rr-th-reason").input("tench captions are noisy").run()
-    at.button(key="rr-th-set").click().run()
-    thresholds = decision_db.list_class_thresholds(con)
-    assert thresholds.row(0, named=True)["threshold"] == 0.9
+
+
+def test_review_page_bulk_drop_undo_threshold_and_export(app_db, tmp_path):
+    con, version = app_db
+    at = open_page(str(PAGES / "relevance_review.py"), timeout=60)
+    at.query_params["tab"] = "Bulk"
+    at.query_params["q"] = "goldfish"
+    at.run()
+    assert not at.exception
+    assert any("8 captions match" in c.value for c in at.caption)
+    at.text_input(key="bulk-reason").input("studio shots").run()
+    at.button(key="bulk-apply").click().run()
+    assert not at.exception
+    bulk = decision_db.list_bulk_events(con)
+    assert bulk.height == 1 and bulk["n_captions"][0] == 8
+    assert decision_db.list_decisions(con).height == 8
+    at.button(key="bulk-undo").click().run()
+    assert decision_db.list_decisions(con).is_empty()
+    at.query_params["tab"] = "Most likely wrong"
+    at.run()
+    table = at.dataframe[0].value  # pandas
+    assert len(table) == 32 and {"class", "suggested", "p_own"} <= set(table.columns)
+    assert table["p_own"].tolist() == sorted(table["p_own"].tolist())
+    at.slider(key=f"rr-threshold-{version}").set_value(0.8).run()
+    at.button(key="rr-threshold-save").click().run()
+    assert decision_db.get_version_threshold(con, version, "") == 0.8
+    at.query_params["tab"] = "Export"
+    at.run()
     at.text_input(key="rr-export-dir").input(str(tmp_path / "export")).run()
     at.button(key="rr-export").click().run()
     assert not at.exception
     assert (tmp_path / "export" / "captions.parquet").exists()
-    assert (tmp_path / "export" / "DATASET_CARD.md").exists()
+    assert at.get("download_button"), "zip download offered"
+
+
+def test_edits_without_a_name_are_refused_with_a_message(app_db):
+    con, _ = app_db
+    at = open_page(str(PAGES / "relevance_review.py"), timeout=60, curator=None)
+    at.query_params["tab"] = "Bulk"
+    at.run()
+    at.text_input(key="bulk-reason").input("no name").run()
+    at.button(key="bulk-apply").click().run()
+    assert any("Enter your name" in w.value for w in at.warning)
+    assert decision_db.list_bulk_events(con).is_empty()
 
 
 def test_review_page_without_scores_says_what_to_do(tmp_path, monkeypatch):

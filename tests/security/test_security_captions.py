@@ -291,11 +291,15 @@ def test_an_import_killed_with_sigkill_leaves_the_captions_unchanged(catalog_con
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    seen = _read_until(process, b"writing captions", timeout_s=120)
+    started = time.monotonic()
+    seen = _read_until(process, b"validating", timeout_s=120)
+    parse_s = time.monotonic() - started  # the write phase takes about as long as parsing
+    seen = _read_until(process, b"writing captions", timeout_s=120, seen=seen)
+    time.sleep(0.3 * parse_s)  # into the write phase, on a slow machine or a fast one
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert b"writing captions" in seen, seen[-500:]
-    assert process.returncode == -signal.SIGKILL  # killed mid-write, not finished
+    assert process.returncode == -signal.SIGKILL, "the import finished before the kill"
     con = connect(db_path)
     try:
         after = (fetch_value(con, count_sql), fetch_value(con, runs_sql))
@@ -304,9 +308,11 @@ def test_an_import_killed_with_sigkill_leaves_the_captions_unchanged(catalog_con
     assert after == before
 
 
-def _read_until(process: subprocess.Popen, marker: bytes, *, timeout_s: float) -> bytes:
-    """stderr of `process` until `marker` appears (the progress bar's message)."""
-    seen, deadline = b"", time.monotonic() + timeout_s
+def _read_until(
+    process: subprocess.Popen, marker: bytes, *, timeout_s: float, seen: bytes = b""
+) -> bytes:
+    """stderr of `process` (after `seen`) until `marker` appears (a progress message)."""
+    deadline = time.monotonic() + timeout_s
     fd = process.stderr.fileno()
     os.set_blocking(fd, False)
     while marker not in seen and time.monotonic() < deadline and process.poll() is None:

@@ -104,6 +104,20 @@ def test_cli_refuses_a_bad_weights_file_with_exit_code_2(kind, tmp_path, canary,
     _assert_one_clean_line(err, path)
 
 
+def test_a_safetensors_file_whose_first_byte_looks_like_a_pickle_still_loads(tmp_path):
+    from safetensors.torch import save_file
+
+    from contract.weights import load_safetensors
+
+    path = tmp_path / "w.safetensors"
+    for pad in range(64):  # the header length's low byte is 0x80, a pickle's first byte
+        save_file({"w": torch.ones(3)}, str(path), metadata={"pad": "x" * pad})
+        if path.read_bytes()[0] == 0x80:
+            break
+    assert path.read_bytes()[0] == 0x80
+    assert torch.equal(load_safetensors(path)["w"], torch.ones(3))
+
+
 def test_a_pickle_train_state_is_refused_and_never_run(tmp_path, canary):
     state = ckpt.epoch_dir(tmp_path, 1) / ckpt.STATE_FILE
     state.parent.mkdir(parents=True)

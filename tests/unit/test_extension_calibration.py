@@ -13,6 +13,8 @@ from extension.specs import LooSpec
 from extension.synthesis.calibration import (
     CalibrationImages,
     compute_calibrated_biases,
+    compute_fit_folds,
+    compute_fit_grid,
     compute_trained_z,
     list_calibrations,
 )
@@ -94,20 +96,57 @@ def test_calibration_needs_images_and_an_image_of_another_class():
 
 
 def test_presets_list_calibrated_and_embedding_methods():
+    from extension.synthesis.methods import list_default_methods
+
     names = list_methods()
     calibrated = [n for n in names if resolve_method(n).calibration != "none"]
     embedded = [n for n in names if "embedding" in resolve_method(n).features]
     assert calibrated and embedded
     assert {resolve_method(n).calibration for n in calibrated} <= set(list_calibrations())
+    # The default row: calibrated on images when a set exists (embedding kernel when the
+    # class texts are embedded), never a calibrated one without images.
+    for images in (True, False):
+        for embeddings in (True, False):
+            first = resolve_method(
+                list_default_methods(calibration_images=images, embeddings=embeddings)[0]
+            )
+            assert (first.calibration != "none") == images
+            assert ("embedding" in first.features) == (embeddings and images)
 
 
-def test_loo_row_ignores_its_own_calibration_images(text_con, tmp_path):
+def test_deviation_rescale_is_the_same_with_the_head_gram(text_con):
+    """The shortcut through the trained rows' Gram matrix gives the rows of the plain one."""
+    from extension.synthesis.donors import compute_loo_inputs, compute_new_inputs
+    from extension.synthesis.methods import compute_rows
+
+    _, donors = load_tiny_base_and_donors(text_con)
+    spec = resolve_method("ridge-deviation-idf-x1.5")
+    for inputs in (
+        compute_loo_inputs(donors, None, features="sqrt-idf")[0],
+        compute_new_inputs(donors, ["a striped cat"], features="sqrt-idf")[0],
+    ):
+        assert inputs.weight_gram is not None
+        plain = replace(
+            inputs,
+            weight_gram=None,
+            variants={k: replace(v, weight_gram=None) for k, v in inputs.variants.items()},
+        )
+        torch.testing.assert_close(compute_rows(inputs, spec), compute_rows(plain, spec))
+
+
+# A fine grid, so that a photo that entered the fit would move the chosen z.
+FINE = (("z_max", 4.0), ("z_min", 0.0), ("z_step", 0.01))
+
+
+@pytest.mark.parametrize(("calibration", "params"), [("zscore", ()), ("zscore-fit", FINE)])
+def test_loo_row_ignores_its_own_calibration_images(text_con, tmp_path, calibration, params):
     """Label-free contract: the left-out class's own photos in the calibration set never move
-    its row, while they are unlabeled calibration photos for every other class."""
+    its row (nor, for a fitted rule, the z it gets), while they are unlabeled calibration
+    photos for every other class."""
     base, donors = load_tiny_base_and_donors(text_con)
     wnids = sorted(TEXTS)
     folder = write_images(tmp_path / "calib", wnids, per_class=2)
-    spec = replace(resolve_method("ridge-norm"), calibration="zscore", calibration_params=())
+    spec = replace(resolve_method("ridge-norm"), calibration=calibration, calibration_params=params)
     before = _calibration_biases(base, donors, folder, spec, tmp_path)
     # Replace the first class's photos by very different ones (another colour, other noise).
     target = wnids[0]
@@ -157,11 +196,17 @@ def test_run_loo_refuses_a_calibrated_method_without_or_on_the_scored_images(tex
     images = write_images(tmp_path / "images", sorted(TEXTS)[:3], per_class=2)
     method = replace(resolve_method("ridge-norm"), calibration="zscore")
     spec = LooSpec(methods=(method,), images_dir=str(images), model=TINY_MODEL, device="cpu")
-    with pytest.raises(ValueError, match="--calibration-images"):
+    with pytest.raises(ValueError, match="is calibrated on unlabeled images: pass --calib"):
         run_loo(text_con, spec, cache_dir=tmp_path / "cache")
     same = replace(spec, calibration_images_dir=str(images))
     with pytest.raises(ValueError, match="must not be the scored"):
         run_loo(text_con, same, cache_dir=tmp_path / "cache")
+    import shutil
+
+    shutil.copytree(images, tmp_path / "copy")  # another folder, the same photos
+    copy = replace(spec, calibration_images_dir=str(tmp_path / "copy"))
+    with pytest.raises(ValueError, match="6 calibration photos are also in the scored"):
+        run_loo(text_con, copy, cache_dir=tmp_path / "cache")
     calib = write_images(tmp_path / "calib", sorted(TEXTS), per_class=1, size=48)
     result = run_loo(
         text_con, replace(spec, calibration_images_dir=str(calib)), cache_dir=tmp_path / "cache"
@@ -169,3 +214,51 @@ def test_run_loo_refuses_a_calibrated_method_without_or_on_the_scored_images(tex
     summary = result["results"][0]
     assert summary["calibration_images"] == str(calib)
     assert list(summary)[:4] == ["method", "gen_precision", "gen_recall", "gen_f1"]
+
+
+def test_fit_grid_and_folds_by_hand():
+    assert compute_fit_grid("zscore-fit", {"z_min": 2.0, "z_max": 3.0, "z_step": 0.25}) == [
+        2.0,
+        2.25,
+        2.5,
+        2.75,
+        3.0,
+    ]
+    images = _images(wnids=("a", "b", "c", "d", "new"))
+    # Rows of classes outside the set's base classes share a fit on all of them (their own
+    # photos left out); the set's own classes get a fit on the other half (a, c | b, d).
+    folds = compute_fit_folds(["new", "a", "b", "x"], images, {"a", "b", "c", "d", "x"})
+    assert folds == [([0, 3], {"new", "x"}), ([1], {"a", "c"}), ([2], {"b", "d"})]
+
+
+def test_fitted_z_is_the_grid_value_with_the_best_f1_on_the_set(text_con, tmp_path):
+    from extension.evaluation.metrics import compute_thousand_way
+    from extension.synthesis.calibration import compute_fitted_value
+    from extension.synthesis.donors import compute_loo_inputs
+    from extension.synthesis.methods import compute_rows
+
+    base, donors = load_tiny_base_and_donors(text_con)
+    folder = write_images(tmp_path / "calib", sorted(TEXTS), per_class=3)
+    labeled = load_labeled_images(base, folder, cache_dir=tmp_path / "cache")
+    images = compute_calibration_images(base, labeled, source="test")
+    spec = resolve_method("ridge-norm")
+
+    def synthesize(classes):
+        inputs, _ = compute_loo_inputs(donors, classes)
+        return (*compute_rows(inputs, spec), donors.class_indices[inputs.exclude])
+
+    params = {"z_min": 0.0, "z_max": 3.0, "z_step": 0.5}
+    chosen = compute_fitted_value("zscore-fit", params, images, synthesize, set(donors.wnids))
+    classes = sorted(TEXTS)
+    rows, biases, heads = synthesize(classes)
+    positives = (labeled.labels[:, None] == heads[None, :]).numpy()
+    f1 = {}
+    for z in [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0]:
+        b = compute_calibrated_biases(
+            rows, biases, "zscore", {"z": z}, images, class_ids=classes, replace=heads
+        )
+        scores = (labeled.features @ rows.T + b).double().numpy()
+        way = compute_thousand_way(labeled.trained_logits.numpy(), scores, heads.numpy(), positives)
+        f1[z] = float(way["f1"].mean())
+    assert f1[chosen] == max(f1.values()) and chosen == min(z for z in f1 if f1[z] == f1[chosen])
+    assert len(set(f1.values())) > 1  # the grid matters on this set

@@ -21,7 +21,7 @@ from extension.synthesis.methods import (
     resolve_method,
 )
 from extension.synthesis.neighbours import compute_preview
-from extension.synthesis.new_class import run_add_class
+from extension.synthesis.new_class import list_calibration_sets, run_add_class
 from extension.text.distances import get_distance_vectors, list_distances
 from extension.text.embedding import (
     compute_pooled_vector,
@@ -152,7 +152,8 @@ def test_preview_gives_neighbours_per_distance_with_their_reasons(text_con, enco
     best = sorted((v for v in terms.values() if v > 0), reverse=True)[:3]
     assert [terms[t] for t in cosine["evidence"]] == pytest.approx(best)  # ties in any order
     assert "shared tokens: " in cosine["reason"]
-    assert sum(cosine["evidence_score"]) <= 1.0 + 1e-9
+    shares = [terms[t] / sum(terms.values()) for t in cosine["evidence"]]
+    assert cosine["evidence_score"] == pytest.approx(shares, abs=1e-4)  # share of q.x
     # Sentence reasons: the neighbour's own text closest to one of the new texts.
     emb = preview.nearest["embedding"].row(0, named=True)
     own = [
@@ -165,7 +166,9 @@ def test_preview_gives_neighbours_per_distance_with_their_reasons(text_con, enco
     assert emb["evidence_score"][0] == pytest.approx(float(sims.max()), abs=1e-4)
     side = preview.side_by_side
     assert side.columns[:4] == ["rank", "cosine", "cosine distance", "cosine why"]
-    assert side.height == 3 and "embedding why" in side.columns
+    assert side["rank"].to_list() == [1, 2, 3] and "embedding why" in side.columns
+    assert side["embedding"].to_list() == preview.nearest["embedding"]["name"].to_list()
+    assert side["cosine why"].to_list() == preview.nearest["cosine"]["reason"].to_list()
 
 
 def test_calibrated_embedding_row_is_stored_with_its_image_set(text_con, encoder_dir, tmp_path):
@@ -174,7 +177,10 @@ def test_calibrated_embedding_row_is_stored_with_its_image_set(text_con, encoder
     folder = write_images(tmp_path / "calib", sorted(TEXTS)[:5], per_class=2)
     set_id = register_image_set(text_con, folder, name="calibration")
     cache = tmp_path / "cache"
-    run_embed_image_set(text_con, EmbedSpec(set_id, model=TINY_MODEL), cache_dir=cache)
+    assert list_calibration_sets(text_con, "no-such-model").is_empty()
+    embedded = run_embed_image_set(text_con, EmbedSpec(set_id, model=TINY_MODEL), cache_dir=cache)
+    sets = list_calibration_sets(text_con, embedded["model_key"])
+    assert sets.select("set_id", "name", "n_embedded").row(0) == (set_id, "calibration", 10)
     spec = AddClassSpec(
         class_id="custom-house-cat",
         name="house cat",
@@ -198,7 +204,8 @@ def test_calibrated_embedding_row_is_stored_with_its_image_set(text_con, encoder
         "n_images": 10,
     }
     assert second["calibration"] == "none" and second["calibration_set_id"] is None
-    assert json.loads(first["spec_json"])["calibration_params"] == [["z", 3.5]]
+    expected = resolve_method("ridge-deviation-idf-emb-zscore").calibration_params
+    assert json.loads(first["spec_json"])["calibration_params"] == [list(p) for p in expected]
 
 
 def test_cli_text_embeddings_and_a_calibrated_embedding_loo(
@@ -225,3 +232,32 @@ def test_cli_text_embeddings_and_a_calibrated_embedding_loo(
     assert result["method"] == "ridge-deviation-idf-emb-zscore"
     assert list(result)[1:4] == ["gen_precision", "gen_recall", "gen_f1"]
     assert result["calibration_images"] == str(calib) and result["n_image_classes"] == 4
+
+
+def test_cli_add_class_defaults_to_the_fitted_calibration_with_a_set(
+    text_con, db_path, encoder_dir, tmp_path, capsys, monkeypatch
+):
+    from cli.main import main
+    from extension.synthesis.methods import list_default_methods
+    from tests.extension_helpers import write_images
+
+    monkeypatch.chdir(tmp_path)  # the CLI caches under ./.cache
+    folder = write_images(tmp_path / "calib", sorted(TEXTS), per_class=2)
+    set_id = register_image_set(text_con, folder, name="calib")
+    run_embed_image_set(
+        text_con, EmbedSpec(set_id, model=TINY_MODEL), cache_dir=tmp_path / ".cache"
+    )
+    text_con.close()
+    args = ["add-class", "--db", str(db_path), "--id", "custom-house-cat", "--name", "house cat"]
+    args += ["--description", "A small domestic cat with striped fur and whiskers."]
+    args += ["--model", "test_efficientnet", "--no-pretrained", "--device", "cpu"]
+    args += ["--text-encoder", str(encoder_dir)]
+    assert main([*args, "--calibration-set", "nope"]) == 2
+    assert "No image set 'nope'" in capsys.readouterr().err
+    assert main([*args, "--calibration-set", "calib"]) == 0
+    out = capsys.readouterr().out
+    default = list_default_methods(calibration_images=True, embeddings=True)[0]
+    assert default == "ridge-deviation-idf-emb-zscore-fit"
+    assert f"custom-house-cat (draft): {default} norm" in out
+    assert "nearest by embedding:" in out and "closest sentence" in out
+    assert "nearest by cosine:" in out and "shared tokens: " in out

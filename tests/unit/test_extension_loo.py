@@ -153,3 +153,22 @@ def test_lite0_key_map_covers_timm_exactly():
     assert all(tuple(raw[k].shape) == tuple(expected[v].shape) for k, v in mapping.items())
     with pytest.raises(ValueError, match="unexpected"):
         compute_lite0_key_map(["_blocks.99._bn0.weight"])
+
+
+def test_zero_shot_hits_rank_the_synthesized_rows_only():
+    from extension.synthesis.loo import LabeledImages, _compute_zero_shot_hits
+
+    # 3 target classes (head rows 5, 7, 9); 4 images: two of class 5, one of 7, one of 9.
+    rows = torch.eye(3)
+    features = torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+    labels = torch.tensor([5, 5, 7, 9])
+    images = LabeledImages(features, labels, torch.zeros(4, 10))
+    hits = _compute_zero_shot_hits(torch.tensor([5, 7, 9]), rows, torch.zeros(3), images)
+    # class 5: image 0 first, image 1 second -> hit@1 1/2; classes 7 and 9: first.
+    assert hits["zs_hit1"] == pytest.approx((0.5 + 1 + 1) / 3)
+    assert hits["zs_hit5"] == pytest.approx(1.0)
+    # A bias on a synthesized row changes the zero-shot ranking (rows compete with each other).
+    shifted = _compute_zero_shot_hits(
+        torch.tensor([5, 7, 9]), rows, torch.tensor([0.0, 0.0, 5.0]), images
+    )
+    assert shifted["zs_hit1"] == pytest.approx(1 / 3)

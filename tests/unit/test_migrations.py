@@ -53,3 +53,15 @@ def test_every_table_of_the_foundation_exists(con):
         "job_logs",
     ):
         assert name in tables
+
+
+def test_a_gap_or_a_migration_without_statements_is_refused():
+    from db.migrate import Migration, check_migrations
+
+    one = Migration(1, "first", "CREATE TABLE t (x INTEGER);")
+    with pytest.raises(RuntimeError, match="without gaps"):
+        check_migrations([one, Migration(3, "third", "SELECT 1;")])
+    # An empty ("reserved") file would be recorded as applied and what is added later lost.
+    with pytest.raises(RuntimeError, match="without statements"):
+        check_migrations([one, Migration(2, "reserved", "-- reserved for later\n")])
+    assert check_migrations([one]) == [one]

@@ -11,6 +11,7 @@ import tests.relevance_helpers as helpers
 from cli.main import main
 from db import jobs as job_db
 from db import relevance as relevance_db
+from db import relevance_scores as scores_db
 from db.connect import connect
 from jobs.worker import run_queued_jobs, submit_job
 from tests.relevance_helpers import copy_db
@@ -31,6 +32,8 @@ def test_cli_build_train_score_decide_export(trained_db, tiny_encoder_dir, tmp_p
         "train",
         "--db",
         db,
+        "--mode",
+        "finetune",
         "--checkpoint-dir",
         run_dir,
         "--encoder",
@@ -82,6 +85,7 @@ def test_job_adapters_run_training_and_scoring(trained_db, tiny_encoder_dir, tmp
             "epochs": 1,
             "batch_size": 8,
             "max_length": 64,
+            "mode": "finetune",
         }
         train_job = submit_job(con, kind="relevance-train", spec=spec)
         run_queued_jobs(con)
@@ -94,8 +98,48 @@ def test_job_adapters_run_training_and_scoring(trained_db, tiny_encoder_dir, tmp
         for job_id in (train_job, score_job):
             job = job_db.get_job(con, job_id)
             assert job["status"] == "succeeded", job["error"]
-        assert relevance_db.count_scores(con, int(new)) == 32
+        assert scores_db.count_scores(con, int(new)) == 32
         with pytest.raises(ValueError, match="ScoringSpec: unknown fields"):
             submit_job(con, kind="relevance-score", spec={"model_version": 1, "bogus": 1})
     finally:
         con.close()
+
+
+def test_cli_frozen_mode_features_review_bulk_and_zip(tiny_encoder_dir, tmp_path, capsys):
+    from tests.relevance_helpers import fill_relevance_db
+
+    db = str(tmp_path / "frozen.duckdb")
+    con = connect(db)
+    fill_relevance_db(con, per_class=8)
+    con.close()
+    common = ["--db", db, "--encoder", str(tiny_encoder_dir), "--max-length", "64"]
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert main(["relevance", "features", *common, *cache]) == 0
+    assert json.loads(capsys.readouterr().out)["n_new"] > 0
+    run = ["--checkpoint-dir", str(tmp_path / "run"), "--mode", "frozen", "--epochs", "4"]
+    assert main(["relevance", "train", *common, *cache, *run, "--lr", "0.03"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out[out.index('{\n  "run_id"') :])
+    assert result["mode"] == "frozen" and result["features"]["n_new"] == 0
+    with connect(db) as check:  # --epochs and --lr went to the frozen head
+        head = relevance_db.get_run(check, run_id=result["run_id"])["spec"]["head"]
+    assert (head["epochs"], head["learning_rate"]) == (4, 0.03)
+    assert main(["relevance", "score", "--db", db]) == 0
+    assert '"n_out_of_sample": 32' in capsys.readouterr().out
+    assert main(["relevance", "wrong", "--db", db, "--limit", "3"]) == 0
+    ranked = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(ranked) == 3 and ranked[0]["p_own"] <= ranked[2]["p_own"]
+    bulk = ["relevance", "bulk", "drop", "--db", db, "--reason", "r", "--search", "goldfish"]
+    assert main([*bulk, "--dry-run"]) == 0
+    assert capsys.readouterr().out.startswith("8 captions match")
+    assert main([*bulk, "--actor", "ana"]) == 0
+    out = capsys.readouterr().out
+    assert "8 captions: drop (bulk event 1)" in out
+    assert main(["relevance", "undo-bulk", "--db", db, "1", "--actor", "ana"]) == 0
+    assert "Undid bulk event 1" in capsys.readouterr().out
+    assert main(["relevance", "threshold", "--db", db, "global", "0.7", "--reason", "r"]) == 0
+    export = ["relevance", "export", "--db", db, "--out", str(tmp_path / "ex"), "--zip"]
+    assert main(export) == 0
+    assert (tmp_path / "ex.zip").stat().st_size > 0
+    assert main(["relevance", "train", *common, "--source", "nope"]) == 2
+    assert "sources with captions: ['test']" in capsys.readouterr().err

@@ -13,6 +13,7 @@ import pytest
 import tests.relevance_helpers as helpers
 from curation.relevance import frozen
 from curation.relevance.checkpoint import CheckpointMismatchError, load_run_meta, save_run_meta
+from curation.relevance.dataset import compute_caption_texts
 from curation.relevance.features import (
     compute_encoder_key,
     compute_text_features,
@@ -33,14 +34,8 @@ TEXTS = ["a green tench in a pond", "orange goldfish", "a shark", "a green tench
 
 
 def _frozen_spec(tmp_path, encoder_dir, name="frozen", **head) -> TrainSpec:
-    options = dict(epochs=6, learning_rate=3e-2, batch_size=16, folds=3, cache_dir=str(tmp_path))
-    return TrainSpec(
-        checkpoint_dir=str(tmp_path / name),
-        mode="frozen",
-        encoder=str(encoder_dir),
-        max_length=64,
-        head=FrozenHeadSpec(**{**options, **head}),
-    )
+    """Six epochs of exactly one pass each (min_steps=0), so epochs can be counted."""
+    return helpers.frozen_spec(tmp_path, encoder_dir, name, **{"epochs": 6, "min_steps": 0, **head})
 
 
 def test_features_are_computed_once_per_encoder_weights_max_length_and_text(
@@ -85,6 +80,28 @@ def test_folds_are_stratified_and_seeded():
     assert not np.array_equal(folds, frozen.compute_folds(labels, folds=5, seed=4))
 
 
+def test_hand_written_gradient_is_the_gradient_of_the_masked_bce():
+    import torch
+
+    torch.manual_seed(0)
+    weight, bias = torch.randn(3, 7, 5), torch.randn(3, 7)  # (K, C, D), (K, C)
+    xb, labels = torch.randn(11, 5), torch.randint(0, 7, (11,))
+    mask = (torch.rand(11, 3) > 0.3).float()
+    w, b = weight.clone().requires_grad_(), bias.clone().requires_grad_()
+    logits = (xb @ w.reshape(-1, 5).T).view(-1, 3, 7) + b
+    expected = (frozen._bce_one_hot(logits, labels) * mask).sum() / mask.sum()
+    expected.backward()
+
+    class NoStep:
+        def step(self):
+            pass
+
+    loss = frozen._step(weight, bias, NoStep(), xb, labels, mask, with_loss=True)
+    assert loss == pytest.approx(float(expected.detach()), rel=1e-6)
+    torch.testing.assert_close(weight.grad, w.grad)
+    torch.testing.assert_close(bias.grad, b.grad)
+
+
 def _clusters(n_per_class=40, n_classes=4, dim=16, seed=0):
     rng = np.random.default_rng(seed)
     centers = rng.normal(size=(n_classes, dim)) * 3
@@ -100,7 +117,7 @@ def test_cross_fitted_heads_score_flipped_labels_out_of_sample():
     labels = true.copy()
     labels[flipped] = (true[flipped] + 1 + rng.integers(3, size=12)) % 4
     folds = frozen.compute_folds(labels, folds=4, seed=0)
-    spec = FrozenHeadSpec(epochs=40, learning_rate=5e-2, batch_size=32, folds=4)
+    spec = FrozenHeadSpec(epochs=40, min_steps=0, learning_rate=5e-2, batch_size=32, folds=4)
     seen = []
     heads = frozen.train_cross_fitted_heads(
         features, labels, folds, n_classes=4, spec=spec, on_epoch=lambda e, m: seen.append(m)
@@ -175,15 +192,52 @@ def test_frozen_scores_are_out_of_sample_with_a_suggested_class(con, tmp_path, t
     fill_relevance_db(con, per_class=12)
     result = run_train_relevance(con, _frozen_spec(tmp_path, tiny_encoder_dir, epochs=15))
     version = result["best_model_version"]
-    new_id = insert_caption(con, "n01443537", "new.JPEG", "orange goldfish bowl aquarium")
+    new_id = insert_caption(  # after training: in no fold, scored by the mean head
+        con, "n01443537", "new.JPEG", "my goldfish photo", "orange bowl aquarium", ["pet"]
+    )
     report = run_score_relevance(con, ScoringSpec(model_version=version))
     frame = scores_db.list_scored_captions(con, version)
     assert report["mode"] == "frozen" and report["n_scored"] == 49 == frame.height
     assert report["n_out_of_sample"] == 49 and frame["out_of_sample"].all()
     assert frame.filter(pl.col("caption_id") == new_id)["suggested_wnid"][0] == "n01443537"
     accuracy = (frame["suggested_wnid"] == frame["wnid"]).mean()
-    assert accuracy > 0.5, accuracy  # 4 learnable classes, chance is 0.25
+    assert accuracy > 0.8, accuracy  # 4 learnable classes, chance is 0.25
+    # a training caption's score is its fold head's (held out), not the mean head's
+    folds = pl.read_parquet(tmp_path / "frozen" / frozen.FOLDS_FILE)
+    heads = frozen.load_frozen_heads(tmp_path / "frozen" / frozen.HEADS_FILE)
+    trained = frame.join(folds, on="caption_id").sort("caption_id")
+    encoder, tokenizer = load_encoder(str(tiny_encoder_dir))
+    texts = compute_caption_texts(trained)
+    x, _ = load_text_features(
+        encoder,
+        tokenizer,
+        texts,
+        encoder_key=result["features"]["encoder_key"],
+        max_length=64,
+        cache_dir=tmp_path,
+    )
+    labels = np.asarray([sorted(helpers.CLASS_TEXT).index(w) for w in trained["wnid"]])
+    by_fold = frozen.compute_head_outputs(x, labels, heads, trained["fold"].to_numpy())
+    np.testing.assert_allclose(trained["p_own"].to_numpy(), by_fold["p_own"], rtol=1e-5)
+    by_mean = frozen.compute_head_outputs(x, labels, heads, np.full(len(labels), -1))
+    assert np.abs(by_mean["p_own"] - by_fold["p_own"]).max() > 1e-3
     meta = load_run_meta(tmp_path / "frozen")
     save_run_meta(tmp_path / "frozen", {**meta, "encoder_key": "tiny-0000000000000000"})
     with pytest.raises(CheckpointMismatchError, match="weights changed"):
         run_score_relevance(con, ScoringSpec(model_version=version))
+
+
+def test_feature_and_frozen_training_jobs_run_through_the_registry(con, tmp_path, tiny_encoder_dir):
+    from db import jobs as job_db
+    from jobs.worker import run_queued_jobs, submit_job
+
+    fill_relevance_db(con, per_class=6)
+    spec = _frozen_spec(tmp_path, tiny_encoder_dir)
+    features = {"encoder": spec.encoder, "max_length": 64, "cache_dir": str(tmp_path)}
+    feature_job = submit_job(con, kind="relevance-features", spec=features)
+    train_job = submit_job(con, kind="relevance-train", spec=spec.to_dict())
+    run_queued_jobs(con)
+    first, second = job_db.get_job(con, feature_job), job_db.get_job(con, train_job)
+    assert first["status"] == "succeeded" and first["result"]["n_new"] > 0, first["error"]
+    assert second["status"] == "succeeded", second["error"]
+    assert second["result"]["features"]["n_new"] == 0  # the feature job filled the cache

@@ -76,6 +76,8 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(con, tmp_path, t
     assert ckpt.list_saved_epochs(spec.checkpoint_dir) == [1]
     run = relevance_db.get_run(con, checkpoint_dir=str(tmp_path / "resumed"))
     assert run["status"] == "stopped"
+    # the stopped run's epoch 1 never becomes the default; the finished run's best does
+    assert relevance_db.get_default_model_version(con) == full["best_model_version"]
     resumed = run_train_relevance(con, spec)
     assert resumed["run_id"] == run["run_id"] and resumed["epochs_done"] == 3
     a = relevance_db.list_epoch_metrics(con, full["run_id"])

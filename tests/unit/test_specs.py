@@ -14,7 +14,14 @@ import pytest
 import jobs.kinds
 from contract.specs import list_spec_classes
 from curation.captions import IngestCaptionsSpec
-from curation.relevance.specs import DatasetSpec, ScoringSpec, TrainSpec
+from curation.relevance.specs import (
+    CaptionFilter,
+    DatasetSpec,
+    FeatureSpec,
+    FrozenHeadSpec,
+    ScoringSpec,
+    TrainSpec,
+)
 from extension.specs import (
     AddClassSpec,
     EmbedSpec,
@@ -29,7 +36,9 @@ from extension.specs import (
     TextEmbeddingSpec,
     TextStatsSpec,
 )
+from scale.specs import ActorPoolSpec
 
+POOL = ActorPoolSpec(actors=3, cpus_per_actor=2.0, gpus_per_actor=0.5)
 MODEL = ModelSpec(
     name="test_efficientnet", pretrained=False, weights_path="w.safetensors", num_classes=10
 )
@@ -49,6 +58,17 @@ DATASET = DatasetSpec(
     min_words=3,
     wnids=("n01440764",),
     max_classes=2,
+    source="mine",
+)
+HEAD = FrozenHeadSpec(
+    epochs=7,
+    min_steps=5,
+    learning_rate=0.5,
+    weight_decay=0.1,
+    batch_size=8,
+    folds=3,
+    feature_batch_size=4,
+    cache_dir="c",
 )
 
 EXAMPLES = {
@@ -83,7 +103,17 @@ EXAMPLES = {
         wnid="custom-x", paths=("a.jpg",), k=3, model=MODEL, device="cpu"
     ),
     ExportSpec: ExportSpec(out_dir="out", model=MODEL, wnids=("custom-x",)),
-    EmbedSpec: EmbedSpec(7, model=MODEL, device="cpu", batch_size=8, chunk_size=16),
+    EmbedSpec: EmbedSpec(
+        7,
+        model=MODEL,
+        device="cpu",
+        batch_size=8,
+        chunk_size=16,
+        engine="ray",
+        ray_address="ray://head:10001",
+        ray_pool=POOL,
+    ),
+    ActorPoolSpec: POOL,
     EvalSpec: EvalSpec(
         3,
         classes=("n01440764",),
@@ -114,9 +144,32 @@ EXAMPLES = {
         device="cpu",
     ),
     DatasetSpec: DATASET,
+    FrozenHeadSpec: HEAD,
+    FeatureSpec: FeatureSpec(
+        encoder="enc",
+        dataset=DATASET,
+        max_length=32,
+        batch_size=4,
+        device="cpu",
+        cache_dir="c",
+        engine="ray",
+        ray_address="auto",
+        ray_pool=POOL,
+    ),
+    CaptionFilter: CaptionFilter(
+        model_version=3,
+        wnid="n01440764",
+        source="mine",
+        search="dsc",
+        p_min=0.1,
+        p_max=0.4,
+        suggested_other=True,
+    ),
     TrainSpec: TrainSpec(
         checkpoint_dir="ckpt",
         name="n",
+        mode="frozen",
+        head=HEAD,
         encoder="enc",
         dataset=DATASET,
         epochs=2,
@@ -143,6 +196,10 @@ EXAMPLES = {
         min_words=3,
         device="cpu",
         precision="fp32",
+        source="mine",
+        engine="ray",
+        ray_address="10.0.0.5:6379",
+        ray_pool=POOL,
     ),
     IngestCaptionsSpec: IngestCaptionsSpec(
         path="c.json", source="mine", display_name="c.json", remove_file_after=True
@@ -152,7 +209,7 @@ EXAMPLES = {
 
 
 def test_every_spec_class_has_an_example():
-    project = {"contract", "curation", "extension", "jobs", "db", "ui", "cli"}
+    project = {"contract", "curation", "extension", "jobs", "db", "ui", "cli", "scale"}
     shipped = [c for c in list_spec_classes() if c.__module__.split(".")[0] in project]
     assert set(shipped) <= set(EXAMPLES), sorted(c.__name__ for c in set(shipped) - set(EXAMPLES))
 

@@ -1,2 +1,0 @@
--- Reserved for flows, drafts and photo checks (issue 9). Until it holds statements, the runner records it and
--- changes nothing (see db/migrate.py).

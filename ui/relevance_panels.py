@@ -1,0 +1,188 @@
+"""Review panels of the relevance review page: a caption table with row selection and the
+picked caption in full (its image beside the text, keep/drop with a reason, history, undo),
+the curator's last change with its undo, and bulk keep/drop of a filter's matches.
+
+Caption text is data: shown with st.text / st.dataframe; messages go through `ui.plain`.
+A change's message is handed to the next run in `st.session_state["rr-message"]`.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from curation.relevance import decisions
+from curation.relevance.specs import CaptionFilter
+from ui import plain
+from ui.thumbnails import render_caption_image
+from ui.widgets import get_actor, require_actor, select_in_url
+
+ANY = "(any)"
+TABLE_COLUMNS = ("caption_id", "class", "p_own", "suggested", "p_suggested", "decision")
+
+
+def _with_class_names(frame: pl.DataFrame, labels: dict) -> pl.DataFrame:
+    return frame.with_columns(
+        pl.col("wnid").replace_strict(labels, default=pl.col("wnid")).alias("class"),
+        pl.col("suggested_wnid")
+        .replace_strict(labels, default=pl.col("suggested_wnid"))
+        .alias("suggested"),
+    )
+
+
+def render_caption_table(con, rows: pl.DataFrame, labels: dict, *, key: str, root) -> None:
+    """A table with single-row selection; the picked caption in full below it."""
+    shown = _with_class_names(rows, labels)
+    event = st.dataframe(
+        shown.select(*TABLE_COLUMNS, "title", "description", "tags"),
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key=key,
+    )
+    picked = event.selection.rows if event is not None else []
+    if not picked:
+        st.caption("Click a row to open the caption.")
+        return
+    _render_caption_detail(con, shown.row(picked[0], named=True), root=root, key=key)
+
+
+def _render_caption_detail(con, row: dict, *, root, key: str) -> None:
+    image, text = st.columns([1, 2])
+    with image:
+        render_caption_image(root, row["filename"], row["wnid"])
+    with text:
+        st.text(
+            f"Caption {row['caption_id']} ({row['source']}, {row['filename']})\n"
+            f"Class: {row['class']}\nTitle: {row['title']}\nDescription: {row['description']}\n"
+            f"Tags: {', '.join(row['tags'] or [])}"
+        )
+        st.text(
+            f"P(own) {row['p_own']:.3f}  mean P {row['p_mean']:.3f}  suggested: "
+            f"{row['suggested']} (P {row['p_suggested'] or 0:.3f})\n"
+            f"model: {row['model_decision']}  final: {row['decision']} ({row['decided_by']})"
+        )
+    _render_decision_form(con, int(row["caption_id"]), key=key)
+
+
+def _render_decision_form(con, caption_id: int, *, key: str) -> None:
+    cols = st.columns([1, 3, 1])
+    choice = cols[0].radio("Decision", ["keep", "drop", "back to model"], key=f"{key}-choice")
+    reason = cols[1].text_input("Reason (required)", key=f"{key}-reason")
+    if cols[2].button("Apply", key=f"{key}-apply", disabled=not reason.strip()):
+        actor = require_actor()
+        if actor:
+            decision = None if choice == "back to model" else choice
+            change = decisions.update_decision(
+                con, caption_id, decision=decision, reason=reason, actor=actor
+            )
+            st.session_state["rr-message"] = change.describe()
+            st.rerun()
+    history = decisions.list_decision_history(con, caption_id=caption_id)
+    if history.is_empty():
+        return
+    st.dataframe(history, hide_index=True)
+    latest = int(history["event_id"][0])
+    if st.button(f"Undo event {latest}", key=f"{key}-undo"):
+        actor = require_actor()
+        if actor:
+            change = decisions.undo_decision_event(con, latest, actor=actor)
+            st.session_state["rr-message"] = "Undone: " + change.describe()
+            st.rerun()
+
+
+def _bulk_filter(version: int, decided, labels) -> CaptionFilter:
+    cols = st.columns([2, 1, 2])
+    wnids = [ANY, *sorted(set(decided["wnid"].to_list()))]
+    with cols[0]:
+        wnid = select_in_url(
+            "Class", wnids, key="bulk-wnid", format_func=lambda w: labels.get(w, w)
+        )
+    sources = [ANY, *sorted(set(decided["source"].to_list()))]
+    source = cols[1].selectbox("Source", sources, key="bulk-source", bind="query-params")
+    search = cols[2].text_input("Text contains", key="q", bind="query-params")
+    cols = st.columns([3, 1])
+    low, high = cols[0].slider(
+        "P(own class) between", 0.0, 1.0, (0.0, 1.0), 0.01, key="p", bind="query-params"
+    )
+    other = cols[1].checkbox("Model suggests another class", key="other", bind="query-params")
+    return CaptionFilter(
+        model_version=version,
+        wnid=None if wnid == ANY else wnid,
+        source=None if source == ANY else source,
+        search=search.strip(),
+        p_min=low if low > 0.0 else None,
+        p_max=high if high < 1.0 else None,
+        suggested_other=other,
+    )
+
+
+def render_bulk(con, version: int, decided, labels) -> None:
+    caption_filter = _bulk_filter(version, decided, labels)
+    ids = decisions.list_filtered_caption_ids(con, caption_filter)
+    plain.caption(f"{len(ids):,} captions match: {caption_filter.describe()}.")
+    if ids:
+        sample = decided.filter(pl.col("caption_id").is_in(ids[:200]))
+        st.dataframe(
+            _with_class_names(sample, labels).select(*TABLE_COLUMNS, "title"), hide_index=True
+        )
+    cols = st.columns([1, 3, 1])
+    choice = cols[0].radio("Set", ["drop", "keep", "back to model"], key="bulk-choice")
+    reason = cols[1].text_input("Reason (required)", key="bulk-reason")
+    apply = cols[2].button(
+        f"Apply to {len(ids):,}", key="bulk-apply", disabled=not ids or not reason.strip()
+    )
+    if apply and (actor := require_actor()):
+        change = decisions.update_decisions_bulk(
+            con,
+            caption_filter,
+            decision=None if choice == "back to model" else choice,
+            reason=reason,
+            actor=actor,
+            expected_count=len(ids),
+        )
+        st.session_state["rr-message"] = change.describe()
+        st.rerun()
+    _render_bulk_history(con)
+
+
+def _render_bulk_history(con) -> None:
+    history = decisions.list_bulk_history(con)
+    if history.is_empty():
+        return
+    st.dataframe(history, hide_index=True)
+    open_events = history.filter(pl.col("undone_by").is_null())["bulk_id"].to_list()
+    if not open_events:
+        return
+    cols = st.columns([1, 3])
+    bulk_id = cols[0].selectbox("Bulk event", open_events, key="bulk-undo-id")
+    if cols[1].button(f"Undo bulk event {bulk_id}", key="bulk-undo"):
+        actor = require_actor()
+        if actor:
+            try:
+                change = decisions.undo_bulk_event(con, int(bulk_id), actor=actor)
+                st.session_state["rr-message"] = change.describe()
+                st.rerun()
+            except ValueError as exc:
+                plain.error(exc)
+
+
+def render_last_change(con) -> None:
+    """The curator's newest change of one caption, with its undo (found in the database)."""
+    actor = get_actor()
+    event = decisions.get_latest_change(con, actor=actor) if actor else None
+    if event is None:
+        return
+    cols = st.columns([4, 1])
+    after = event["decision_after"] or "back to the model"
+    plain.caption(
+        f"Your last change: caption {event['caption_id']}: {after} ({event['action']}, "
+        f"event {event['event_id']})."
+    )
+    if cols[1].button("Undo it", key="rr-undo-last"):
+        try:
+            change = decisions.undo_decision_event(con, int(event["event_id"]), actor=actor)
+            st.session_state["rr-message"] = "Undone: " + change.describe()
+            st.rerun()
+        except ValueError as exc:
+            plain.error(exc)
