@@ -5,6 +5,8 @@ torch is imported only when a choice has to be made, so importing this module st
 
 from __future__ import annotations
 
+from contract.specs import check_choice
+
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -14,9 +16,7 @@ def check_device_name(device: str) -> str:
     Raises:
         ValueError: any other name (the message lists the valid ones).
     """
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
-    return device
+    return check_choice("device", device, DEVICES)
 
 
 def resolve_device(device: str = "auto") -> str:

@@ -66,6 +66,17 @@ class JsonSpec:
         return cls.from_dict(data)
 
 
+def check_choice(name: str, value: Any, choices: tuple) -> Any:
+    """`value` when it is one of `choices`.
+
+    Raises:
+        ValueError: "<name> must be one of <choices>, got <value>".
+    """
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
 def list_spec_classes() -> list[type[JsonSpec]]:
     """Every spec class defined so far (subclasses of subclasses included), by name."""
     found, stack = {}, list(JsonSpec.__subclasses__())

@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 
+from contract.specs import check_choice
 from curation.catalog import load_imagenet1k_wnids, load_wordnet_glosses
 from db import classes as class_db
 
@@ -80,8 +81,7 @@ def register_description_source(
     origin: str = "package",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering a description source under `key` (see the module docstring)."""
-    if origin not in ORIGINS:
-        raise ValueError(f"origin must be one of {ORIGINS}, got {origin!r}")
+    check_choice("origin", origin, ORIGINS)
 
     def decorator(loader: Callable[..., Any]) -> Callable[..., Any]:
         if key in _SOURCES:

@@ -7,6 +7,7 @@ import json
 import duckdb
 import polars as pl
 
+from contract.specs import check_choice
 from db.sql import fetch_dict, fetch_frame, fetch_value, registered, transaction
 
 RUN_KINDS = ("protocol", "fewshot")
@@ -34,8 +35,7 @@ def insert_eval_run(
         scores: (wnid, method, set_id, item_idx, label, score, positive_rules).
         fewshot: (wnid, init, k, repeat_idx, metric, value).
     """
-    if kind not in RUN_KINDS:
-        raise ValueError(f"kind must be one of {RUN_KINDS}, got {kind!r}")
+    check_choice("kind", kind, RUN_KINDS)
 
     def work(tx: duckdb.DuckDBPyConnection) -> int:
         run_id = int(

@@ -15,6 +15,7 @@ import socket
 import duckdb
 import polars as pl
 
+from contract.specs import check_choice
 from db.sql import fetch_dict, fetch_frame, fetch_row, fetch_value, transaction
 
 ACTIVE_STATUSES = ("queued", "running")
@@ -154,8 +155,7 @@ def finish_job(
     result: dict | None = None,
 ) -> None:
     """Set a final status ('succeeded' | 'failed' | 'cancelled')."""
-    if status not in FINAL_STATUSES[:3]:
-        raise ValueError(f"status must be one of {FINAL_STATUSES[:3]}, got {status!r}")
+    check_choice("status", status, FINAL_STATUSES[:3])
     transaction(
         con,
         lambda tx: tx.execute(

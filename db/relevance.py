@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
+from contract.specs import check_choice
 from db.sql import fetch_dict, fetch_frame, fetch_row, fetch_value, transaction
 
 RUN_STATUSES = ("training", "finished", "stopped", "failed")
@@ -138,8 +139,7 @@ def list_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 def update_run_status(con: duckdb.DuckDBPyConnection, run_id: int, status: str) -> None:
     """Set a run's status."""
-    if status not in RUN_STATUSES:
-        raise ValueError(f"status must be one of {RUN_STATUSES}, got {status!r}")
+    check_choice("status", status, RUN_STATUSES)
     con.execute(
         "UPDATE relevance_runs SET status = ?, updated_at = current_timestamp WHERE run_id = ?",
         [status, run_id],

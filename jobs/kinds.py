@@ -1,14 +1,16 @@
-"""Every background job kind the workbench ships, as thin adapters onto library `run_*` functions.
+"""Every background job kind the workbench ships, as a table onto library `run_*` functions.
 
 Library code (curation/, extension/) never imports `jobs`: its `run_*` functions take a spec
-and a plain `progress(fraction, message)` callable. Each kind here names its spec class (the
-registry parses the stored JSON into it) and calls the library; the library modules are
-imported inside the adapters, so importing this module stays cheap (no torch). A new job kind
-is one decorated function below.
+and a plain `progress(fraction, message)` callable. Each kind names its spec class (the
+registry parses the stored JSON into it) and the library function that runs it, as
+"module:function"; the module is imported when the job runs, so importing this module stays
+cheap (no torch). A new job kind is one row of `LIBRARY_JOBS`, or a decorated function below
+when the job needs more than calling the library.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 from contract.specs import JsonSpec
@@ -27,6 +29,44 @@ from extension.specs import (
     TextStatsSpec,
 )
 from jobs.registry import register_job
+
+# kind -> (spec class, "module:function", result keys the job stores; None keeps them all).
+# Evaluation results live in their own tables, so the job stores only where to find them.
+LIBRARY_JOBS: dict[str, tuple[type[JsonSpec], str, tuple[str, ...] | None]] = {
+    "relevance-train": (TrainSpec, "curation.relevance.train:run_train_relevance", None),
+    "relevance-features": (
+        FeatureSpec,
+        "curation.relevance.features:run_compute_relevance_features",
+        None,
+    ),
+    "relevance-score": (ScoringSpec, "curation.relevance.score:run_score_relevance", None),
+    "embed-image-set": (EmbedSpec, "extension.images.sets:run_embed_image_set", None),
+    "evaluate": (EvalSpec, "extension.evaluation.protocol:run_evaluation", ("run_id", "seconds")),
+    "fewshot": (FewShotSpec, "extension.evaluation.fewshot:run_fewshot", ("run_id", "seconds")),
+    "text-stats": (TextStatsSpec, "extension.text.store:run_build_text_stats", None),
+    "text-embeddings": (TextEmbeddingSpec, "extension.text.embedding:run_embed_class_texts", None),
+    "synthesize-class": (AddClassSpec, "extension.synthesis.new_class:run_add_class", None),
+    "leave-one-out": (LooSpec, "extension.synthesis.loo:run_loo", ("results",)),
+    "keep-class": (KeepClassSpec, "extension.synthesis.drafts:run_keep_class", None),
+    "photo-check": (PhotoCheckSpec, "extension.synthesis.drafts:run_photo_check", None),
+}
+
+
+def _library_job(target: str, keep: tuple[str, ...] | None):
+    """A job function that imports `target` ("module:function") when it runs and calls it."""
+    module_name, function_name = target.split(":")
+
+    def run(con, spec, progress) -> dict:
+        function = getattr(importlib.import_module(module_name), function_name)
+        result = function(con, spec, progress)
+        return result if keep is None else {key: result[key] for key in keep}
+
+    run.__name__ = function_name
+    return run
+
+
+for _kind, (_spec_class, _target, _keep) in LIBRARY_JOBS.items():
+    register_job(_kind, spec=_spec_class)(_library_job(_target, _keep))
 
 
 @dataclass(frozen=True)
@@ -48,27 +88,6 @@ def _noop(con, spec: NoopSpec, progress) -> dict:
     return {"steps": spec.steps}
 
 
-@register_job("relevance-train", spec=TrainSpec)
-def _relevance_train(con, spec: TrainSpec, progress) -> dict:
-    from curation.relevance.train import run_train_relevance
-
-    return run_train_relevance(con, spec, progress)
-
-
-@register_job("relevance-features", spec=FeatureSpec)
-def _relevance_features(con, spec: FeatureSpec, progress) -> dict:
-    from curation.relevance.features import run_compute_relevance_features
-
-    return run_compute_relevance_features(con, spec, progress)
-
-
-@register_job("relevance-score", spec=ScoringSpec)
-def _relevance_score(con, spec: ScoringSpec, progress) -> dict:
-    from curation.relevance.score import run_score_relevance
-
-    return run_score_relevance(con, spec, progress)
-
-
 @register_job("ingest_captions", spec=IngestCaptionsSpec)
 def _ingest_captions(con, spec: IngestCaptionsSpec, progress) -> dict:
     """The ingest runs on its own cursor, so its one big transaction does not swallow the
@@ -83,57 +102,6 @@ def _ingest_captions(con, spec: IngestCaptionsSpec, progress) -> dict:
         cursor.close()
 
 
-@register_job("embed-image-set", spec=EmbedSpec)
-def _embed_image_set(con, spec: EmbedSpec, progress) -> dict:
-    from extension.images.sets import run_embed_image_set
-
-    return run_embed_image_set(con, spec, progress)
-
-
-@register_job("evaluate", spec=EvalSpec)
-def _evaluate(con, spec: EvalSpec, progress) -> dict:
-    from extension.evaluation.protocol import run_evaluation
-
-    result = run_evaluation(con, spec, progress)
-    return {"run_id": result["run_id"], "seconds": result["seconds"]}
-
-
-@register_job("fewshot", spec=FewShotSpec)
-def _fewshot(con, spec: FewShotSpec, progress) -> dict:
-    from extension.evaluation.fewshot import run_fewshot
-
-    result = run_fewshot(con, spec, progress)
-    return {"run_id": result["run_id"], "seconds": result["seconds"]}
-
-
-@register_job("text-stats", spec=TextStatsSpec)
-def _text_stats(con, spec: TextStatsSpec, progress) -> dict:
-    from extension.text.store import run_build_text_stats
-
-    return run_build_text_stats(con, spec, progress)
-
-
-@register_job("text-embeddings", spec=TextEmbeddingSpec)
-def _text_embeddings(con, spec: TextEmbeddingSpec, progress) -> dict:
-    from extension.text.embedding import run_embed_class_texts
-
-    return run_embed_class_texts(con, spec, progress)
-
-
-@register_job("synthesize-class", spec=AddClassSpec)
-def _synthesize_class(con, spec: AddClassSpec, progress) -> dict:
-    from extension.synthesis.new_class import run_add_class
-
-    return run_add_class(con, spec, progress)
-
-
-@register_job("leave-one-out", spec=LooSpec)
-def _leave_one_out(con, spec: LooSpec, progress) -> dict:
-    from extension.synthesis.loo import run_loo
-
-    return {"results": run_loo(con, spec, progress)["results"]}
-
-
 @register_job("export-model", spec=ExportSpec)
 def _export_model(con, spec: ExportSpec, progress) -> dict:
     """The checkpoint folder, and a zip of it for the page's download button."""
@@ -142,17 +110,3 @@ def _export_model(con, spec: ExportSpec, progress) -> dict:
 
     result = run_export(con, spec, progress)
     return {**result, "zip": str(write_folder_zip(result["path"]))}
-
-
-@register_job("keep-class", spec=KeepClassSpec)
-def _keep_class(con, spec: KeepClassSpec, progress) -> dict:
-    from extension.synthesis.drafts import run_keep_class
-
-    return run_keep_class(con, spec, progress)
-
-
-@register_job("photo-check", spec=PhotoCheckSpec)
-def _photo_check(con, spec: PhotoCheckSpec, progress) -> dict:
-    from extension.synthesis.drafts import run_photo_check
-
-    return run_photo_check(con, spec, progress)

@@ -110,7 +110,12 @@ def _render_class(con, wnid: str) -> None:
         )
     left, right = st.columns(2)
     left.button("Save description", key="desc-save", type="primary", on_click=_save, args=(wnid,))
-    right.button("Undo last change", key="desc-undo", on_click=_undo, args=(wnid,))
+    right.button(
+        "Undo last change",
+        key="desc-undo",
+        on_click=_apply,
+        args=(wnid, desc.undo_last_description_change, wnid),
+    )
     _render_candidates(con, wnid, active)
     _render_history(con, wnid)
 
@@ -139,46 +144,26 @@ def _after_change(wnid: str, change: desc.DescriptionChange) -> None:
     _flash("warning" if change.conflict else "success", change.describe())
 
 
+def _apply(wnid: str, edit, target, **kwargs) -> None:
+    """Button callback: `edit(cursor, target, actor=..., **kwargs)`, one `desc` edit of the
+    class `wnid`; its outcome (or the reason it was refused) is flashed on the next run."""
+    try:
+        change = edit(get_cursor(), target, actor=get_actor(), **kwargs)
+    except ValueError as exc:
+        _flash("error", str(exc))
+        return
+    _after_change(wnid, change)
+
+
 def _save(wnid: str) -> None:
-    try:
-        change = desc.update_active_description(
-            get_cursor(),
-            wnid,
-            text=st.session_state.get(EDIT_KEY, ""),
-            actor=get_actor(),
-            based_on_revision=st.session_state.get("desc-edit-base"),
-        )
-    except ValueError as exc:
-        _flash("error", str(exc))
-        return
-    _after_change(wnid, change)
-
-
-def _pick(wnid: str, source: str) -> None:
-    try:
-        change = desc.pick_description(get_cursor(), wnid, source=source, actor=get_actor())
-    except ValueError as exc:
-        _flash("error", str(exc))
-        return
-    _after_change(wnid, change)
-
-
-def _revert(wnid: str, event_id: int) -> None:
-    try:
-        change = desc.revert_description_event(get_cursor(), event_id, actor=get_actor())
-    except ValueError as exc:
-        _flash("error", str(exc))
-        return
-    _after_change(wnid, change)
-
-
-def _undo(wnid: str) -> None:
-    try:
-        change = desc.undo_last_description_change(get_cursor(), wnid, actor=get_actor())
-    except ValueError as exc:
-        _flash("error", str(exc))
-        return
-    _after_change(wnid, change)
+    """Save the editor's text (read at click time) as the class's active description."""
+    _apply(
+        wnid,
+        desc.update_active_description,
+        wnid,
+        text=st.session_state.get(EDIT_KEY, ""),
+        based_on_revision=st.session_state.get("desc-edit-base"),
+    )
 
 
 def _render_candidates(con, wnid: str, active: dict | None) -> None:
@@ -200,8 +185,9 @@ def _render_candidates(con, wnid: str, active: dict | None) -> None:
             f"Use {row['source']}",
             key=f"desc-pick-{row['source']}",
             disabled=is_active,
-            on_click=_pick,
-            args=(wnid, row["source"]),
+            on_click=_apply,
+            args=(wnid, desc.pick_description, wnid),
+            kwargs={"source": row["source"]},
         )
 
 
@@ -253,8 +239,8 @@ def _render_history(con, wnid: str) -> None:
             st.button(
                 "Revert (restore the text from before this change)",
                 key=f"desc-revert-{event['event_id']}",
-                on_click=_revert,
-                args=(wnid, int(event["event_id"])),
+                on_click=_apply,
+                args=(wnid, desc.revert_description_event, int(event["event_id"])),
             )
     if events.height > MAX_HISTORY_EXPANDERS:
         st.text("Older events: revert them with `workbench descriptions revert EVENT_ID`.")

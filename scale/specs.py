@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from contract.specs import JsonSpec
+from contract.specs import JsonSpec, check_choice
 
 ENGINES = ("local", "ray")
 # '' starts a local instance; 'auto' joins the cluster this machine is a node of;
@@ -24,9 +24,7 @@ def check_engine_name(engine: str) -> str:
     Raises:
         ValueError: any other name (the message lists the valid ones).
     """
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-    return engine
+    return check_choice("engine", engine, ENGINES)
 
 
 def check_ray_address(address: str) -> str:

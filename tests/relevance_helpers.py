@@ -115,7 +115,6 @@ def tiny_encoder_dir(tmp_path_factory) -> Path:
 def trained_db(tmp_path_factory, tiny_encoder_dir) -> tuple[Path, int]:
     """A closed database file with test data and a 3-epoch tiny fine-tuned model. Returns
     (path, the best model version). Copy the file before writing to it."""
-    from curation.relevance.specs import TrainSpec
     from curation.relevance.train import run_train_relevance
     from db.connect import connect
 
@@ -123,15 +122,13 @@ def trained_db(tmp_path_factory, tiny_encoder_dir) -> tuple[Path, int]:
     con = connect(root / "trained.duckdb")
     try:
         fill_relevance_db(con, per_class=8)
-        spec = TrainSpec(
-            checkpoint_dir=str(root / "run"),
-            mode="finetune",
-            encoder=str(tiny_encoder_dir),
+        spec = finetune_spec(
+            root / "run",
+            tiny_encoder_dir,
             epochs=3,
-            batch_size=8,
-            max_length=64,
             learning_rate=3e-3,
             head_learning_rate=3e-2,
+            keep_checkpoints=2,
         )
         result = run_train_relevance(con, spec)
     finally:
@@ -144,6 +141,26 @@ def copy_db(source: Path, target: Path) -> Path:
 
     shutil.copyfile(source, target)
     return target
+
+
+def finetune_spec(checkpoint_dir: Path, encoder_dir: Path, **overrides):
+    """A quick fine-tune TrainSpec for the tiny encoder: 2 epochs, no checkpoint pruning;
+    `overrides` are TrainSpec fields (as JSON values)."""
+    from curation.relevance.specs import TrainSpec
+
+    options = dict(
+        checkpoint_dir=str(checkpoint_dir),
+        mode="finetune",
+        encoder=str(encoder_dir),
+        epochs=2,
+        batch_size=8,
+        max_length=64,
+        learning_rate=1e-3,
+        head_learning_rate=1e-2,
+        keep_checkpoints=0,
+        seed=0,
+    )
+    return TrainSpec.from_dict({**options, **overrides})
 
 
 def frozen_spec(root: Path, encoder_dir: Path, name: str = "frozen", **head):

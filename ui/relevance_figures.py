@@ -78,24 +78,12 @@ def make_class_decision_figure(summary: pl.DataFrame, *, top: int = 30) -> go.Fi
     rows = summary.head(top)
     labels = rows["label"].to_list() if "label" in rows.columns else rows["wnid"].to_list()
     fig = go.Figure()
-    fig.add_trace(
-        go.Bar(
-            y=labels,
-            x=rows["n_kept"].to_list(),
-            name="kept",
-            orientation="h",
-            marker_color="#2e7d32",
+    for column, name, color in (("n_kept", "kept", "#2e7d32"), ("n_dropped", "dropped", "#c62828")):
+        fig.add_trace(
+            go.Bar(
+                y=labels, x=rows[column].to_list(), name=name, orientation="h", marker_color=color
+            )
         )
-    )
-    fig.add_trace(
-        go.Bar(
-            y=labels,
-            x=rows["n_dropped"].to_list(),
-            name="dropped",
-            orientation="h",
-            marker_color="#c62828",
-        )
-    )
     fig.update_layout(
         barmode="stack",
         height=max(300, 18 * len(labels) + 80),

@@ -42,6 +42,14 @@ def compute_length_buckets(
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def tokenize_texts(tokenizer, texts: list[str], *, max_length: int) -> dict:
+    """PyTorch encodings of `texts` (B,), truncated to `max_length` tokens and padded to the
+    longest: input_ids and attention_mask, each (B, T) with T <= max_length."""
+    return tokenizer(
+        texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt"
+    )
+
+
 def compute_token_lengths(tokenizer, texts: list[str], *, chunk: int = 4096) -> np.ndarray:
     """(N,) token counts without special tokens and without truncation."""
     lengths = np.zeros(len(texts), dtype=np.int64)
@@ -91,13 +99,7 @@ def compute_caption_outputs(
     model.eval()
     with torch.inference_mode():
         for i, rows in enumerate(batches):
-            enc = tokenizer(
-                [texts[r] for r in rows],
-                truncation=True,
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            )
+            enc = tokenize_texts(tokenizer, [texts[r] for r in rows], max_length=max_length)
             enc = {k: enc[k].to(device) for k in ("input_ids", "attention_mask")}
             with torch.autocast("cuda", dtype=amp_dtype, enabled=amp_dtype is not None):
                 logits = model(**enc).float()  # (B, C)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from contract.specs import check_choice
 from curation.relevance.rules import DEFAULT_THRESHOLDS, GLOBAL_THRESHOLD
 from curation.relevance.specs import CaptionFilter
 from db import relevance as relevance_db
@@ -57,8 +58,7 @@ def update_decision(
     Raises:
         ValueError: unknown decision, empty reason or actor, or unknown caption.
     """
-    if decision is not None and decision not in DECISIONS:
-        raise ValueError(f"decision must be one of {DECISIONS} or None, got {decision!r}")
+    check_choice("decision", decision, (*DECISIONS, None))
     reason, actor = _required(reason, "a reason"), _required(actor, "who decides (actor)")
     if not decision_db.has_caption(con, int(caption_id)):
         raise ValueError(f"Caption {caption_id} does not exist.")
@@ -227,8 +227,7 @@ def update_decisions_bulk(
     Raises:
         ValueError: unknown decision, empty reason/actor, no match, or a changed match count.
     """
-    if decision is not None and decision not in DECISIONS:
-        raise ValueError(f"decision must be one of {DECISIONS} or None, got {decision!r}")
+    check_choice("decision", decision, (*DECISIONS, None))
     reason, actor = _required(reason, "a reason"), _required(actor, "who decides (actor)")
 
     def work(tx: duckdb.DuckDBPyConnection) -> BulkChange:

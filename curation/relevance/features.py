@@ -98,7 +98,7 @@ def compute_text_features(
     """
     import torch
 
-    from curation.relevance.batching import compute_length_buckets
+    from curation.relevance.batching import compute_length_buckets, tokenize_texts
     from curation.relevance.model import compute_mean_pooling
 
     if batch_size < 1:
@@ -109,13 +109,7 @@ def compute_text_features(
     encoder.eval()
     with torch.inference_mode():
         for rows in compute_length_buckets(lengths, batch_size=batch_size):
-            enc = tokenizer(
-                [texts[r] for r in rows],
-                truncation=True,
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            )
+            enc = tokenize_texts(tokenizer, [texts[r] for r in rows], max_length=max_length)
             mask = enc["attention_mask"].to(device)
             hidden = encoder(input_ids=enc["input_ids"].to(device), attention_mask=mask)[0]
             out[rows] = compute_mean_pooling(hidden.float(), mask).cpu().numpy()  # (B, D)

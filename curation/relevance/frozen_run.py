@@ -36,6 +36,7 @@ from curation.relevance.features import (
 )
 from curation.relevance.model import load_encoder
 from curation.relevance.specs import TrainSpec
+from curation.relevance.train import start_or_resume_run
 from db import relevance as relevance_db
 
 FEATURE_SHARE = 0.6  # of the job's progress bar, while features are computed
@@ -112,25 +113,14 @@ def _check_run_dir(con, run_dir: Path) -> dict | None:
 
 
 def _start_run(con, spec, dataset, run_dir: Path, report: dict, existing) -> int:
-    if existing is None:
-        return relevance_db.insert_run(
-            con,
-            name=spec.name,
-            encoder=spec.encoder,
-            class_wnids=dataset.class_wnids,
-            checkpoint_dir=str(run_dir),
-            spec=spec.to_dict(),
-            dataset_report=report,
-            mode="frozen",
-            source=spec.dataset.source,
-        )
-    ckpt.check_compatible(
-        existing, class_wnids=dataset.class_wnids, encoder=spec.encoder, where=str(run_dir)
+    """The run row, marked 'training'; a rerun of an unfinished frozen run starts its
+    metrics and report afresh (the head retrains from cached features)."""
+    run_id = start_or_resume_run(
+        con, spec, dataset, run_dir, report, mode="frozen", existing=existing
     )
-    run_id = int(existing["run_id"])
-    relevance_db.delete_epoch_metrics(con, run_id)
-    relevance_db.update_run_report(con, run_id, spec=spec.to_dict(), dataset_report=report)
-    relevance_db.update_run_status(con, run_id, "training")
+    if existing is not None:
+        relevance_db.delete_epoch_metrics(con, run_id)
+        relevance_db.update_run_report(con, run_id, spec=spec.to_dict(), dataset_report=report)
     return run_id
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from contract.devices import check_device_name
-from contract.specs import JsonSpec
+from contract.specs import JsonSpec, check_choice
 from scale.specs import ActorPoolSpec, check_engine_name, check_ray_address
 
 OFFLINE_ENCODER = "offline:all-MiniLM-L6-v2"
@@ -27,8 +27,7 @@ def resolve_mode(mode: str, device: str) -> str:
     Raises:
         ValueError: an unknown mode (the message lists the valid ones).
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_choice("mode", mode, MODES)
     if mode != "auto":
         return mode
     return "finetune" if str(device).startswith("cuda") else "frozen"
@@ -161,10 +160,8 @@ class TrainSpec(JsonSpec):
     eval_batch_size: int = 128
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        check_choice("mode", self.mode, MODES)
+        check_choice("precision", self.precision, PRECISIONS)
         check_device_name(self.device)
         if self.epochs < 1 or self.batch_size < 1 or self.max_length < 8:
             raise ValueError("need epochs >= 1, batch_size >= 1, max_length >= 8")
@@ -238,8 +235,7 @@ class ScoringSpec(JsonSpec):
         check_device_name(self.device)
         check_engine_name(self.engine)
         check_ray_address(self.ray_address)
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        check_choice("precision", self.precision, PRECISIONS)
         if self.batch_size < 0 or self.max_length < 8:
             raise ValueError("need batch_size >= 0 (0 = automatic) and max_length >= 8")
         object.__setattr__(self, "wnids", tuple(self.wnids))

@@ -113,7 +113,10 @@ def _train_finetune(con, spec: TrainSpec, dataset: RelevanceDataset, *, progress
     run = _load_or_create_model(spec, dataset)
     pairs = _prepare_pairs(dataset, run.tokenizer, spec)
     report = {**dataset.report, "n_truncated_captions": pairs.n_truncated}
-    run.run_id = _get_or_insert_run(con, spec, dataset, run.run_dir, report)
+    existing = relevance_db.get_run(con, checkpoint_dir=str(run.run_dir))
+    run.run_id = start_or_resume_run(
+        con, spec, dataset, run.run_dir, report, mode="finetune", existing=existing
+    )
     stopped_early = 0 < spec.patience <= run.bad_epochs
     try:
         for epoch in range(run.last_epoch + 1, spec.epochs + 1):
@@ -258,8 +261,15 @@ def _prepare_pairs(dataset: RelevanceDataset, tokenizer, spec: TrainSpec) -> _Pa
     )
 
 
-def _get_or_insert_run(con, spec: TrainSpec, dataset, run_dir: Path, report: dict) -> int:
-    existing = relevance_db.get_run(con, checkpoint_dir=str(run_dir))
+def start_or_resume_run(
+    con, spec: TrainSpec, dataset, run_dir: Path, report: dict, *, mode: str, existing: dict | None
+) -> int:
+    """The run row of `run_dir` (its id), marked 'training': inserted when `existing` is None,
+    else `existing` after checking it was made for the same classes, encoder and mode.
+
+    Raises:
+        CheckpointMismatchError: the folder's run was made for other classes, encoder or mode.
+    """
     if existing is None:
         return relevance_db.insert_run(
             con,
@@ -269,14 +279,14 @@ def _get_or_insert_run(con, spec: TrainSpec, dataset, run_dir: Path, report: dic
             checkpoint_dir=str(run_dir),
             spec=spec.to_dict(),
             dataset_report=report,
-            mode="finetune",
+            mode=mode,
             source=spec.dataset.source,
         )
     ckpt.check_compatible(
         existing,
         class_wnids=dataset.class_wnids,
         encoder=spec.encoder,
-        mode="finetune",
+        mode=mode,
         where=f"of run {existing['run_id']}",
     )
     relevance_db.update_run_status(con, existing["run_id"], "training")

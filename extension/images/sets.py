@@ -22,6 +22,7 @@ import torch
 from contract.devices import resolve_device
 from contract.files import hash_file
 from contract.progress import Progress, no_progress
+from contract.specs import check_choice
 from db import image_sets as set_db
 from extension.images.files import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, list_image_folder
 from extension.images.store import embed_files, embed_files_on_ray, open_feature_store
@@ -99,8 +100,7 @@ def register_image_set(
     Raises:
         ValueError: bad kind or name, or the name is taken by a set with other files.
     """
-    if kind not in SET_KINDS:
-        raise ValueError(f"kind must be one of {SET_KINDS}, got {kind!r}")
+    check_choice("kind", kind, SET_KINDS)
     source = Path(source).resolve()
     name = check_set_name(name or source.name)
     items = compute_item_frame(load_image_list(source))

@@ -9,6 +9,7 @@ features ('paper', 'sqrt-idf'), donors may carry sentence embeddings of their te
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import duckdb
 import torch
@@ -74,6 +75,26 @@ class Donors:
 
     def index(self) -> dict[str, int]:
         return {w: i for i, w in enumerate(self.wnids)}
+
+
+def load_donors_for_methods(
+    con: duckdb.DuckDBPyConnection,
+    base,
+    methods: list,
+    *,
+    text_encoder: str,
+    cache_dir: Path,
+    device: str,
+) -> Donors:
+    """`load_donors` for a base classifier (`extension.models.BaseClassifier`), with the
+    sentence encoder `text_encoder` attached only when one of `methods` (SynthesisSpec) uses
+    embedding features (it embeds the class texts its cache lacks)."""
+    encoder = None
+    if any("embedding" in m.features.split("+") for m in methods):
+        from extension.text.embedding import load_text_encoder
+
+        encoder = load_text_encoder(text_encoder, cache_dir=cache_dir, device=device)
+    return load_donors(con, base.head, list(base.class_wnids), text_encoder=encoder)
 
 
 def load_donors(

@@ -39,7 +39,12 @@ from extension.images.store import load_features
 from extension.models import BaseClassifier, load_base_classifier
 from extension.specs import DEFAULT_CACHE_DIR, LooSpec, SynthesisSpec
 from extension.synthesis.calibration import CalibrationImages, needs_calibration_images
-from extension.synthesis.donors import Donors, compute_loo_inputs, compute_loo_rows, load_donors
+from extension.synthesis.donors import (
+    Donors,
+    compute_loo_inputs,
+    compute_loo_rows,
+    load_donors_for_methods,
+)
 from extension.synthesis.methods import complete_spec, describe_spec
 from extension.text.store import ensure_text_stats
 
@@ -275,11 +280,8 @@ def run_loo(
     base = load_base_classifier(spec.model, cache_dir=cache_dir)
     methods = [complete_spec(m) for m in spec.methods]
     device = resolve_device(spec.device)
-    donors = load_donors(
-        con,
-        base.head,
-        list(base.class_wnids),
-        text_encoder=_load_encoder_if_needed(methods, spec.text_encoder, cache_dir, device),
+    donors = load_donors_for_methods(
+        con, base, methods, text_encoder=spec.text_encoder, cache_dir=cache_dir, device=device
     )
     images, calibration = _load_loo_images(spec, methods, base, cache_dir, device, progress)
     targets = list(spec.classes) or None
@@ -294,15 +296,6 @@ def run_loo(
     progress(1.0, "done")
     embedding = images.embedding if images is not None else {}
     return {"results": results, "per_class": per_class, "embedding": embedding}
-
-
-def _load_encoder_if_needed(methods, encoder: str, cache_dir: Path, device: str):
-    """The text encoder when a method uses embedding features, else None."""
-    if not any("embedding" in m.features.split("+") for m in methods):
-        return None
-    from extension.text.embedding import load_text_encoder
-
-    return load_text_encoder(encoder, cache_dir=cache_dir, device=device)
 
 
 def _load_loo_images(spec: LooSpec, methods, base, cache_dir: Path, device: str, progress):

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import torch
 
+from contract.specs import check_choice
 from extension.specs import SynthesisSpec
 from extension.synthesis.calibration import complete_calibration
 from extension.synthesis.rescale import compute_rescaled
@@ -158,8 +159,7 @@ def complete_spec(spec: SynthesisSpec) -> SynthesisSpec:
             f"Method {spec.method!r} has no parameters {unknown}; valid: {sorted(defaults)}"
         )
     params = {**defaults, **spec.param_dict()}
-    if params["rescale"] not in RESCALE_CHOICES:
-        raise ValueError(f"rescale must be one of {RESCALE_CHOICES}, got {params['rescale']!r}")
+    check_choice("rescale", params["rescale"], RESCALE_CHOICES)
     if not 0.0 <= float(params.get("blend_weight", 0.0)) <= 1.0:
         raise ValueError(f"blend_weight must be in [0, 1], got {params['blend_weight']}")
     calibration = complete_calibration(spec.calibration, spec.calibration_dict())

@@ -127,14 +127,7 @@ def compute_token_evidence(
             reasons.append("shared tokens: " + ", ".join(f"{t} ({s:.0%})" for t, s in keep))
         else:
             reasons.append("no shared token: near only because both texts have few tokens")
-    return pl.DataFrame(
-        {"evidence": evidence, "evidence_score": scores, "reason": reasons},
-        schema={
-            "evidence": pl.List(pl.Utf8),
-            "evidence_score": pl.List(pl.Float64),
-            "reason": pl.Utf8,
-        },
-    )
+    return _evidence_frame(evidence, scores, reasons)
 
 
 def compute_sentence_evidence(donors: Donors, texts: list[str], wnids: list[str]) -> pl.DataFrame:
@@ -152,14 +145,7 @@ def compute_sentence_evidence(donors: Donors, texts: list[str], wnids: list[str]
         evidence.append([sentence])
         scores.append([round(score, 4)])
         reasons.append(f"closest sentence ({score:.2f}): {sentence}")
-    return pl.DataFrame(
-        {"evidence": evidence, "evidence_score": scores, "reason": reasons},
-        schema={
-            "evidence": pl.List(pl.Utf8),
-            "evidence_score": pl.List(pl.Float64),
-            "reason": pl.Utf8,
-        },
-    )
+    return _evidence_frame(evidence, scores, reasons)
 
 
 def compute_side_by_side(nearest: dict[str, pl.DataFrame]) -> pl.DataFrame:
@@ -172,3 +158,17 @@ def compute_side_by_side(nearest: dict[str, pl.DataFrame]) -> pl.DataFrame:
         columns[f"{name} distance"] = frame["distance"].head(n).to_list()
         columns[f"{name} why"] = frame["reason"].head(n).to_list()
     return pl.DataFrame(columns)
+
+
+def _evidence_frame(
+    evidence: list[list[str]], scores: list[list[float]], reasons: list[str]
+) -> pl.DataFrame:
+    """One row per neighbour: evidence (what the texts share), evidence_score, reason."""
+    return pl.DataFrame(
+        {"evidence": evidence, "evidence_score": scores, "reason": reasons},
+        schema={
+            "evidence": pl.List(pl.Utf8),
+            "evidence_score": pl.List(pl.Float64),
+            "reason": pl.Utf8,
+        },
+    )

@@ -29,7 +29,12 @@ from db.sql import get_database_path, transaction
 from extension.models import BaseClassifier, Head, load_base_classifier
 from extension.specs import DEFAULT_CACHE_DIR, AddClassSpec
 from extension.synthesis.calibration import CalibrationImages, needs_calibration_images
-from extension.synthesis.donors import Donors, compute_new_inputs, compute_new_rows, load_donors
+from extension.synthesis.donors import (
+    Donors,
+    compute_new_inputs,
+    compute_new_rows,
+    load_donors_for_methods,
+)
 from extension.synthesis.methods import complete_spec, describe_spec
 from extension.synthesis.neighbours import Preview, compute_preview, compute_preview_from_inputs
 from extension.text.stats import compute_texts_sha256
@@ -93,11 +98,8 @@ def run_add_class(
     progress(0.05, "loading the base model")
     base = load_base_classifier(spec.model, cache_dir=cache_dir)
     device = resolve_device(spec.device)
-    donors = load_donors(
-        con,
-        base.head,
-        list(base.class_wnids),
-        text_encoder=_load_encoder_if_needed(methods, spec.text_encoder, cache_dir, device),
+    donors = load_donors_for_methods(
+        con, base, methods, text_encoder=spec.text_encoder, cache_dir=cache_dir, device=device
     )
     inputs, vector = compute_new_inputs(donors, texts)  # fails on texts without usable tokens
     calibration = _load_calibration_set(con, spec, methods, base, cache_dir)
@@ -178,15 +180,6 @@ def _synthesize_head(
         "calibration_set_id": spec.calibration_set_id if calibrated else None,
         "calibration_json": json.dumps(details) if calibrated else None,
     }
-
-
-def _load_encoder_if_needed(methods, encoder: str, cache_dir: Path, device: str):
-    """The text encoder when a method uses embedding features, else None."""
-    if not any("embedding" in m.features.split("+") for m in methods):
-        return None
-    from extension.text.embedding import load_text_encoder
-
-    return load_text_encoder(encoder, cache_dir=cache_dir, device=device)
 
 
 def list_calibration_sets(con: duckdb.DuckDBPyConnection, model_key: str) -> pl.DataFrame:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 import polars as pl
 import torch
 
+from contract.specs import check_choice
+
 DistanceFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 _DISTANCES: dict[str, DistanceFn] = {}
 _VECTORS: dict[str, str] = {}
@@ -24,8 +26,7 @@ VECTOR_KINDS = ("tokens", "embedding")
 def register_distance(name: str, *, vectors: str = "tokens") -> Callable[[DistanceFn], DistanceFn]:
     """Decorator: `fn(cross (T, C), query_sq (T,), base_sq (C,)) -> (T, C)` distances, on
     inner products of `vectors` ('tokens' or 'embedding')."""
-    if vectors not in VECTOR_KINDS:
-        raise ValueError(f"vectors must be one of {VECTOR_KINDS}, got {vectors!r}")
+    check_choice("vectors", vectors, VECTOR_KINDS)
 
     def decorate(fn: DistanceFn) -> DistanceFn:
         _DISTANCES[name] = fn

@@ -27,6 +27,7 @@ import torch
 from contract.files import hash_bytes, hash_tensors
 from contract.progress import Progress, no_progress
 from contract.vectors import VectorStore
+from curation.relevance.batching import tokenize_texts
 from curation.relevance.model import compute_mean_pooling, load_encoder
 from db import text_stats as stats_db
 from extension.specs import DEFAULT_CACHE_DIR, DEFAULT_TEXT_ENCODER, TextEmbeddingSpec
@@ -105,12 +106,8 @@ class TextEncoder:
         out = torch.zeros(len(texts), self.dimension)
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            batch = self.tokenizer(
-                [texts[i] for i in idx],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
+            batch = tokenize_texts(
+                self.tokenizer, [texts[i] for i in idx], max_length=self.max_length
             ).to(self.device)
             hidden = self.model(**batch).last_hidden_state  # (B, T, E)
             pooled = compute_mean_pooling(hidden, batch["attention_mask"]).float().cpu()

@@ -7,7 +7,7 @@ import torch
 
 import tests.relevance_helpers as helpers
 from curation.relevance.score import run_score_relevance
-from curation.relevance.specs import ScoringSpec, TrainSpec
+from curation.relevance.specs import ScoringSpec
 from curation.relevance.train import run_train_relevance
 from extension.images.store import load_features
 from extension.models import compute_model_key, load_base_model
@@ -48,17 +48,8 @@ def test_cpu_and_cuda_give_the_same_image_features(gpu_device, tmp_path):
 @pytest.mark.parametrize("precision", ["fp32", "auto"])
 def test_training_and_scoring_on_cuda(con, tmp_path, tiny_encoder_dir, gpu_device, precision):
     fill_relevance_db(con, per_class=8)
-    spec = TrainSpec(
-        checkpoint_dir=str(tmp_path / "run"),
-        encoder=str(tiny_encoder_dir),
-        epochs=2,
-        batch_size=8,
-        max_length=64,
-        learning_rate=1e-3,
-        head_learning_rate=1e-2,
-        keep_checkpoints=0,
-        device=gpu_device,
-        precision=precision,
+    spec = helpers.finetune_spec(
+        tmp_path / "run", tiny_encoder_dir, device=gpu_device, precision=precision
     )
     result = run_train_relevance(con, spec)
     assert result["epochs_done"] == 2

@@ -23,9 +23,7 @@ def test_trained_lite0_row_separates_real_photos(tmp_path):
     try:
         build_demo_database(con)
         set_id = register_image_set(con, photos, name="photos")
-        spec = EvalSpec(
-            set_id, classes=(MASTIFF, CHAIR), n=20, n_bootstrap=100, min_positives=3
-        )
+        spec = EvalSpec(set_id, classes=(MASTIFF, CHAIR), n=20, n_bootstrap=100, min_positives=3)
         result = run_evaluation(con, spec, cache_dir=tmp_path / "cache")
     finally:
         con.close()

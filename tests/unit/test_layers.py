@@ -82,8 +82,9 @@ def test_scale_imports_only_contract():
     assert offenders == {}
 
 
-def test_db_imports_only_db():
-    offenders = {p: i - {"db"} for p, i in _project_imports("db").items() if i - {"db"}}
+def test_db_imports_only_db_and_contract():
+    allowed = {"db", "contract"}
+    offenders = {p: i - allowed for p, i in _project_imports("db").items() if i - allowed}
     assert offenders == {}
 
 

@@ -21,19 +21,7 @@ torch_single_thread = helpers.torch_single_thread  # fixtures
 
 
 def _spec(tmp_path, encoder_dir, name="run", **overrides) -> TrainSpec:
-    options = dict(
-        checkpoint_dir=str(tmp_path / name),
-        mode="finetune",
-        encoder=str(encoder_dir),
-        epochs=2,
-        batch_size=8,
-        max_length=64,
-        learning_rate=1e-3,
-        head_learning_rate=1e-2,
-        keep_checkpoints=0,
-        seed=0,
-    )
-    return TrainSpec.from_dict({**options, **overrides})
+    return helpers.finetune_spec(tmp_path / name, encoder_dir, **overrides)
 
 
 def test_two_epochs_lower_the_loss_and_record_checkpoints(con, tmp_path, tiny_encoder_dir):
