@@ -35,6 +35,13 @@ def catalog_con(con):
 
 
 @pytest.fixture
+def app_catalog_con(catalog_con, db_path: Path, monkeypatch):
+    """`catalog_con`, as the database the app's pages open (WORKBENCH_DB names its file)."""
+    monkeypatch.setenv("WORKBENCH_DB", str(db_path))
+    return catalog_con
+
+
+@pytest.fixture
 def shared_dir() -> Path:
     if not SHARED_DIR.exists():
         pytest.skip("../shared is not next to the repository")

@@ -88,3 +88,20 @@ def load_tiny_base_and_donors(con):
     ensure_text_stats(con)
     base = load_base_classifier(TINY_MODEL)
     return base, load_donors(con, base.head, list(base.class_wnids))
+
+
+def upload_set(
+    con, uploads_dir: Path, files, *, set_name: str = "photos", class_id: str = "n01440764"
+) -> int:
+    """`save_uploaded_set` of `files` ((file name, bytes) pairs) by the curator 'tester',
+    filed under `class_id` (default the tench, n01440764); returns the new set's id."""
+    from extension.images.uploads import save_uploaded_set
+
+    return save_uploaded_set(
+        con,
+        files,
+        uploads_dir=uploads_dir,
+        set_name=set_name,
+        class_id=class_id,
+        created_by="tester",
+    )

@@ -60,6 +60,14 @@ def _fill(page, key: str, text: str, inner: str = "input") -> None:
     box.press("Tab")  # commit the value before the next click
 
 
+def _save_description(page, text: str) -> None:
+    """Type `text` into the description editor once it shows, save, wait for the revision."""
+    expect(_key(page, "desc-edit-text", "textarea")).to_be_visible(timeout=LONG_MS)
+    _fill(page, "desc-edit-text", text, inner="textarea")
+    _key(page, "desc-save", "button").click()
+    expect(page.get_by_text("saved as revision").first).to_be_visible(timeout=LONG_MS)
+
+
 def test_add_a_class_synthesize_keep_check_photos_export_and_download(server, browser_page):
     page = browser_page
     page.goto(f"{server.url}/add_class?curator=alice", timeout=LONG_MS)
@@ -152,12 +160,7 @@ def test_two_tabs_see_each_others_edits_and_a_reload_keeps_filters(server, chrom
         first.goto(url, timeout=LONG_MS)
         second.goto(url, timeout=LONG_MS)
         wait_for_app(second)
-        editor = _key(first, "desc-edit-text", "textarea")
-        expect(editor).to_be_visible(timeout=LONG_MS)
-        editor.fill("A goldfish, edited in the first tab.")
-        editor.press("Tab")
-        _key(first, "desc-save", "button").click()
-        expect(first.get_by_text("saved as revision").first).to_be_visible(timeout=LONG_MS)
+        _save_description(first, "A goldfish, edited in the first tab.")
         _fill(second, "desc-search", "goldfish")  # any interaction reruns the second tab
         expect(second.get_by_text("A goldfish, edited in the first tab.").first).to_be_visible(
             timeout=LONG_MS
@@ -205,11 +208,6 @@ def test_the_curator_name_sticks_across_pages_and_is_recorded(server, browser_pa
     expect(page.locator("[data-testid='stSidebar'] input").first).to_have_value(
         "alice", timeout=LONG_MS
     )
-    editor = _key(page, "desc-edit-text", "textarea")
-    expect(editor).to_be_visible(timeout=LONG_MS)
-    editor.fill("Edited by alice after switching pages.")
-    editor.press("Tab")
-    _key(page, "desc-save", "button").click()
-    expect(page.get_by_text("saved as revision").first).to_be_visible(timeout=LONG_MS)
+    _save_description(page, "Edited by alice after switching pages.")
     expect(page.get_by_text("by alice").first).to_be_visible(timeout=LONG_MS)
     save_screenshot(page, "flow-identity")

@@ -7,7 +7,6 @@ import pytest
 from db import added_classes as added_db
 from db import classes as class_db
 from db import jobs as job_db
-from db.connect import connect
 from jobs import worker as _job_worker  # noqa: F401  (pages/jobs.py must not shadow `jobs`)
 from tests.conftest import REPO_ROOT, open_page, wait_for_job
 from tests.extension_helpers import insert_texts
@@ -17,16 +16,9 @@ DESCRIPTION = "A small domestic cat with striped fur and whiskers, kept as a pet
 
 
 @pytest.fixture
-def app_con(tmp_path, monkeypatch):
-    from curation.catalog import seed_imagenet1k
-
-    path = tmp_path / "app.duckdb"
-    con = connect(path)
-    seed_imagenet1k(con)
-    insert_texts(con)
-    monkeypatch.setenv("WORKBENCH_DB", str(path))
-    yield con
-    con.close()
+def app_con(app_catalog_con):
+    insert_texts(app_catalog_con)
+    return app_catalog_con
 
 
 @pytest.fixture

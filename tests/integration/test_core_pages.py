@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from curation.catalog import seed_imagenet1k
 from db.classes import upsert_source
-from db.connect import connect
 from jobs.worker import run_queued_jobs, submit_job
 from tests.conftest import REPO_ROOT, open_page
 
@@ -14,10 +12,9 @@ PAGES = REPO_ROOT / "pages"
 
 
 @pytest.fixture
-def app_db(tmp_path, monkeypatch):
-    path = tmp_path / "app.duckdb"
-    con = connect(path)
-    seed_imagenet1k(con)
+def app_db(app_catalog_con, db_path):
+    """The app's database: the catalog, three captions of one source and a finished job."""
+    con = app_catalog_con
     upsert_source(
         con,
         source="test-captions",
@@ -34,9 +31,7 @@ def app_db(tmp_path, monkeypatch):
     )
     submit_job(con, kind="noop", spec={"steps": 2})
     run_queued_jobs(con)
-    monkeypatch.setenv("WORKBENCH_DB", str(path))
-    yield path
-    con.close()
+    return db_path
 
 
 def test_overview_shows_counts_sources_and_distribution(app_db):

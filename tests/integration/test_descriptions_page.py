@@ -9,8 +9,6 @@ from streamlit.testing.v1 import AppTest
 # that ui.resources imports; importing the package first keeps the real one in sys.modules.
 import jobs.worker  # noqa: F401
 from curation import descriptions as desc
-from curation.catalog import seed_imagenet1k
-from db.connect import connect
 from tests.conftest import REPO_ROOT, open_page
 
 PAGE = str(REPO_ROOT / "pages" / "descriptions.py")
@@ -20,16 +18,11 @@ HOSTILE = "![x](http://example.invalid/t.png) <script>alert(1)</script> **bold**
 
 
 @pytest.fixture
-def page_db(tmp_path, monkeypatch):
+def page_db(app_catalog_con):
     """A database like the demo's: catalog, shipped sources, Wiktionary active where it exists."""
-    path = tmp_path / "page.duckdb"
-    con = connect(path)
-    seed_imagenet1k(con)
-    desc.import_builtin_sources(con)
-    desc.use_source_where_unset(con, source="wiktionary", actor="demo")
-    monkeypatch.setenv("WORKBENCH_DB", str(path))
-    yield con
-    con.close()
+    desc.import_builtin_sources(app_catalog_con)
+    desc.use_source_where_unset(app_catalog_con, source="wiktionary", actor="demo")
+    return app_catalog_con
 
 
 def _open(curator: str = "tester") -> AppTest:

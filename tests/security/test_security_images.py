@@ -23,10 +23,9 @@ from extension.images.files import (
     read_image_bytes,
 )
 from extension.images.sets import register_image_set, run_embed_image_set
-from extension.images.uploads import save_uploaded_set
 from extension.models import load_base_model
 from extension.specs import EmbedSpec
-from tests.extension_helpers import TINY_MODEL
+from tests.extension_helpers import TINY_MODEL, upload_set
 
 WNID = "n01440764"
 BIG = 2 << 30  # 2 GiB, as in the finding
@@ -114,26 +113,12 @@ def test_a_decompression_bomb_is_refused_before_decoding(con, tmp_path):
     with pytest.raises(ImageFileError, match="pixels"):
         open_image(bomb, where="bomb.png")
     with pytest.raises(ValueError, match="pixels"):
-        save_uploaded_set(
-            con,
-            [("bomb.png", bomb)],
-            uploads_dir=tmp_path / "uploads",
-            set_name="bomb",
-            class_id=WNID,
-            created_by="tester",
-        )
+        upload_set(con, tmp_path / "uploads", [("bomb.png", bomb)], set_name="bomb")
     assert not (tmp_path / "uploads" / "bomb").exists()
 
 
 def test_an_oversized_upload_is_refused_before_anything_is_written(con, tmp_path):
     big = b"\xff\xd8\xff" + bytes(MAX_IMAGE_BYTES)
     with pytest.raises(ValueError, match="more than"):
-        save_uploaded_set(
-            con,
-            [("big.jpg", big)],
-            uploads_dir=tmp_path / "uploads",
-            set_name="big",
-            class_id=WNID,
-            created_by="tester",
-        )
+        upload_set(con, tmp_path / "uploads", [("big.jpg", big)], set_name="big")
     assert not (tmp_path / "uploads").exists() or not any((tmp_path / "uploads").iterdir())

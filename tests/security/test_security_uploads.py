@@ -24,10 +24,9 @@ from db import image_sets as set_db
 from extension.images.files import open_image
 from extension.images.sets import register_image_set, run_embed_image_set
 from extension.images.store import compute_batch_features, make_eval_transform, open_feature_store
-from extension.images.uploads import save_uploaded_set
 from extension.models import compute_model_key, load_base_model
 from extension.specs import EmbedSpec
-from tests.extension_helpers import TINY_MODEL
+from tests.extension_helpers import TINY_MODEL, upload_set
 
 WNID = "n01440764"
 
@@ -58,41 +57,35 @@ def upload_area(tmp_path, con):
     return data / "uploads", data
 
 
-@pytest.mark.parametrize(
-    "set_name",
-    ["..", ".", "../outside", "a/../../b", "/tmp/abs", "sub/dir", "..\\win", "", " ", ".hidden"],
-)
-def test_a_set_name_that_is_a_path_writes_nothing_anywhere(con, upload_area, set_name):
+SET_NAMES_THAT_ARE_PATHS = [
+    "..",
+    ".",
+    "../outside",
+    "a/../../b",
+    "/tmp/abs",
+    "sub/dir",
+    "..\\win",
+    "",
+    " ",
+    ".hidden",
+]
+CLASS_IDS_THAT_ARE_PATHS = ["..", "../n01440764", "n01440764/..", "/etc", "A B", ""]
+# (field of the upload form, a value that is a path, the refusal it gets).
+_PATH_VALUES = [("set_name", v, "not a plain name") for v in SET_NAMES_THAT_ARE_PATHS] + [
+    ("class_id", v, "Class id") for v in CLASS_IDS_THAT_ARE_PATHS
+]
+
+
+@pytest.mark.parametrize(("field", "value", "message"), _PATH_VALUES)
+def test_a_set_name_or_class_id_that_is_a_path_writes_nothing_anywhere(
+    con, upload_area, field, value, message
+):
     uploads, data = upload_area
     before = _snapshot(data.parent)
-    with pytest.raises(ValueError, match="not a plain name"):
-        save_uploaded_set(
-            con,
-            [("x.jpg", _jpeg((200, 10, 10)))],
-            uploads_dir=uploads,
-            set_name=set_name,
-            class_id=WNID,
-            created_by="tester",
-        )
+    with pytest.raises(ValueError, match=message):
+        upload_set(con, uploads, [("x.jpg", _jpeg((200, 10, 10)))], **{field: value})
     assert _snapshot(data.parent) == before
     assert not uploads.exists() or not any(uploads.iterdir())
-    assert set_db.list_image_sets(con).is_empty()
-
-
-@pytest.mark.parametrize("class_id", ["..", "../n01440764", "n01440764/..", "/etc", "A B", ""])
-def test_a_class_id_that_is_a_path_writes_nothing(con, upload_area, class_id):
-    uploads, data = upload_area
-    before = _snapshot(data.parent)
-    with pytest.raises(ValueError, match="Class id"):
-        save_uploaded_set(
-            con,
-            [("x.jpg", _jpeg((200, 10, 10)))],
-            uploads_dir=uploads,
-            set_name="photos",
-            class_id=class_id,
-            created_by="tester",
-        )
-    assert _snapshot(data.parent) == before
     assert set_db.list_image_sets(con).is_empty()
 
 
@@ -100,14 +93,7 @@ def test_file_names_sent_by_the_browser_stay_inside_the_set_folder(con, upload_a
     uploads, data = upload_area
     hostile = ["../../escape.jpg", "/etc/passwd.jpg", "..\\..\\win.jpg", "a/b/c.png", "..png"]
     images = [_jpeg((10 * i, 50, 90)) for i in range(len(hostile))]
-    set_id = save_uploaded_set(
-        con,
-        list(zip(hostile, images, strict=True)),
-        uploads_dir=uploads,
-        set_name="photos",
-        class_id=WNID,
-        created_by="tester",
-    )
+    set_id = upload_set(con, uploads, list(zip(hostile, images, strict=True)))
     items = set_db.list_image_set_items(con, set_id)
     folder = (uploads / "photos" / WNID).resolve()
     assert all(Path(p).resolve().parent == folder for p in items["path"])
@@ -119,12 +105,11 @@ def test_file_names_sent_by_the_browser_stay_inside_the_set_folder(con, upload_a
 def test_upload_under_a_taken_name_is_refused_before_the_file_is_touched(con, upload_area):
     uploads, _ = upload_area
     image_a, image_b = _jpeg((220, 30, 30)), _jpeg((30, 30, 220))
-    kwargs = dict(uploads_dir=uploads, set_name="photos", class_id=WNID, created_by="tester")
-    set_id = save_uploaded_set(con, [("x.jpg", image_a)], **kwargs)
+    set_id = upload_set(con, uploads, [("x.jpg", image_a)])
     on_disk = uploads / "photos" / WNID / "x.jpg"
     stat_before = on_disk.stat()
     with pytest.raises(ValueError, match="already exists"):
-        save_uploaded_set(con, [("x.jpg", image_b)], **kwargs)
+        upload_set(con, uploads, [("x.jpg", image_b)])
     assert on_disk.read_bytes() == image_a
     assert on_disk.stat().st_mtime_ns == stat_before.st_mtime_ns
     assert set_db.list_image_set_items(con, set_id)["sha256"].to_list() == [hash_bytes(image_a)]
@@ -138,14 +123,7 @@ def test_a_folder_already_on_disk_is_never_replaced_by_an_upload(con, upload_are
     (other / "x.jpg").write_bytes(_jpeg((1, 2, 3)))  # files of another set (e.g. a list file)
     before = _snapshot(uploads)
     with pytest.raises(ValueError, match="already exists"):
-        save_uploaded_set(
-            con,
-            [("x.jpg", _jpeg((200, 200, 0)))],
-            uploads_dir=uploads,
-            set_name="photos",
-            class_id=WNID,
-            created_by="tester",
-        )
+        upload_set(con, uploads, [("x.jpg", _jpeg((200, 200, 0)))])
     assert _snapshot(uploads) == before
     assert set_db.list_image_sets(con).is_empty()
 
@@ -160,10 +138,9 @@ def test_embedding_after_a_refused_upload_stores_the_first_image_under_its_own_h
 ):
     uploads, _ = upload_area
     image_a, image_b = _jpeg((220, 30, 30)), _jpeg((30, 30, 220))
-    kwargs = dict(uploads_dir=uploads, set_name="photos", class_id=WNID, created_by="tester")
-    set_id = save_uploaded_set(con, [("x.jpg", image_a)], **kwargs)
+    set_id = upload_set(con, uploads, [("x.jpg", image_a)])
     with pytest.raises(ValueError):
-        save_uploaded_set(con, [("x.jpg", image_b)], **kwargs)
+        upload_set(con, uploads, [("x.jpg", image_b)])
     cache = tmp_path / "cache"
     spec = EmbedSpec(set_id, model=TINY_MODEL, device="cpu")
     assert run_embed_image_set(con, spec, cache_dir=cache)["n_embedded"] == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -26,6 +27,23 @@ def _wait_for(con, job_id, statuses, timeout_s=20.0):
     raise AssertionError(f"job {job_id} stayed {job['status']}")
 
 
+@contextmanager
+def _running_noop_job(con, **spec):
+    """A noop job (`spec`: its NoopSpec fields) on a worker thread, once it is running.
+
+    Yields:
+        (a cursor to read and cancel with, the job id); the worker stops on exit.
+    """
+    worker = JobWorker(con, poll_interval_s=0.05).start()
+    try:
+        job_id = submit_job(con, kind="noop", spec=spec, worker=worker)
+        reader = con.cursor()
+        _wait_for(reader, job_id, {"running"})
+        yield reader, job_id
+    finally:
+        worker.stop()
+
+
 def test_worker_thread_runs_a_job_and_records_result(con):
     worker = JobWorker(con, poll_interval_s=0.05).start()
     try:
@@ -38,15 +56,9 @@ def test_worker_thread_runs_a_job_and_records_result(con):
 
 
 def test_cancel_stops_a_running_job(con):
-    worker = JobWorker(con, poll_interval_s=0.05).start()
-    try:
-        job_id = submit_job(con, kind="noop", spec={"steps": 400, "sleep_s": 0.05}, worker=worker)
-        reader = con.cursor()
-        _wait_for(reader, job_id, {"running"})
+    with _running_noop_job(con, steps=400, sleep_s=0.05) as (reader, job_id):
         job_db.request_cancel(reader, job_id)
         job = _wait_for(reader, job_id, {"cancelled", "succeeded", "failed"})
-    finally:
-        worker.stop()
     assert job["status"] == "cancelled"
     assert job["progress"] < 1.0
 
@@ -107,15 +119,9 @@ def test_a_job_whose_worker_is_gone_reads_as_interrupted_at_once(db_path, capsys
 
 
 def test_a_running_job_of_a_live_worker_is_not_failed_by_a_second_reader(con):
-    worker = JobWorker(con, poll_interval_s=0.05).start()
-    try:
-        job_id = submit_job(con, kind="noop", spec={"steps": 40, "sleep_s": 0.05}, worker=worker)
-        reader = con.cursor()
-        _wait_for(reader, job_id, {"running"})
+    with _running_noop_job(con, steps=40, sleep_s=0.05) as (reader, job_id):
         assert job_db.fail_interrupted_jobs(reader, include_queued=False) == 0
         job = _wait_for(reader, job_id, {"succeeded", "failed", "interrupted"})
-    finally:
-        worker.stop()
     assert job["status"] == "succeeded"
 
 
