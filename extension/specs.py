@@ -15,7 +15,7 @@ from pathlib import Path
 
 from contract.specs import JsonSpec
 from curation.relevance.specs import OFFLINE_ENCODER
-from scale.specs import ActorPoolSpec, check_engine_name, check_ray_address
+from scale.specs import ActorPoolSpec, check_engine_fields
 
 # The sentence encoder of the embedding distance (any Hugging Face encoder by name or path).
 DEFAULT_TEXT_ENCODER = OFFLINE_ENCODER
@@ -253,8 +253,7 @@ class EmbedSpec(JsonSpec):
     ray_pool: ActorPoolSpec = field(default_factory=ActorPoolSpec)
 
     def __post_init__(self) -> None:
-        check_engine_name(self.engine)
-        check_ray_address(self.ray_address)
+        check_engine_fields(self.engine, self.ray_address)
 
 
 @dataclass(frozen=True)

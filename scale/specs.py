@@ -42,6 +42,17 @@ def check_ray_address(address: str) -> str:
     )
 
 
+def check_engine_fields(engine: str, ray_address: str) -> None:
+    """Check the `engine` and `ray_address` fields of a spec that can run on Ray.
+
+    Raises:
+        ValueError: an engine not in `ENGINES`, or an address Ray does not accept (as in
+            `check_engine_name` and `check_ray_address`).
+    """
+    check_engine_name(engine)
+    check_ray_address(ray_address)
+
+
 @dataclass(frozen=True)
 class ActorPoolSpec(JsonSpec):
     """The pool of model actors that Ray Data's `map_batches` runs a batch function in.

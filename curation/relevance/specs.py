@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from contract.devices import check_device_name
 from contract.specs import JsonSpec, check_choice
-from scale.specs import ActorPoolSpec, check_engine_name, check_ray_address
+from scale.specs import ActorPoolSpec, check_engine_fields
 
 OFFLINE_ENCODER = "offline:all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -197,8 +197,7 @@ class FeatureSpec(JsonSpec):
 
     def __post_init__(self) -> None:
         check_device_name(self.device)
-        check_engine_name(self.engine)
-        check_ray_address(self.ray_address)
+        check_engine_fields(self.engine, self.ray_address)
         if self.batch_size < 1 or self.max_length < 8:
             raise ValueError("need batch_size >= 1 and max_length >= 8")
 
@@ -233,8 +232,7 @@ class ScoringSpec(JsonSpec):
 
     def __post_init__(self) -> None:
         check_device_name(self.device)
-        check_engine_name(self.engine)
-        check_ray_address(self.ray_address)
+        check_engine_fields(self.engine, self.ray_address)
         check_choice("precision", self.precision, PRECISIONS)
         if self.batch_size < 0 or self.max_length < 8:
             raise ValueError("need batch_size >= 0 (0 = automatic) and max_length >= 8")
