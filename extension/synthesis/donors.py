@@ -210,19 +210,12 @@ def compute_loo_inputs(
     _check_features(donors, features)
     rows = torch.tensor([index[w] for w in targets])
     variants = {
-        name: SynthesisInputs(
-            cross=gram[rows],
-            query_sq=torch.diagonal(gram)[rows],
-            gram=gram,
-            weight=donors.head.weight,
-            bias=donors.head.bias,
-            exclude=rows,
-            features=name,
-            weight_gram=donors.head_gram,
+        name: _make_inputs(
+            donors, name, cross=gram[rows], query_sq=torch.diagonal(gram)[rows], exclude=rows
         )
         for name, gram in donors.grams.items()
     }
-    return replace(variants[features.split("+")[0]], variants=variants), targets
+    return _with_variants(variants, features), targets
 
 
 def compute_new_inputs(
@@ -239,29 +232,49 @@ def compute_new_inputs(
     variants = {}
     if donors.embeddings is not None:
         query = compute_query_embedding(donors, texts)[None, :]  # (1, E)
-        variants[EMBEDDING] = SynthesisInputs(
-            cross=query @ donors.matrices[EMBEDDING].T,
-            query_sq=(query * query).sum(1),
-            gram=donors.grams[EMBEDDING],
-            weight=donors.head.weight,
-            bias=donors.head.bias,
-            exclude=torch.tensor([-1]),
-            features=EMBEDDING,
-            weight_gram=donors.head_gram,
-        )
+        cross = query @ donors.matrices[EMBEDDING].T
+        variants[EMBEDDING] = _make_new_class_inputs(donors, EMBEDDING, query, cross)
     for name in FEATURES:
         query = compute_features(vector[None, :], name, donors.idf)
-        variants[name] = SynthesisInputs(
-            cross=compute_cross(donors.matrices[name], query),
-            query_sq=(query * query).sum(1),
-            gram=donors.grams[name],
-            weight=donors.head.weight,
-            bias=donors.head.bias,
-            exclude=torch.tensor([-1]),
-            features=name,
-            weight_gram=donors.head_gram,
-        )
-    return replace(variants[features.split("+")[0]], variants=variants), vector
+        cross = compute_cross(donors.matrices[name], query)
+        variants[name] = _make_new_class_inputs(donors, name, query, cross)
+    return _with_variants(variants, features), vector
+
+
+def _make_new_class_inputs(
+    donors: Donors, features: str, query: torch.Tensor, cross: torch.Tensor
+) -> SynthesisInputs:
+    """Inputs of one new class: its (1, V) query vector under `features` and their (1, C)
+    inner products with the donors' (every donor may be used)."""
+    query_sq, no_donor = (query * query).sum(1), torch.tensor([-1])
+    return _make_inputs(donors, features, cross=cross, query_sq=query_sq, exclude=no_donor)
+
+
+def _make_inputs(
+    donors: Donors,
+    features: str,
+    *,
+    cross: torch.Tensor,
+    query_sq: torch.Tensor,
+    exclude: torch.Tensor,
+) -> SynthesisInputs:
+    """The donors' side of the inputs (gram under `features`, head rows and biases) with the
+    queries' (T, C) `cross` products, (T,) squared norms and (T,) excluded donors (-1: none)."""
+    return SynthesisInputs(
+        cross=cross,
+        query_sq=query_sq,
+        gram=donors.grams[features],
+        weight=donors.head.weight,
+        bias=donors.head.bias,
+        exclude=exclude,
+        features=features,
+        weight_gram=donors.head_gram,
+    )
+
+
+def _with_variants(variants: dict[str, SynthesisInputs], features: str) -> SynthesisInputs:
+    """The inputs of `features`' primary set ('a+b': 'a'), carrying every variant."""
+    return replace(variants[features.split("+")[0]], variants=variants)
 
 
 def compute_query_embedding(donors: Donors, texts: list[str]) -> torch.Tensor:
