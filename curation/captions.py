@@ -126,15 +126,7 @@ def register_caption_source(
         license="Unknown: user-supplied file; check its own terms",
         attribution=f"Imported from the file {file_name or '(unnamed)'}",
     )
-    class_db.upsert_source(
-        con,
-        source=info.source,
-        kind="caption",
-        title=info.title,
-        license=info.license,
-        attribution=info.attribution,
-        url=info.url,
-    )
+    class_db.upsert_source(con, kind="caption", **asdict(info))  # its fields are the columns
     return info
 
 
