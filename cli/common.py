@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import duckdb
@@ -19,6 +19,19 @@ def add_db_option(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"DuckDB file (default: ${DB_ENV_VAR} or {DEFAULT_DB_PATH})",
     )
+
+
+def add_command(
+    subparsers: argparse._SubParsersAction,
+    name: str,
+    help_text: str,
+    handler: Callable[[argparse.Namespace], int],
+) -> argparse.ArgumentParser:
+    """The subcommand `name` with the --db option, run by `handler(args)` (its exit code)."""
+    parser = subparsers.add_parser(name, help=help_text)
+    add_db_option(parser)
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def add_actor_option(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import add_actor_option, add_db_option, open_database, resolve_actor
+from cli.common import add_actor_option, add_command, open_database, resolve_actor
 from curation import descriptions as desc
 
 
@@ -41,10 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add(actions: argparse._SubParsersAction, name: str, help_text: str) -> argparse.ArgumentParser:
-    sub = actions.add_parser(name, help=help_text)
-    add_db_option(sub)
+    sub = add_command(actions, name, help_text, handle)
     add_actor_option(sub)
-    sub.set_defaults(handler=handle)
     return sub
 
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from cli.common import (
-    add_db_option,
+    add_command,
     add_engine_options,
     engine_fields,
     open_database,
@@ -32,10 +32,12 @@ DEFAULT_METHOD_NAMES = "paper-cosine,paper-euclidean"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    sets = subparsers.add_parser(
-        "image-sets", help="register, embed and list image sets for evaluation"
+    sets = add_command(
+        subparsers,
+        "image-sets",
+        "register, embed and list image sets for evaluation",
+        handle_image_sets,
     )
-    add_db_option(sets)
     _add_common(sets)
     sets.add_argument("action", choices=["add", "embed", "list", "errors"])
     sets.add_argument(
@@ -56,12 +58,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="embed: images per cache shard, and per Ray actor call (default 256)",
     )
     add_engine_options(sets)
-    sets.set_defaults(handler=handle_image_sets)
 
-    evaluate = subparsers.add_parser(
-        "evaluate", help="the paper's protocol: trained vs synthesized rows"
+    evaluate = add_command(
+        subparsers, "evaluate", "the paper's protocol: trained vs synthesized rows", handle_evaluate
     )
-    add_db_option(evaluate)
     _add_common(evaluate)
     _add_images(evaluate)
     evaluate.add_argument(
@@ -88,12 +88,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=5,
         help="classes with fewer images get only a pooled one-vs-rest AUROC (default 5)",
     )
-    evaluate.set_defaults(handler=handle_evaluate)
 
-    fewshot = subparsers.add_parser(
-        "fewshot", help="few-shot baseline: k-shot rows trained with Adam"
+    fewshot = add_command(
+        subparsers, "fewshot", "few-shot baseline: k-shot rows trained with Adam", handle_fewshot
     )
-    add_db_option(fewshot)
     _add_common(fewshot)
     _add_images(fewshot)
     fewshot.add_argument("--shots", default=",".join(map(str, DEFAULT_SHOTS)))
@@ -106,7 +104,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fewshot.add_argument(
         "--n", type=int, default=1000, help="test positives and negatives per class (capped)"
     )
-    fewshot.set_defaults(handler=handle_fewshot)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from cli.common import add_actor_option, add_db_option, open_database, print_progress, resolve_actor
+from cli.common import add_actor_option, add_command, open_database, print_progress, resolve_actor
 
 # Printed per method, around the image metrics of `extension.loo.IMAGE_SUMMARY_KEYS` (the
 # 1000-way test first).
@@ -16,8 +16,7 @@ _SUMMARY_LAST_COLUMNS = ("n_classes", "row_cosine_mean", "compute_seconds")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    loo = subparsers.add_parser("loo", help="leave-one-out benchmark of synthesis methods")
-    add_db_option(loo)
+    loo = add_command(subparsers, "loo", "leave-one-out benchmark of synthesis methods", handle_loo)
     loo.add_argument(
         "--method",
         action="append",
@@ -42,30 +41,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     loo.add_argument("--per-class-out", default=None, help="write per-class metrics (JSON) here")
     loo.add_argument("--json", action="store_true", help="print one JSON object")
     _add_model_options(loo)
-    loo.set_defaults(handler=handle_loo)
 
-    embed = subparsers.add_parser(
-        "text-embeddings", help="embed the class texts with a sentence encoder (cached)"
+    embed = add_command(
+        subparsers,
+        "text-embeddings",
+        "embed the class texts with a sentence encoder (cached)",
+        handle_text_embeddings,
     )
-    add_db_option(embed)
     _add_encoder_option(embed)
     embed.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     embed.add_argument("--batch-size", type=int, default=64)
-    embed.set_defaults(handler=handle_text_embeddings)
 
-    stats = subparsers.add_parser("text-stats", help="build the class text statistics (if stale)")
-    add_db_option(stats)
+    stats = add_command(
+        subparsers, "text-stats", "build the class text statistics (if stale)", handle_text_stats
+    )
     stats.add_argument("--force", action="store_true", help="rebuild even when up to date")
-    stats.set_defaults(handler=handle_text_stats)
 
-    table = subparsers.add_parser("class-distances", help="Table 1 of a class: closest/furthest")
-    add_db_option(table)
+    table = add_command(
+        subparsers,
+        "class-distances",
+        "Table 1 of a class: closest/furthest",
+        handle_class_distances,
+    )
     table.add_argument("--wnid", required=True)
     table.add_argument("-k", type=int, default=5, help="nearest classes to list per distance")
-    table.set_defaults(handler=handle_class_distances)
 
-    add = subparsers.add_parser("add-class", help="add a class from text and synthesize its row")
-    add_db_option(add)
+    add = add_command(
+        subparsers, "add-class", "add a class from text and synthesize its row", handle_add_class
+    )
     add_actor_option(add)
     add.add_argument("--id", required=True, help="'custom-<slug>' or an ImageNet-21k wnid")
     add.add_argument("--name", required=True)
@@ -89,30 +92,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--keep", action="store_true", help="keep it at once (add to the catalog)")
     add.add_argument("--json", action="store_true")
     _add_model_options(add)
-    add.set_defaults(handler=handle_add_class)
 
-    keep = subparsers.add_parser("keep-class", help="keep a draft class (add it to the catalog)")
-    add_db_option(keep)
+    keep = add_command(
+        subparsers, "keep-class", "keep a draft class (add it to the catalog)", handle_keep_class
+    )
     add_actor_option(keep)
     keep.add_argument("--id", required=True)
     keep.add_argument("--method", default="", help="the row to export (default: its first)")
-    keep.set_defaults(handler=handle_keep_class)
 
-    discard = subparsers.add_parser("discard-class", help="delete an added class and its rows")
-    add_db_option(discard)
-    discard.add_argument("--id", required=True)
-    discard.set_defaults(handler=handle_discard_class)
-
-    export = subparsers.add_parser(
-        "export-model", help="write base model + kept added classes for timm"
+    discard = add_command(
+        subparsers, "discard-class", "delete an added class and its rows", handle_discard_class
     )
-    add_db_option(export)
+    discard.add_argument("--id", required=True)
+
+    export = add_command(
+        subparsers, "export-model", "write base model + kept added classes for timm", handle_export
+    )
     export.add_argument("--out", required=True, help="output folder")
     export.add_argument(
         "--classes", default="", help="comma-separated added classes (default: all kept)"
     )
     _add_model_options(export)
-    export.set_defaults(handler=handle_export)
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from cli.common import add_db_option, open_database
+from cli.common import add_command, open_database
 from db import jobs as job_db
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("jobs", help="list background jobs or run queued ones")
-    add_db_option(parser)
+    parser = add_command(subparsers, "jobs", "list background jobs or run queued ones", handle)
     parser.add_argument("action", choices=["list", "run-queued"])
-    parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import sys
 
 from cli import relevance_review
 from cli.common import (
-    add_db_option,
+    add_command,
     add_engine_options,
     engine_fields,
     open_database,
@@ -62,10 +62,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _action(actions, name: str, help_text: str, handler=None) -> argparse.ArgumentParser:
-    parser = actions.add_parser(name, help=help_text)
-    add_db_option(parser)
-    parser.set_defaults(handler=handler or handle)
-    return parser
+    return add_command(actions, name, help_text, handler or handle)
 
 
 def _add_dataset_options(parser: argparse.ArgumentParser) -> None:

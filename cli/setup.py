@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from cli.common import add_db_option, open_database, print_progress
+from cli.common import add_command, open_database, print_progress
 from db.connect import DB_ENV_VAR, resolve_db_path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -28,14 +28,16 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    build = subparsers.add_parser(
-        "build-demo", help="build the embedded default database (catalog, descriptions, texts)"
+    add_command(
+        subparsers,
+        "build-demo",
+        "build the embedded default database (catalog, descriptions, texts)",
+        handle_build_demo,
     )
-    add_db_option(build)
-    build.set_defaults(handler=handle_build_demo)
 
-    run = subparsers.add_parser("run", help="build the default database if needed, start the app")
-    add_db_option(run)
+    run = add_command(
+        subparsers, "run", "build the default database if needed, start the app", handle_run
+    )
     run.add_argument("--port", type=int, default=8501)
     run.add_argument("--headless", action="store_true", help="do not open a browser")
     run.add_argument(
@@ -43,7 +45,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="show full error details (tracebacks) in the browser; same as $WORKBENCH_DEBUG=1",
     )
-    run.set_defaults(handler=handle_run)
 
 
 def handle_build_demo(args: argparse.Namespace) -> int:
