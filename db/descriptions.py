@@ -12,21 +12,12 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from db.captions import INGEST_RUN_COUNTS
 from db.sql import fetch_dict, fetch_frame, fetch_row, fetch_value, registered
 
 _ACTIVE_COLUMNS = ("wnid", "source", "text", "revision", "updated_by", "updated_at")
-_INGEST_COLUMNS = (
-    "source",
-    "path",
-    "sha256",
-    "n_records",
-    "n_inserted",
-    "n_updated",
-    "n_unchanged",
-    "n_invalid",
-    "n_unknown_wnid",
-    "report_json",
-)
+# The columns of an `ingest_runs` row a description file import writes (captions share the table).
+_INGEST_COLUMNS = ("source", "path", "sha256", *INGEST_RUN_COUNTS, "report_json")
 EVENT_COLUMNS = (
     "event_id",
     "wnid",
