@@ -61,16 +61,15 @@ def make_metric_bars_figure(
             annotation_text=f"{name} {y:.3f}",
             annotation_position="top right",
         )
-    figure.update_layout(
+    return _laid_out(
+        figure,
+        height=420,
         barmode="group",
         uniformtext={"minsize": 9, "mode": "hide"},  # a label that does not fit is hidden
         yaxis={"title": metric_label, "range": [0, 1.08]},
         legend_title="head",
         title=title or None,
-        height=420,
-        margin=_MARGIN,
     )
-    return figure
 
 
 def make_roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray, float]]) -> go.Figure:
@@ -93,14 +92,13 @@ def make_roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray, float]]) -> 
             line={"dash": "dot", "color": "gray"},
         )
     )
-    figure.update_layout(
+    return _laid_out(
+        figure,
+        height=380,
         xaxis_title="false positive rate",
         yaxis_title="true positive rate",
-        height=380,
-        margin=_MARGIN,
         title="ROC",
     )
-    return figure
 
 
 def make_pr_figure(
@@ -124,14 +122,13 @@ def make_pr_figure(
         line_color="gray",
         annotation_text=f"random {pos_fraction:.2f}",
     )
-    figure.update_layout(
+    return _laid_out(
+        figure,
+        height=380,
         xaxis_title="recall",
         yaxis={"title": "precision", "range": [0, 1.05]},
-        height=380,
-        margin=_MARGIN,
         title="Precision-recall",
     )
-    return figure
 
 
 def make_fewshot_figure(
@@ -164,14 +161,13 @@ def make_fewshot_figure(
                 annotation_text=f"{label} {mean:.3f}",
                 annotation_position="bottom right",
             )
-    figure.update_layout(
+    return _laid_out(
+        figure,
+        height=400,
         xaxis={"title": "shots per class (k)", "type": "log"},
         yaxis_title=metric_label,
-        height=400,
-        margin=_MARGIN,
         legend_title="few-shot row",
     )
-    return figure
 
 
 def make_group_figure(groups: pl.DataFrame, *, metric_label: str) -> go.Figure:
@@ -198,14 +194,13 @@ def make_group_figure(groups: pl.DataFrame, *, metric_label: str) -> go.Figure:
                 },
             )
         )
-    figure.update_layout(
+    return _laid_out(
+        figure,
+        height=400,
         barmode="group",
         yaxis={"title": f"mean {metric_label}", "range": [0, 1.05]},
-        height=400,
-        margin=_MARGIN,
         legend_title="head",
     )
-    return figure
 
 
 def make_run_comparison_figure(metrics: pl.DataFrame, *, metric_label: str) -> go.Figure:
@@ -230,11 +225,16 @@ def make_run_comparison_figure(metrics: pl.DataFrame, *, metric_label: str) -> g
                 },
             )
         )
-    figure.update_layout(
+    return _laid_out(
+        figure,
+        height=420,
         barmode="group",
         yaxis={"title": metric_label, "range": [0, 1.05]},
-        height=420,
-        margin=_MARGIN,
         legend_title="run",
     )
+
+
+def _laid_out(figure: go.Figure, *, height: int, **layout) -> go.Figure:
+    """`figure` with the dashboards' margins, `height` (px) and the other `layout` settings."""
+    figure.update_layout(height=height, margin=_MARGIN, **layout)
     return figure
