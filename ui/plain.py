@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -30,34 +31,24 @@ def escape_markdown(text: object) -> str:
     return _MARKDOWN_CHARS.sub(r"\\\1", text)
 
 
-def error(message: object) -> None:
-    """`st.error` with the message shown as typed."""
-    st.error(escape_markdown(message))
+def _shown_as_typed(element: str) -> Callable[[object], None]:
+    """`st.<element>` (error, warning, ...) taking one message, shown as typed; `st.<element>`
+    is looked up at each call, as a direct call would look it up."""
+
+    def show(message: object) -> None:
+        getattr(st, element)(escape_markdown(message))
+
+    show.__name__ = show.__qualname__ = element
+    show.__doc__ = f"`st.{element}` with the message shown as typed."
+    return show
 
 
-def warning(message: object) -> None:
-    """`st.warning` with the message shown as typed."""
-    st.warning(escape_markdown(message))
-
-
-def info(message: object) -> None:
-    """`st.info` with the message shown as typed."""
-    st.info(escape_markdown(message))
-
-
-def success(message: object) -> None:
-    """`st.success` with the message shown as typed."""
-    st.success(escape_markdown(message))
-
-
-def toast(message: object) -> None:
-    """`st.toast` with the message shown as typed."""
-    st.toast(escape_markdown(message))
-
-
-def caption(message: object) -> None:
-    """`st.caption` with the message shown as typed."""
-    st.caption(escape_markdown(message))
+error = _shown_as_typed("error")
+warning = _shown_as_typed("warning")
+info = _shown_as_typed("info")
+success = _shown_as_typed("success")
+toast = _shown_as_typed("toast")
+caption = _shown_as_typed("caption")
 
 
 def progress(fraction: float, message: object) -> None:
