@@ -32,6 +32,7 @@ import statistics
 import sys
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -330,21 +331,14 @@ def _score_set(name: str, donors, base, sets: dict, *, studies: bool) -> tuple[l
         _mean(_run_halves(donors, base, halves, parts, resolve_method(m))) for m in list_methods()
     ]
     found = {}
+    study = partial(_split_half_study, donors, base, halves, parts)  # (method, grid) -> dict
     if studies and name == "even":
         found["Calibrated rows, every parameter chosen on one half of the even classes:"] = [
-            _split_half_study(
-                donors,
-                base,
-                halves,
-                parts,
+            study(
                 "ridge-deviation-idf-emb-zscore-fit",
                 _grid(lam=[0.03, 0.1, 0.3, 1.0], blend_weight=[0.1, 0.25, 0.5]),
             ),
-            _split_half_study(
-                donors,
-                base,
-                halves,
-                parts,
+            study(
                 "ridge-deviation-idf-emb-zscore",
                 _grid(
                     lam=[0.03, 0.1, 0.3, 1.0],
@@ -352,28 +346,18 @@ def _score_set(name: str, donors, base, sets: dict, *, studies: bool) -> tuple[l
                     **{"cal:z": [2.75, 3.0, 3.25, 3.5, 3.75]},
                 ),
             ),
-            _split_half_study(
-                donors,
-                base,
-                halves,
-                parts,
+            study(
                 "ridge-deviation-idf-zscore",
                 _grid(lam=[0.03, 0.1, 0.3, 1.0], **{"cal:z": [2.75, 3.0, 3.25, 3.5, 3.75]}),
             ),
         ]
     if studies and name == "tiny":
         found["Row scale without calibration, chosen on one half of the Tiny classes:"] = [
-            _split_half_study(
-                donors, base, halves, parts, m, _grid(scale=[1.0, 1.25, 1.5, 1.75, 2.0])
-            )
+            study(m, _grid(scale=[1.0, 1.25, 1.5, 1.75, 2.0]))
             for m in ("ridge-deviation-idf", "ridge-deviation-idf-emb")
         ]
         found["The even-set study repeated on Tiny (for information; nothing chosen here):"] = [
-            _split_half_study(
-                donors,
-                base,
-                halves,
-                parts,
+            study(
                 "ridge-deviation-idf-emb-zscore",
                 _grid(
                     lam=[0.1, 1.0], blend_weight=[0.1, 0.25, 0.5], **{"cal:z": [2.75, 3.25, 3.75]}
