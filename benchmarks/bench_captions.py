@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO_ROOT))
 import duckdb  # noqa: E402
 
 from benchmarks.make_captions_file import DEFAULT_OUT  # noqa: E402
+from benchmarks.run_record import RESULTS, describe_command, read_load_average  # noqa: E402
 from curation.captions import ingest_caption_file  # noqa: E402
 from curation.catalog import seed_imagenet1k  # noqa: E402
 from curation.imagenet_x import ingest_imagenet_x  # noqa: E402
@@ -45,7 +46,6 @@ from db.captions import list_captions  # noqa: E402
 from db.connect import connect  # noqa: E402
 
 WORK_DIR = REPO_ROOT / ".cache" / "bench_captions"
-RESULTS = REPO_ROOT / "benchmarks" / "results"
 SEARCH_QUERIES = {
     "class": {"wnid": "n02085620"},
     "class + search": {"wnid": "n02085620", "query": "dog"},
@@ -220,11 +220,11 @@ def main(argv: list[str] | None = None) -> int:
 
         make_file(["--out", str(args.file)])
     WORK_DIR.mkdir(parents=True, exist_ok=True)
-    load_before = round(os.getloadavg()[0], 2)
+    load_before = read_load_average()
     ingest = bench_ingest(args.file, args.repeats)
     search = bench_search(WORK_DIR / "ingest.duckdb", args.search_repeats)
     result = {
-        "command": "python benchmarks/bench_captions.py " + " ".join(argv or sys.argv[1:]),
+        "command": describe_command("bench_captions.py", argv),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             "niceness": os.nice(0),  # < 0 when run with `nice -n -N` on a shared machine
         },
         "load_before": load_before,
-        "load_after": round(os.getloadavg()[0], 2),
+        "load_after": read_load_average(),
         "file_mb": round(args.file.stat().st_size / 1e6, 1),
         "ingest": ingest,
         "search": search,

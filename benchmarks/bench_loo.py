@@ -39,6 +39,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.dev_db import build_dev_database  # noqa: E402
+from benchmarks.run_record import RESULTS  # noqa: E402
 from benchmarks.tiny_imagenet import load_tiny_imagenet_val  # noqa: E402
 from db.connect import connect  # noqa: E402
 from extension.images.uploads import write_sample_photo_folder  # noqa: E402
@@ -59,7 +60,6 @@ from extension.synthesis.methods import (  # noqa: E402
 from extension.text.embedding import load_text_encoder  # noqa: E402
 from extension.text.store import ensure_text_stats  # noqa: E402
 
-RESULTS = REPO_ROOT / "benchmarks" / "results"
 CACHE = REPO_ROOT / ".cache"
 EVEN = REPO_ROOT.parent / "shared" / "data" / "images" / "imagenet-sample-even"
 METRICS = ("gen_precision", "gen_recall", "gen_f1", "hit5", "zs_hit1", "zs_hit5", "auroc_mean")

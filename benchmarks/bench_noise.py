@@ -48,6 +48,7 @@ sys.path.insert(0, str(REPO_ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks.run_record import describe_command, read_load_average, write_results  # noqa: E402
 from curation.relevance import frozen  # noqa: E402
 from curation.relevance.features import (  # noqa: E402
     FEATURE_CACHE_DIR,
@@ -59,7 +60,6 @@ from curation.relevance.features import (  # noqa: E402
 from curation.relevance.specs import OFFLINE_ENCODER, FrozenHeadSpec  # noqa: E402
 from extension.evaluation.metrics import compute_auroc  # noqa: E402
 
-RESULTS = REPO_ROOT / "benchmarks" / "results"
 DEFAULT_DB = REPO_ROOT / ".cache" / "bench_relevance.duckdb"
 SEED = 0
 GRIDS = {
@@ -532,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", type=Path, default=DEFAULT_DB)
     parser.add_argument("--cache-dir", type=Path, default=REPO_ROOT / FEATURE_CACHE_DIR)
     args = parser.parse_args(argv)
-    load_before = os.getloadavg()[0]
+    load_before = read_load_average()
     db_path = build_dev_database(args.db)
     con = connect(db_path)
     try:
@@ -543,9 +543,9 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-noise-"))
     setup = Setup(db_path, args.cache_dir)
     results = {
-        "command": "python benchmarks/bench_noise.py " + " ".join(argv or sys.argv[1:]),
+        "command": describe_command("bench_noise.py", argv),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
-        "load_before": round(load_before, 2),
+        "load_before": load_before,
         "n_captions": int(len(setup.labels)),
         "n_classes": setup.n_classes,
         "cache_fill": cache_fill,
@@ -559,11 +559,8 @@ def main(argv: list[str] | None = None) -> int:
     results["grid"] = [{k: v for k, v in r.items() if k != "_out"} for r in grid]
     clean = next(r for r in results["report"] if r["noise"] == "no noise")
     results["gpu"] = bench_gpu(setup, clean["top1_b_clean"], db_path, tmp)
-    results["load_after"] = round(os.getloadavg()[0], 2)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "noise.json").write_text(json.dumps(results, indent=2, default=str), "utf-8")
-    (RESULTS / "noise.md").write_text(_markdown(results), encoding="utf-8")
-    print(_markdown(results))
+    results["load_after"] = read_load_average()
+    write_results("noise", results, _markdown(results))
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

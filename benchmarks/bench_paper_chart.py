@@ -27,6 +27,7 @@ import polars as pl
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from benchmarks.run_record import RESULTS  # noqa: E402
 from benchmarks.tiny_imagenet import load_tiny_imagenet_val  # noqa: E402
 from curation.demo import build_demo_database, is_demo_built  # noqa: E402
 from db.connect import connect  # noqa: E402
@@ -38,7 +39,6 @@ from extension.evaluation.protocol import run_evaluation  # noqa: E402
 from extension.images.sets import register_image_set, run_embed_image_set  # noqa: E402
 from extension.specs import PAPER_CLASSES, TINY_SUBSTITUTES, EmbedSpec, EvalSpec, FewShotSpec  # noqa: E402
 
-RESULTS = REPO_ROOT / "benchmarks" / "results"
 CHART_METHODS = "paper-cosine,paper-euclidean,topk-norm-cosine,ridge-deviation-idf-x1.5"
 
 

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -39,6 +37,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks.make_captions_file import _read_class_counts, make_records  # noqa: E402
+from benchmarks.run_record import (  # noqa: E402
+    describe_command,
+    describe_torch_machine,
+    read_load_average,
+    write_results,
+)
 from curation.relevance.batching import compute_caption_outputs  # noqa: E402
 from curation.relevance.dataset import compute_caption_text  # noqa: E402
 from curation.relevance.model import (  # noqa: E402
@@ -48,7 +52,6 @@ from curation.relevance.model import (  # noqa: E402
 )
 from curation.relevance.specs import OFFLINE_ENCODER  # noqa: E402
 
-RESULTS = REPO_ROOT / "benchmarks" / "results"
 CLASS_COUNTS = REPO_ROOT.parent / "shared" / "data" / "imagenet_captions" / "class_counts.csv"
 # Dense bf16 tensor-core peaks (FLOP/s) from the vendors' data sheets.
 GPU_PEAKS = {
@@ -302,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-minilm-train", action="store_true")
     args = parser.parse_args(argv)
     cuda = torch.cuda.is_available()
-    load_before = os.getloadavg()[0]
+    load_before = read_load_average()
     tmp = Path(tempfile.mkdtemp(prefix="bench-relevance-"))
     scoring, training = _run_benchmarks(args, "cuda" if cuda else "cpu", tmp)
     note = (
@@ -312,25 +315,15 @@ def main(argv: list[str] | None = None) -> int:
         "measures GPU figures, incl. the fraction of peak, when CUDA is available."
     )
     results = {
-        "command": "python benchmarks/bench_relevance.py " + " ".join(argv or sys.argv[1:]),
-        "machine": {
-            "device": torch.cuda.get_device_name()
-            if cuda
-            else platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-        },
-        "load_before": round(load_before, 2),
-        "load_after": round(os.getloadavg()[0], 2),
+        "command": describe_command("bench_relevance.py", argv),
+        "machine": describe_torch_machine(torch.cuda.get_device_name() if cuda else None),
+        "load_before": load_before,
+        "load_after": read_load_average(),
         "scoring": scoring,
         "training": training,
         "note": note,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "relevance.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-    (RESULTS / "relevance.md").write_text(_markdown(results), encoding="utf-8")
-    print(_markdown(results))
+    write_results("relevance", results, _markdown(results))
     return 0
 
 

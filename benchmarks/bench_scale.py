@@ -26,9 +26,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -42,6 +39,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks.bench_relevance import _caption_texts  # noqa: E402
+from benchmarks.run_record import (  # noqa: E402
+    describe_command,
+    describe_torch_machine,
+    read_load_average,
+    write_results,
+)
 from contract.vectors import VectorStore  # noqa: E402
 from extension.images.files import open_image, read_image_bytes  # noqa: E402
 from extension.images.store import (  # noqa: E402
@@ -53,8 +56,6 @@ from extension.images.uploads import write_sample_photo_folder  # noqa: E402
 from extension.models import load_base_model  # noqa: E402
 from extension.specs import ModelSpec  # noqa: E402
 from scale.specs import ActorPoolSpec  # noqa: E402
-
-RESULTS = REPO_ROOT / "benchmarks" / "results"
 
 
 class _Clock:
@@ -340,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bookkeeping-rows", type=int, default=100_000)
     parser.add_argument("--ray-address", default="", help="'' = a local instance per run")
     args = parser.parse_args(argv)
-    load_before = os.getloadavg()[0]
+    load_before = read_load_average()
     tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     rows, extra = bench_images(args, tmp, "cpu")
     rows += bench_texts(args, "cpu")
@@ -351,25 +352,17 @@ def main(argv: list[str] | None = None) -> int:
         gpu = f"GPU: {torch.cuda.get_device_name()}, rows '(cuda)' above."
     _max_differences(rows)
     results = {
-        "command": "python benchmarks/bench_scale.py " + " ".join(argv or sys.argv[1:]),
-        "machine": {
-            "device": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-        },
-        "load_before": round(load_before, 2),
+        "command": describe_command("bench_scale.py", argv),
+        "machine": describe_torch_machine(),
+        "load_before": load_before,
         "rows": rows,
         "images_extra": extra,
         "bookkeeping": bench_bookkeeping(args),
         "gpu": gpu,
     }
-    results["load_after"] = round(os.getloadavg()[0], 2)
+    results["load_after"] = read_load_average()
     results["note"] = _scaling_note(results)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "scale.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-    (RESULTS / "scale.md").write_text(_markdown(results), encoding="utf-8")
-    print(_markdown(results))
+    write_results("scale", results, _markdown(results))
     return 0
 
 

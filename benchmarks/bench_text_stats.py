@@ -29,13 +29,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.make_captions_file import CLASS_COUNTS, _read_class_counts, make_records  # noqa: E402
+from benchmarks.run_record import RESULTS  # noqa: E402
 from curation.catalog import load_wordnet_glosses, seed_imagenet1k  # noqa: E402
 from db.connect import connect  # noqa: E402
 from extension.specs import TextStatsSpec  # noqa: E402
 from extension.text.stats import MAX_CLASS_FRACTION, compute_reference_counts, compute_text_stats  # noqa: E402
 from extension.text.store import run_build_text_stats  # noqa: E402
-
-RESULTS = REPO_ROOT / "benchmarks" / "results"
 
 
 def make_examples(scale: float) -> tuple[pl.DataFrame, pl.DataFrame]:
