@@ -37,8 +37,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import duckdb  # noqa: E402
 
+from benchmarks import run_record  # noqa: E402
 from benchmarks.make_captions_file import DEFAULT_OUT  # noqa: E402
-from benchmarks.run_record import RESULTS, describe_command, read_load_average  # noqa: E402
 from curation.captions import ingest_caption_file  # noqa: E402
 from curation.catalog import seed_imagenet1k  # noqa: E402
 from curation.imagenet_x import ingest_imagenet_x  # noqa: E402
@@ -220,11 +220,11 @@ def main(argv: list[str] | None = None) -> int:
 
         make_file(["--out", str(args.file)])
     WORK_DIR.mkdir(parents=True, exist_ok=True)
-    load_before = read_load_average()
+    load_before = run_record.read_load_average()
     ingest = bench_ingest(args.file, args.repeats)
     search = bench_search(WORK_DIR / "ingest.duckdb", args.search_repeats)
     result = {
-        "command": describe_command("bench_captions.py", argv),
+        "command": run_record.describe_command("bench_captions.py", argv),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -232,14 +232,14 @@ def main(argv: list[str] | None = None) -> int:
             "niceness": os.nice(0),  # < 0 when run with `nice -n -N` on a shared machine
         },
         "load_before": load_before,
-        "load_after": read_load_average(),
+        "load_after": run_record.read_load_average(),
         "file_mb": round(args.file.stat().st_size / 1e6, 1),
         "ingest": ingest,
         "search": search,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "captions.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "captions.md").write_text(_markdown(result))
+    run_record.RESULTS.mkdir(parents=True, exist_ok=True)
+    (run_record.RESULTS / "captions.json").write_text(json.dumps(result, indent=2) + "\n")
+    (run_record.RESULTS / "captions.md").write_text(_markdown(result))
     print(_markdown(result))
     return 0
 

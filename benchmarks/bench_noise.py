@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO_ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks.run_record import describe_command, read_load_average, write_results  # noqa: E402
+from benchmarks import run_record  # noqa: E402
 from curation.relevance import frozen  # noqa: E402
 from curation.relevance.features import (  # noqa: E402
     FEATURE_CACHE_DIR,
@@ -532,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", type=Path, default=DEFAULT_DB)
     parser.add_argument("--cache-dir", type=Path, default=REPO_ROOT / FEATURE_CACHE_DIR)
     args = parser.parse_args(argv)
-    load_before = read_load_average()
+    load_before = run_record.read_load_average()
     db_path = build_dev_database(args.db)
     con = connect(db_path)
     try:
@@ -543,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-noise-"))
     setup = Setup(db_path, args.cache_dir)
     results = {
-        "command": describe_command("bench_noise.py", argv),
+        "command": run_record.describe_command("bench_noise.py", argv),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
         "load_before": load_before,
         "n_captions": int(len(setup.labels)),
@@ -559,8 +559,8 @@ def main(argv: list[str] | None = None) -> int:
     results["grid"] = [{k: v for k, v in r.items() if k != "_out"} for r in grid]
     clean = next(r for r in results["report"] if r["noise"] == "no noise")
     results["gpu"] = bench_gpu(setup, clean["top1_b_clean"], db_path, tmp)
-    results["load_after"] = read_load_average()
-    write_results("noise", results, _markdown(results))
+    results["load_after"] = run_record.read_load_average()
+    run_record.write_results("noise", results, _markdown(results))
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

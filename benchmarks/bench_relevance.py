@@ -36,13 +36,8 @@ sys.path.insert(0, str(REPO_ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks import run_record  # noqa: E402
 from benchmarks.make_captions_file import _read_class_counts, make_records  # noqa: E402
-from benchmarks.run_record import (  # noqa: E402
-    describe_command,
-    describe_torch_machine,
-    read_load_average,
-    write_results,
-)
 from curation.relevance.batching import compute_caption_outputs  # noqa: E402
 from curation.relevance.dataset import compute_caption_text  # noqa: E402
 from curation.relevance.model import (  # noqa: E402
@@ -305,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-minilm-train", action="store_true")
     args = parser.parse_args(argv)
     cuda = torch.cuda.is_available()
-    load_before = read_load_average()
+    load_before = run_record.read_load_average()
     tmp = Path(tempfile.mkdtemp(prefix="bench-relevance-"))
     scoring, training = _run_benchmarks(args, "cuda" if cuda else "cpu", tmp)
     note = (
@@ -315,15 +310,17 @@ def main(argv: list[str] | None = None) -> int:
         "measures GPU figures, incl. the fraction of peak, when CUDA is available."
     )
     results = {
-        "command": describe_command("bench_relevance.py", argv),
-        "machine": describe_torch_machine(torch.cuda.get_device_name() if cuda else None),
+        "command": run_record.describe_command("bench_relevance.py", argv),
+        "machine": run_record.describe_torch_machine(
+            torch.cuda.get_device_name() if cuda else None
+        ),
         "load_before": load_before,
-        "load_after": read_load_average(),
+        "load_after": run_record.read_load_average(),
         "scoring": scoring,
         "training": training,
         "note": note,
     }
-    write_results("relevance", results, _markdown(results))
+    run_record.write_results("relevance", results, _markdown(results))
     return 0
 
 

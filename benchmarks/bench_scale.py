@@ -38,13 +38,8 @@ sys.path.insert(0, str(REPO_ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks import run_record  # noqa: E402
 from benchmarks.bench_relevance import _caption_texts  # noqa: E402
-from benchmarks.run_record import (  # noqa: E402
-    describe_command,
-    describe_torch_machine,
-    read_load_average,
-    write_results,
-)
 from contract.vectors import VectorStore  # noqa: E402
 from extension.images.files import open_image, read_image_bytes  # noqa: E402
 from extension.images.store import (  # noqa: E402
@@ -341,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bookkeeping-rows", type=int, default=100_000)
     parser.add_argument("--ray-address", default="", help="'' = a local instance per run")
     args = parser.parse_args(argv)
-    load_before = read_load_average()
+    load_before = run_record.read_load_average()
     tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     rows, extra = bench_images(args, tmp, "cpu")
     rows += bench_texts(args, "cpu")
@@ -352,17 +347,17 @@ def main(argv: list[str] | None = None) -> int:
         gpu = f"GPU: {torch.cuda.get_device_name()}, rows '(cuda)' above."
     _max_differences(rows)
     results = {
-        "command": describe_command("bench_scale.py", argv),
-        "machine": describe_torch_machine(),
+        "command": run_record.describe_command("bench_scale.py", argv),
+        "machine": run_record.describe_torch_machine(),
         "load_before": load_before,
         "rows": rows,
         "images_extra": extra,
         "bookkeeping": bench_bookkeeping(args),
         "gpu": gpu,
     }
-    results["load_after"] = read_load_average()
+    results["load_after"] = run_record.read_load_average()
     results["note"] = _scaling_note(results)
-    write_results("scale", results, _markdown(results))
+    run_record.write_results("scale", results, _markdown(results))
     return 0
 
 
