@@ -100,8 +100,12 @@ def _render_new_class(con, donors, model: ModelSpec) -> None:
         calibration_images=calibration_set is not None, embeddings=donors.embeddings is not None
     )
     defaults = [m for m in defaults if m in list_methods()]
-    if st.session_state.get("add-methods-defaults") != defaults:  # calibration set or embeddings
-        st.session_state["add-methods-defaults"] = defaults  # changed: offer the new best
+    # Offer the defaults on the first run, when the best default changed (a calibration set
+    # or the embeddings arrived), and when Streamlit dropped the widget's state (a run that
+    # was interrupted by the next keystroke before the widget was drawn).
+    offered = st.session_state.get("add-methods-defaults")
+    if offered != defaults or "add-methods" not in st.session_state:
+        st.session_state["add-methods-defaults"] = defaults
         st.session_state["add-methods"] = defaults
     methods = st.multiselect(
         "Synthesis methods (the first is exported)", list_methods(), key="add-methods"
