@@ -100,15 +100,18 @@ def _render_new_class(con, donors, model: ModelSpec) -> None:
         calibration_images=calibration_set is not None, embeddings=donors.embeddings is not None
     )
     defaults = [m for m in defaults if m in list_methods()]
-    # Offer the defaults on the first run, when the best default changed (a calibration set
-    # or the embeddings arrived), and when Streamlit dropped the widget's state (a run that
-    # was interrupted by the next keystroke before the widget was drawn).
-    offered = st.session_state.get("add-methods-defaults")
-    if offered != defaults or "add-methods" not in st.session_state:
+    # The widget starts at the defaults; when the best default changes (a calibration set
+    # was chosen, or the embeddings arrived) the curator's earlier choice gives way to it.
+    # (Writing the value into session_state instead races with fast typing: a rerun that
+    # interrupts the drawing run brings back an empty widget.)
+    if st.session_state.get("add-methods-defaults") != defaults:
         st.session_state["add-methods-defaults"] = defaults
-        st.session_state["add-methods"] = defaults
+        st.session_state.pop("add-methods", None)
     methods = st.multiselect(
-        "Synthesis methods (the first is exported)", list_methods(), key="add-methods"
+        "Synthesis methods (the first is exported)",
+        list_methods(),
+        default=defaults,
+        key="add-methods",
     )
     if st.button(
         "Synthesize", key="add-synthesize", type="primary", disabled=not (texts and methods)

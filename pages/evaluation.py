@@ -25,6 +25,7 @@ from ui.widgets import find_latest_job, get_actor, render_job_status
 
 TABS = ["Results", "Compare runs", "Few-shot", "Hierarchy", "New run", "Image sets"]
 FLASH_KEY = "eval-flash"
+START_ERROR_KEY = "eval-start-error"  # why the last Run click queued nothing
 PROTOCOL_HELP = (
     "Per class: up to N images of the class and N of other classes, drawn with the seed. Heads: "
     "the trained row, and each synthesis method's row built leave-one-out (from the other "
@@ -113,25 +114,34 @@ def _render_new_run(con) -> None:
     _render_support(labels, classes, class_names)
     from extension.synthesis.methods import list_methods
 
-    methods = st.multiselect(
+    st.multiselect(
         "Synthesis methods (beside the trained row)",
         list_methods(),
         default=_default_methods(con, classes),
         key="new-methods",
     )
     left, mid, right = st.columns(3)
-    n = left.number_input("N positives and negatives", 1, 100_000, 1000, key="new-n")
-    seed = mid.number_input("Seed", 0, 2**31 - 1, 0, key="new-seed")
-    n_boot = right.number_input("Bootstrap replicates", 0, 10_000, 1000, key="new-boot")
-    negatives = st.multiselect(
+    left.number_input("N positives and negatives", 1, 100_000, 1000, key="new-n")
+    mid.number_input("Seed", 0, 2**31 - 1, 0, key="new-seed")
+    right.number_input("Bootstrap replicates", 0, 10_000, 1000, key="new-boot")
+    st.multiselect(
         "Extra negative-only sets (new-class evaluation)",
         [s for s in names if s != set_id],
         format_func=names.get,
         key="new-neg",
     )
-    if st.button("Run the protocol", type="primary", key="new-start", disabled=not classes):
-        _start("evaluate", lambda: _eval_spec(set_id, classes, methods, n, seed, n_boot, negatives))
-    _render_fewshot_start(labels, set_id, classes, methods, n, seed)
+    st.button(
+        "Run the protocol",
+        type="primary",
+        key="new-start",
+        disabled=not classes,
+        on_click=_start_from_form,
+        args=("evaluate",),
+    )
+    _render_fewshot_start(labels, classes)
+    error = st.session_state.pop(START_ERROR_KEY, None)
+    if error:
+        plain.error(error)
     for kind, key in (("evaluate", "new-job"), ("fewshot", "fs-job")):
         job_id = find_latest_job(kind)
         if job_id is not None:
@@ -172,15 +182,20 @@ def _render_support(labels, classes: list[str], names: dict) -> None:
             st.info(f"{kind}: {plain.escape_markdown(reason)}.")
 
 
-def _render_fewshot_start(labels, set_id, classes, methods, n, seed) -> None:
+def _render_fewshot_start(labels, classes: list[str]) -> None:
     shots = st.multiselect(
         "Few-shot k", [1, 2, 5, 10, 25, 50], default=[1, 5, 10, 25], key="fs-shots"
     )
     reason = compute_fewshot_support(labels, classes, shots)
     if reason:
         st.caption(f"Few-shot baseline unavailable: {plain.escape_markdown(reason)}")
-    if st.button("Run the few-shot baseline", key="fs-start", disabled=reason is not None):
-        _start("fewshot", lambda: _fewshot_spec(set_id, classes, methods, shots, n, seed))
+    st.button(
+        "Run the few-shot baseline",
+        key="fs-start",
+        disabled=reason is not None,
+        on_click=_start_from_form,
+        args=("fewshot",),
+    )
 
 
 def _eval_spec(set_id, classes, methods, n, seed, n_boot, negatives) -> dict:
@@ -208,6 +223,28 @@ def _fewshot_spec(set_id, classes, methods, shots, n, seed) -> dict:
         n=int(n),
         seed=int(seed),
     ).to_dict()
+
+
+def _start_from_form(kind: str) -> None:
+    """Button callback: queue 'evaluate' or 'fewshot' with the New run tab's values as they
+    are at the click. A callback runs before the next script run, so the click is never lost
+    to a rerun that another click starts at once (a tab switch right after "Run")."""
+    form = st.session_state
+    common = (form["new-set"], form["new-classes"], form["new-methods"])
+    try:
+        if kind == "evaluate":
+            spec = _eval_spec(
+                *common,
+                form["new-n"],
+                form["new-seed"],
+                form["new-boot"],
+                form.get("new-neg", []),
+            )
+        else:
+            spec = _fewshot_spec(*common, form["fs-shots"], form["new-n"], form["new-seed"])
+        start_job(kind, spec)
+    except ValueError as exc:
+        form[START_ERROR_KEY] = str(exc)
 
 
 def _start(kind: str, make_spec) -> None:

@@ -86,6 +86,19 @@ def render_pooled(summary: dict) -> None:
     st.caption("Interval: bootstrap over the classes. Random ranking scores 0.5.")
 
 
+def _why_nothing_to_show(summary: dict, chosen: list[str], rule: str) -> str:
+    """Why the chosen classes, heads and metric have no per-class figure."""
+    pooled = set((summary.get("pooled") or {}).get("classes") or ())
+    if chosen and set(chosen) <= pooled:
+        return (
+            "No per-class figure for these classes: each has too few images (see the pooled "
+            "AUROC above)."
+        )
+    if rule == "argmax":
+        return "Nothing to show for this choice (the argmax rule needs the base head)."
+    return "Nothing to show for this choice."
+
+
 def render_run_results(con, run: dict) -> None:
     """Figure 2-style chart, the metrics table with intervals, ROC and PR of one class; the
     pooled AUROC of the classes too small for those."""
@@ -117,7 +130,7 @@ def render_run_results(con, run: dict) -> None:
         pl.col("wnid").is_in(chosen) & pl.col("method").is_in(shown) & (pl.col("metric") == key)
     )
     if part.is_empty():
-        st.info("Nothing to show for this choice (the argmax rule needs the base head).")
+        st.info(_why_nothing_to_show(summary, chosen, rule))
         return
     p = float((part["n_pos"] / (part["n_pos"] + part["n_neg"])).mean())
     st.plotly_chart(
