@@ -16,7 +16,7 @@ demo:  ## only build the embedded default database (data/workbench.duckdb)
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
-bench:  ## every benchmark, one after another (about 50 min on 2 cores); results in benchmarks/results/
+bench:  ## every benchmark, one after another (about 20 min on 2 cores); results in benchmarks/results/
 	bash scripts/bootstrap.sh --scale
 	.venv/bin/python benchmarks/bench_text_stats.py
 	.venv/bin/python benchmarks/bench_relevance.py
