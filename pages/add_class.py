@@ -31,7 +31,7 @@ from ui import plain
 from ui.extension_figures import make_nearest_figure
 from ui.extension_resources import get_base, get_donors
 from ui.resources import get_cursor, start_job
-from ui.widgets import find_latest_job, render_job_status, require_actor
+from ui.widgets import find_latest_job, follow_defaults, render_job_status, require_actor
 
 FLASH_KEY = "add-flash"
 
@@ -100,13 +100,7 @@ def _render_new_class(con, donors, model: ModelSpec) -> None:
         calibration_images=calibration_set is not None, embeddings=donors.embeddings is not None
     )
     defaults = [m for m in defaults if m in list_methods()]
-    # The widget starts at the defaults; when the best default changes (a calibration set
-    # was chosen, or the embeddings arrived) the curator's earlier choice gives way to it.
-    # (Writing the value into session_state instead races with fast typing: a rerun that
-    # interrupts the drawing run brings back an empty widget.)
-    if st.session_state.get("add-methods-defaults") != defaults:
-        st.session_state["add-methods-defaults"] = defaults
-        st.session_state.pop("add-methods", None)
+    follow_defaults("add-methods", defaults)
     methods = st.multiselect(
         "Synthesis methods (the first is exported)",
         list_methods(),

@@ -93,15 +93,20 @@ def render_job_status(job_id: int, *, key: str) -> dict | None:
         st.warning(f"Job {int(job_id)} does not exist.")
         return None
     active = job["status"] in job_db.ACTIVE_STATUSES
+    polling = {"from_timer": False}  # False while the page's own run draws the fragment
 
     @st.fragment(run_every=POLL_EVERY_S if active else None)
     def _poll() -> None:
         current = job_db.get_job(get_cursor(), job_id)
-        if active and current["status"] not in job_db.ACTIVE_STATUSES:
+        finished = active and current["status"] not in job_db.ACTIVE_STATUSES
+        if finished and polling["from_timer"]:
             st.rerun(scope="app")  # the job just finished: show its results everywhere
+        # A job that finishes during the page's own run is left to the next tick: rerunning
+        # here would drop the click that started this run (a button pressed elsewhere).
         _render_job_body(current, key=key)
 
     _poll()
+    polling["from_timer"] = True
     return job
 
 
@@ -118,6 +123,23 @@ def _render_job_body(job: dict, *, key: str) -> None:
         st.code(job["error"] or "(no message)", language=None, wrap_lines=True)
     elif status == "cancelled":
         st.warning("Cancelled. Nothing half-written was kept.")
+
+
+def follow_defaults(key: str, defaults: list) -> None:
+    """Let the widget `key` (drawn next, with `default=defaults`) follow its defaults when
+    they change, until the user picks a value of their own; their choice is kept.
+
+    Call it just before drawing the widget. (Writing the value into session_state instead
+    races with fast typing: a rerun that interrupts the drawing run brings back an empty
+    widget.)
+    """
+    offered_key = f"{key}-defaults"
+    offered = st.session_state.get(offered_key)
+    if offered == defaults:
+        return
+    st.session_state[offered_key] = defaults
+    if st.session_state.get(key) in (None, offered):  # untouched: take the new defaults
+        st.session_state.pop(key, None)
 
 
 def select_in_url(label: str, options: list, *, key: str, format_func=str, default=None):
