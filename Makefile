@@ -16,12 +16,13 @@ demo:  ## only build the embedded default database (data/workbench.duckdb)
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
-bench:  ## every benchmark, one after another (about 20 min on 2 cores); results in benchmarks/results/
+bench:  ## every benchmark, one after another (about 30 min on 2 cores); results in benchmarks/results/
 	bash scripts/bootstrap.sh --scale
 	.venv/bin/python benchmarks/bench_text_stats.py
 	.venv/bin/python benchmarks/bench_relevance.py
 	.venv/bin/python benchmarks/bench_noise.py
 	.venv/bin/python benchmarks/bench_captions.py
 	.venv/bin/python benchmarks/bench_loo.py
+	.venv/bin/python benchmarks/bench_text_embedding.py
 	.venv/bin/python benchmarks/bench_paper_chart.py
 	.venv/bin/python benchmarks/bench_scale.py --repeats 3

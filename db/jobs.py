@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Sequence
 
 import duckdb
 import polars as pl
@@ -107,13 +108,26 @@ def update_worker_heartbeat(con: duckdb.DuckDBPyConnection, worker_id: int) -> N
     )
 
 
-def claim_next_job(con: duckdb.DuckDBPyConnection, worker_id: int | None = None) -> dict | None:
-    """Mark the oldest queued job as running (by `worker_id`) and return it, or None."""
+def claim_next_job(
+    con: duckdb.DuckDBPyConnection,
+    worker_id: int | None = None,
+    *,
+    only_kinds: Sequence[str] | None = None,
+    skip_kinds: Sequence[str] = (),
+) -> dict | None:
+    """Mark the oldest queued job as running (by `worker_id`) and return it, or None.
+
+    Args:
+        only_kinds: claim only jobs of these kinds (None: any kind).
+        skip_kinds: never claim jobs of these kinds.
+    """
     row = fetch_row(
         con,
         "UPDATE jobs SET status = 'running', started_at = current_timestamp, worker_id = ? "
-        "WHERE job_id = (SELECT min(job_id) FROM jobs WHERE status = 'queued') RETURNING job_id",
-        [worker_id],
+        "WHERE job_id = (SELECT min(job_id) FROM jobs WHERE status = 'queued' "
+        "AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], kind)) "
+        "AND NOT list_contains(?::VARCHAR[], kind)) RETURNING job_id",
+        [worker_id, *[None if only_kinds is None else list(only_kinds)] * 2, list(skip_kinds)],
     )
     return get_job(con, int(row[0])) if row else None
 

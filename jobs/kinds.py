@@ -51,6 +51,10 @@ LIBRARY_JOBS: dict[str, tuple[type[JsonSpec], str, tuple[str, ...] | None]] = {
     "photo-check": (PhotoCheckSpec, "extension.synthesis.drafts:run_photo_check", None),
 }
 
+# Long builds the pages start on their own, not on a click: they run in the worker's
+# prefetch lane, beside what people start, never in front of it (`jobs.worker.LANES`).
+PREFETCH_KINDS: tuple[str, ...] = ("text-embeddings",)
+
 
 def _library_job(target: str, keep: tuple[str, ...] | None):
     """A job function that imports `target` ("module:function") when it runs and calls it."""

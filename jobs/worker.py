@@ -1,22 +1,27 @@
-"""The single background worker: a daemon thread that runs queued jobs one at a time.
+"""The background worker: daemon threads that run queued jobs, one at a time per lane.
 
-It owns its own cursor on the process's connection and never touches Streamlit. A job's
-database writes are its own business (each job keeps its writes transactional); the worker
-records status, progress, errors and results, and a heartbeat thread says it is alive, so a
-reader can tell a job whose process died (`db.jobs` shows it as 'interrupted').
+Two lanes share one worker id and heartbeat. The main lane runs what people start, in the
+order they started it; the prefetch lane runs the long builds the pages start on their own
+(`jobs.kinds.PREFETCH_KINDS`, e.g. the sentence embeddings of every class text, minutes on a
+CPU), so a click never waits behind one. Each lane owns its own cursor on the process's
+connection and never touches Streamlit. A job's database writes are its own business (each
+job keeps its writes transactional); the worker records status, progress, errors and
+results, and a heartbeat thread says it is alive, so a reader can tell a job whose process
+died (`db.jobs` shows it as 'interrupted').
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 
 import duckdb
 
-import jobs.kinds  # noqa: F401  (registers every job kind the workbench ships)
 from db import jobs as job_db
 from db.sql import rollback_if_open
+from jobs.kinds import PREFETCH_KINDS  # (importing it registers every shipped job kind)
 from jobs.progress import JobCancelled, JobProgress
 from jobs.registry import get_job_kind
 
@@ -49,17 +54,27 @@ def run_job(con: duckdb.DuckDBPyConnection, job: dict) -> str:
     return "succeeded"
 
 
-def run_queued_jobs(con: duckdb.DuckDBPyConnection, worker_id: int | None = None) -> int:
-    """Run every queued job in order on this thread. Returns how many ran.
+def run_queued_jobs(
+    con: duckdb.DuckDBPyConnection,
+    worker_id: int | None = None,
+    *,
+    only_kinds: tuple[str, ...] | None = None,
+    skip_kinds: tuple[str, ...] = (),
+) -> int:
+    """Run every queued job (of these kinds: see `db.jobs.claim_next_job`) in order on this
+    thread. Returns how many ran.
 
     Without a `worker_id` (the CLI's `jobs run-queued`, tests), this call registers itself as
     a worker with a heartbeat for as long as it runs.
     """
     if worker_id is None:
         with Heartbeat(con) as heartbeat:
-            return run_queued_jobs(con, heartbeat.worker_id)
+            return run_queued_jobs(
+                con, heartbeat.worker_id, only_kinds=only_kinds, skip_kinds=skip_kinds
+            )
     ran = 0
-    while (job := job_db.claim_next_job(con, worker_id)) is not None:
+    claim = {"only_kinds": only_kinds, "skip_kinds": skip_kinds}
+    while (job := job_db.claim_next_job(con, worker_id, **claim)) is not None:
         run_job(con, job)
         ran += 1
     return ran
@@ -94,16 +109,36 @@ class Heartbeat:
                 log.exception("heartbeat write failed")
 
 
-class JobWorker:
-    """Daemon thread polling the queue; `wake()` makes it look at once after a submit."""
+# lane name -> which jobs it claims (`run_queued_jobs` arguments)
+LANES: dict[str, dict] = {
+    "main": {"skip_kinds": PREFETCH_KINDS},
+    "prefetch": {"only_kinds": PREFETCH_KINDS},
+}
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, poll_interval_s: float = 1.0):
-        self._cursor = con.cursor()
+
+class JobWorker:
+    """One daemon thread per lane polling the queue; `wake()` makes them look at once."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        poll_interval_s: float = 1.0,
+        lanes: dict[str, dict] | None = None,
+    ):
+        self._lanes = LANES if lanes is None else lanes
         self._heartbeat = Heartbeat(con)
         self._poll_interval_s = poll_interval_s
-        self._wake = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="workbench-job-worker", daemon=True)
+        self._wakes = {lane: threading.Event() for lane in self._lanes}
+        self._threads = [
+            threading.Thread(
+                target=self._loop,
+                args=(con.cursor(), lane),
+                name=f"workbench-job-worker-{lane}",
+                daemon=True,
+            )
+            for lane in self._lanes
+        ]
 
     @property
     def worker_id(self) -> int:
@@ -111,26 +146,30 @@ class JobWorker:
 
     def start(self) -> JobWorker:
         self._heartbeat.__enter__()
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def wake(self) -> None:
-        self._wake.set()
+        for event in self._wakes.values():
+            event.set()
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout_s)
+        self.wake()
+        for thread in self._threads:
+            thread.join(timeout_s)
         self._heartbeat.stop()
 
-    def _loop(self) -> None:
+    def _loop(self, cursor: duckdb.DuckDBPyConnection, lane: str) -> None:
+        wake = self._wakes[lane]
         while not self._stop.is_set():
             try:
-                run_queued_jobs(self._cursor, self.worker_id)
+                run_queued_jobs(cursor, self.worker_id, **self._lanes[lane])
             except Exception:
-                log.exception("job worker loop error")
-            self._wake.wait(self._poll_interval_s)
-            self._wake.clear()
+                log.exception("job worker loop error (%s lane)", lane)
+            wake.wait(self._poll_interval_s)
+            wake.clear()
 
 
 def submit_job(
@@ -151,3 +190,26 @@ def submit_job(
 def cancel_job(con: duckdb.DuckDBPyConnection, job_id: int) -> None:
     """Ask a job to stop (at once when queued, at its next progress report when running)."""
     job_db.request_cancel(con, job_id)
+
+
+def wait_for_job(
+    con: duckdb.DuckDBPyConnection,
+    job_id: int,
+    statuses: tuple[str, ...] = job_db.FINAL_STATUSES,
+    *,
+    timeout_s: float = 120.0,
+    poll_s: float = 0.05,
+) -> dict:
+    """Poll until the job's status is one of `statuses` (default: it ended). Returns the job.
+
+    Raises:
+        TimeoutError: it did not get there within `timeout_s` seconds (names the status).
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = job_db.get_job(con, job_id)
+        if job["status"] in statuses:
+            return job
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} stayed {job['status']} for {timeout_s:g} s")
+        time.sleep(poll_s)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -60,15 +59,9 @@ def _release_streamlit_resources():
 
 def wait_for_job(con, job_id: int, timeout_s: float = 120.0) -> dict:
     """Poll the jobs table until the job ends (the worker runs it on its own thread)."""
-    from db import jobs as job_db
+    from jobs.worker import wait_for_job as wait
 
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = job_db.get_job(con, job_id)
-        if job["status"] in job_db.FINAL_STATUSES:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish within {timeout_s} s")
+    return wait(con, job_id, timeout_s=timeout_s, poll_s=0.2)
 
 
 def open_page(path, *, timeout: float = 120, curator: str | None = "tester"):

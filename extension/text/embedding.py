@@ -87,6 +87,8 @@ class TextEncoder:
             cached = [d for d in digests if d not in found]
             found.update(zip(cached, self.store.get(cached) if cached else [], strict=True))
             return torch.stack([found[d] for d in digests])
+        if todo:
+            progress(0.0, f"embedding {len(todo):,} new texts (of {len(texts):,})")
         for start in range(0, len(todo), _SHARD_TEXTS):
             chunk = todo[start : start + _SHARD_TEXTS]
             vectors = self._compute([t for _, t in chunk])

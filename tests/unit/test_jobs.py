@@ -14,17 +14,11 @@ from contract.specs import JsonSpec
 from db import jobs as job_db
 from db.connect import connect
 from jobs.registry import list_job_kinds, register_job
-from jobs.worker import JobWorker, run_queued_jobs, submit_job
+from jobs.worker import JobWorker, run_queued_jobs, submit_job, wait_for_job
 
 
 def _wait_for(con, job_id, statuses, timeout_s=20.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = job_db.get_job(con, job_id)
-        if job["status"] in statuses:
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} stayed {job['status']}")
+    return wait_for_job(con, job_id, tuple(statuses), timeout_s=timeout_s)
 
 
 @contextmanager
@@ -171,3 +165,38 @@ def test_progress_is_visible_while_a_job_holds_a_transaction_and_cancel_rolls_ba
     assert job["status"] == "cancelled"
     tables = {r[0] for r in reader.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert "job_scratch" not in tables  # the half-done transaction left nothing behind
+
+
+_prefetch_gate = threading.Event()
+
+
+@register_job("test-prefetch", spec=_EmptySpec)
+def _test_prefetch(con, spec, progress):
+    progress(0.1, "a long build")
+    assert _prefetch_gate.wait(20), "the test never let the build finish"
+    return {}
+
+
+def test_a_clicked_job_runs_while_a_long_prefetch_build_is_running(con):
+    from jobs.kinds import PREFETCH_KINDS
+    from jobs.worker import LANES
+
+    assert "text-embeddings" in PREFETCH_KINDS
+    assert LANES["prefetch"]["only_kinds"] == LANES["main"]["skip_kinds"] == PREFETCH_KINDS
+    lanes = {
+        "main": {"skip_kinds": ("test-prefetch",)},
+        "prefetch": {"only_kinds": ("test-prefetch",)},
+    }
+    _prefetch_gate.clear()
+    worker = JobWorker(con, poll_interval_s=0.05, lanes=lanes).start()
+    reader = con.cursor()
+    try:
+        build = submit_job(con, kind="test-prefetch", spec={}, worker=worker)
+        _wait_for(reader, build, {"running"})
+        clicked = submit_job(con, kind="noop", spec={"steps": 2}, worker=worker)
+        assert _wait_for(reader, clicked, {"succeeded", "failed"})["status"] == "succeeded"
+        assert job_db.get_job(reader, build)["status"] == "running"  # still building
+    finally:
+        _prefetch_gate.set()
+        worker.stop()
+    assert _wait_for(reader, build, {"succeeded", "failed"})["status"] == "succeeded"
