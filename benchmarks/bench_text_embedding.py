@@ -102,7 +102,7 @@ def measure_click_during_build(lanes: dict, click_after_s: float) -> dict:
     with fresh_workdir() as folder:
         con = make_database(folder)
         reader = con.cursor()
-        worker = JobWorker(con, poll_interval_s=0.1, lanes=lanes).start()
+        worker = JobWorker(con, lanes=lanes).start()  # polls as in the app
         try:
             build_start = time.perf_counter()
             build = submit_job(
