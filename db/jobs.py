@@ -121,13 +121,14 @@ def claim_next_job(
         only_kinds: claim only jobs of these kinds (None: any kind).
         skip_kinds: never claim jobs of these kinds.
     """
+    only = None if only_kinds is None else list(only_kinds)
     row = fetch_row(
         con,
         "UPDATE jobs SET status = 'running', started_at = current_timestamp, worker_id = ? "
         "WHERE job_id = (SELECT min(job_id) FROM jobs WHERE status = 'queued' "
         "AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], kind)) "
         "AND NOT list_contains(?::VARCHAR[], kind)) RETURNING job_id",
-        [worker_id, *[None if only_kinds is None else list(only_kinds)] * 2, list(skip_kinds)],
+        [worker_id, only, only, list(skip_kinds)],
     )
     return get_job(con, int(row[0])) if row else None
 

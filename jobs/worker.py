@@ -73,8 +73,9 @@ def run_queued_jobs(
                 con, heartbeat.worker_id, only_kinds=only_kinds, skip_kinds=skip_kinds
             )
     ran = 0
-    claim = {"only_kinds": only_kinds, "skip_kinds": skip_kinds}
-    while (job := job_db.claim_next_job(con, worker_id, **claim)) is not None:
+    while job := job_db.claim_next_job(
+        con, worker_id, only_kinds=only_kinds, skip_kinds=skip_kinds
+    ):
         run_job(con, job)
         ran += 1
     return ran
