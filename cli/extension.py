@@ -108,7 +108,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     export = add_command(
         subparsers, "export-model", "write base model + kept added classes for timm", handle_export
     )
-    export.add_argument("--out", required=True, help="output folder")
+    export.add_argument(
+        "--out",
+        default="",
+        help="a new output folder (default: a new folder under the storage root's exports/); "
+        "an existing folder with content is refused, never replaced",
+    )
     export.add_argument(
         "--classes", default="", help="comma-separated added classes (default: all kept)"
     )
@@ -334,7 +339,7 @@ def handle_export(args: argparse.Namespace) -> int:
     from extension.synthesis.export import run_export
 
     wnids = tuple(c.strip() for c in args.classes.split(",") if c.strip())
-    spec = ExportSpec(out_dir=str(Path(args.out)), model=_model_spec(args), wnids=wnids)
+    spec = ExportSpec(out_dir=args.out, model=_model_spec(args), wnids=wnids)
     with open_database(args.db) as con:
         result = run_export(con, spec)
     print(json.dumps(result), file=sys.stdout)

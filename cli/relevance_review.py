@@ -48,7 +48,12 @@ def add_actions(actions, make_action) -> None:
     add_actor_option(threshold)
     export = make_action(actions, "export", "write the curated parquet + dataset card", handle)
     _add_version_option(export)
-    export.add_argument("--out", required=True, help="output folder")
+    export.add_argument(
+        "--out",
+        default="",
+        help="a new output folder (default: a new folder under the storage root's exports/); "
+        "an existing folder with content is refused, never replaced",
+    )
     export.add_argument("--kept-only", action="store_true")
     export.add_argument("--zip", action="store_true", help="also write <out>.zip")
 
@@ -155,15 +160,16 @@ def _handle_threshold(con, args) -> int:
 def _handle_export(con, args) -> int:
     from pathlib import Path
 
-    from curation.relevance.export import compute_folder_zip, export_curated_set
+    from contract.files import write_files_zip
+    from curation.relevance.export import export_curated_set
 
     result = export_curated_set(
         con, model_version=_model_version(con, args), out_dir=args.out, kept_only=args.kept_only
     )
     if args.zip:
-        target = Path(str(Path(args.out)).rstrip("/") + ".zip")
-        target.write_bytes(compute_folder_zip(Path(args.out)))
-        result["zip"] = str(target)
+        folder = Path(result["path"])
+        target = folder.with_name(folder.name + ".zip")
+        result["zip"] = str(write_files_zip(folder, result["files"], target))
     print(json.dumps(result, indent=2))
     return 0
 

@@ -42,16 +42,56 @@ def hash_tensors(named_tensors) -> str:
     return digest.hexdigest()
 
 
-def write_folder_zip(folder: str | Path, target: str | Path | None = None) -> Path:
-    """Zip a folder's files (names relative to it) into `target` (default `<folder>.zip`),
-    written to a temporary name and renamed, so a reader never sees half a zip. Returns it."""
+def compute_files_zip(folder: str | Path, names: list[str]) -> bytes:
+    """The named files of a folder (relative paths, e.g. what an export wrote) as zip bytes.
+
+    Only the listed files go in, so a folder that also holds other files never leaks them.
+
+    Raises:
+        ValueError: a name that leaves the folder (absolute, `..`) or is not a plain file.
+    """
+    import io
     import zipfile
 
     folder = Path(folder)
-    target = Path(target) if target is not None else folder.with_name(folder.name + ".zip")
-    tmp = target.with_name(f".{target.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            archive.write(path, arcname=str(path.relative_to(folder)))
-    tmp.replace(target)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in names:
+            path = _file_in(folder, name)
+            archive.write(path, arcname=Path(name).as_posix())
+    return buffer.getvalue()
+
+
+def write_files_zip(folder: str | Path, names: list[str], target: str | Path) -> Path:
+    """Write `compute_files_zip(folder, names)` to `target`, which must not exist yet: the
+    bytes go to a temporary file first and are linked to the name, so a reader never sees
+    half a zip and an existing file is never replaced. Returns `target`.
+
+    Raises:
+        FileExistsError: `target` exists (nothing is changed).
+    """
+    import os
+    import tempfile
+
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(compute_files_zip(folder, names))
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise FileExistsError(f"{target} exists already; nothing was written") from None
+    finally:
+        os.unlink(tmp)
     return target
+
+
+def _file_in(folder: Path, name: str) -> Path:
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise ValueError(f"{name!r} is not a file name inside {folder}")
+    path = folder / relative
+    if path.is_symlink() or not path.is_file():
+        raise ValueError(f"{path} is not a plain file")
+    return path

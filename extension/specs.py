@@ -179,12 +179,13 @@ class ExportSpec(JsonSpec):
     """Export the base model plus kept added classes as a timm checkpoint folder.
 
     Attributes:
-        out_dir: the folder to write (replaced only once the new one is complete).
+        out_dir: a new folder to write ('' = a new folder under the storage root's exports/;
+            an existing folder with content is refused, never replaced).
         model: the base classifier the rows were synthesized for.
         wnids: added classes to include (empty: every kept one), in head order.
     """
 
-    out_dir: str
+    out_dir: str = ""
     model: ModelSpec = field(default_factory=ModelSpec)
     wnids: tuple[str, ...] = ()
 

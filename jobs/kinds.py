@@ -108,9 +108,14 @@ def _ingest_captions(con, spec: IngestCaptionsSpec, progress) -> dict:
 
 @register_job("export-model", spec=ExportSpec)
 def _export_model(con, spec: ExportSpec, progress) -> dict:
-    """The checkpoint folder, and a zip of it for the page's download button."""
-    from contract.files import write_folder_zip
+    """The checkpoint folder, and a zip of the files the export wrote (only those) beside it,
+    for the page's download button."""
+    from pathlib import Path
+
+    from contract.files import write_files_zip
     from extension.synthesis.export import run_export
 
     result = run_export(con, spec, progress)
-    return {**result, "zip": str(write_folder_zip(result["path"]))}
+    folder = Path(result["path"])
+    target = folder.with_name(folder.name + ".zip")
+    return {**result, "zip": str(write_files_zip(folder, result["files"], target))}

@@ -326,8 +326,8 @@ def _render_export(con, model: ModelSpec) -> None:
         return
     st.text(f"{kept.height} kept class(es): " + ", ".join(kept["wnid"].to_list()))
     if st.button("Export the extended model (background job)", key="add-export"):
-        folder = resolve_db_path().resolve().parent / "exports" / "extended-model"
-        start_job("export-model", ExportSpec(out_dir=str(folder), model=model).to_dict())
+        # A new folder under the storage root's exports/ each time (the page takes no path).
+        start_job("export-model", ExportSpec(model=model).to_dict())
         st.rerun()
     job_id = find_latest_job("export-model")
     if job_id is None:
@@ -337,7 +337,7 @@ def _render_export(con, model: ModelSpec) -> None:
         info = job["result"]
         st.text(
             f"{info['architecture']}: {info['num_classes']} classes ({len(info['added'])} added), "
-            f"folder {info['path']}"
+            f"folder {Path(info['path']).name} (in the storage root's exports folder)"
         )
         zip_path = Path(info["zip"])
         st.download_button(

@@ -16,9 +16,10 @@ import streamlit as st
 
 from curation.relevance import decisions
 from curation.relevance.export import (
-    compute_folder_zip,
+    compute_export_zip,
     export_curated_set,
     get_decided_captions,
+    list_curated_exports,
 )
 from curation.relevance.rules import compute_class_summary, compute_most_likely_wrong
 from curation.thumbnails import get_image_root, update_image_root
@@ -171,25 +172,22 @@ def _render_thresholds(con, version: int, labels: dict) -> None:
 
 
 def _render_export(con, version: int) -> None:
+    """Export into a new folder under the storage root's exports/ (the page takes no server
+    path), then offer the newest export's own files as a zip."""
     stored = decisions.get_thresholds(con, version)[0]
     plain.caption(f"Uses this version's saved thresholds (global {stored:.2f}).")
-    out_dir = st.text_input(
-        "Export folder (on the server)",
-        value=f"data/exports/relevance-v{version}",
-        key="rr-export-dir",
-    )
     kept_only = st.checkbox("Kept captions only", key="rr-kept-only")
     if st.button("Export parquet + dataset card", key="rr-export"):
-        result = export_curated_set(
-            con, model_version=version, out_dir=out_dir, kept_only=kept_only
-        )
-        plain.success(f"Exported {result['n_rows']} captions to {out_dir}.")
-    folder = Path(out_dir)
-    if (folder / "captions.parquet").is_file():
+        result = export_curated_set(con, model_version=version, kept_only=kept_only)
+        plain.success(f"Exported {result['n_rows']} captions to {Path(result['path']).name}.")
+    exports = list_curated_exports(con, version)
+    if exports:
+        folder = exports[0]
+        plain.caption(f"Newest export: {folder.name} (in the storage root's exports folder)")
         st.download_button(
             "Download the export (zip)",
-            data=lambda: compute_folder_zip(folder),
-            file_name=f"relevance-v{version}.zip",
+            data=lambda: compute_export_zip(folder),
+            file_name=f"{folder.name}.zip",
             mime="application/zip",
             key="rr-download",
             on_click="ignore",

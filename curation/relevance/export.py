@@ -1,6 +1,8 @@
 """Export the curated caption set of one model version, with that version's thresholds.
 
-Writes into a folder (and, for a download, the same files as one zip):
+Writes into a new folder (default: under the storage root's exports/; never into a folder
+with content, see `contract.storage.new_output_folder`) and, for a download, the same files
+(only those) as one zip:
 - `captions.parquet`: every scored caption with its fields, P(own), mean P, the suggested
   class and its P, whether the score is out of sample, threshold, the model's and the final
   decision, who decided (model or human, with the reason), the raw and the uniform
@@ -12,20 +14,28 @@ Writes into a folder (and, for a download, the same files as one zip):
 from __future__ import annotations
 
 import datetime as dt
-import io
-import tempfile
-import zipfile
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from contract.files import compute_files_zip
+from contract.storage import (
+    check_output_folder,
+    compute_new_folder_name,
+    list_folder_files,
+    new_output_folder,
+)
 from curation.relevance import checkpoint as ckpt
 from curation.relevance.decisions import get_thresholds
 from curation.relevance.rules import compute_decisions
 from db import relevance as relevance_db
 from db import relevance_scores as scores_db
 from db.classes import list_classes, list_sources
+from db.storage import get_storage
+
+# The files an export writes: the download zips these and nothing else.
+EXPORT_FILES = ("captions.parquet", "class_descriptions.parquet", "DATASET_CARD.md")
 
 CAPTION_COLUMNS = (
     "caption_id",
@@ -71,22 +81,31 @@ def export_curated_set(
     con: duckdb.DuckDBPyConnection,
     *,
     model_version: int,
-    out_dir: str | Path,
+    out_dir: str | Path = "",
     threshold: float | None = None,
     kept_only: bool = False,
 ) -> dict:
-    """Write the curated set, the class descriptions used and a dataset card.
+    """Write the curated set, the class descriptions used and a dataset card, into a new folder.
 
     Args:
+        out_dir: '' = a new folder `relevance-v<version>-<time>` under the storage root's
+            exports/; else a path that does not exist yet (or an empty folder).
         threshold: None = the version's stored global threshold (see `get_decided_captions`).
         kept_only: write only captions whose final decision is 'keep'.
 
     Returns:
-        Paths written and counts (n_rows, n_kept, n_dropped, n_human).
+        `path` (the folder), `files` (names written), paths written and counts (n_rows,
+        n_kept, n_dropped, n_human).
 
     Raises:
         ValueError: unknown model version, or one with no scores yet.
+        contract.storage.OutputFolderError: `out_dir` exists with content (nothing written).
     """
+    out = (
+        check_output_folder(out_dir)
+        if str(out_dir)
+        else compute_new_folder_name(get_storage(con).exports, f"relevance-v{model_version}")
+    )
     version = relevance_db.get_model_version(con, model_version)
     if version is None:
         raise ValueError(f"model version {model_version} does not exist")
@@ -97,12 +116,8 @@ def export_curated_set(
         .with_columns(pl.lit(model_version, pl.Int64).alias("model_version"))
         .select(CAPTION_COLUMNS)
     )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     rows = decided.filter(pl.col("decision") == "keep") if kept_only else decided
-    rows.write_parquet(out / "captions.parquet")
     classes = _class_descriptions(con, version)
-    classes.write_parquet(out / "class_descriptions.parquet")
     counts = {
         "n_rows": rows.height,
         "n_kept": int((decided["decision"] == "keep").sum()),
@@ -114,9 +129,15 @@ def export_curated_set(
     card = compute_dataset_card(
         con, version, counts, threshold=overall, kept_only=kept_only, used_sources=used
     )
-    (out / "DATASET_CARD.md").write_text(card, encoding="utf-8")
+    with new_output_folder(out) as tmp:
+        rows.write_parquet(tmp / "captions.parquet")
+        classes.write_parquet(tmp / "class_descriptions.parquet")
+        (tmp / "DATASET_CARD.md").write_text(card, encoding="utf-8")
+        files = list_folder_files(tmp)
     return {
         **counts,
+        "path": str(out),
+        "files": files,
         "captions": str(out / "captions.parquet"),
         "class_descriptions": str(out / "class_descriptions.parquet"),
         "card": str(out / "DATASET_CARD.md"),
@@ -199,30 +220,20 @@ def _describe_out_of_sample(run: dict) -> str:
     return "scores of test-split captions are out of sample; training captions are not"
 
 
-def export_curated_zip(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    model_version: int,
-    threshold: float | None = None,
-    kept_only: bool = False,
-) -> tuple[bytes, dict]:
-    """The curated set as one zip (for a download): the files `export_curated_set` writes.
-
-    Returns:
-        (zip bytes, the export's counts).
-    """
-    with tempfile.TemporaryDirectory(prefix="relevance-export-") as tmp:
-        result = export_curated_set(
-            con, model_version=model_version, out_dir=tmp, threshold=threshold, kept_only=kept_only
-        )
-        return compute_folder_zip(Path(tmp)), result
+def list_curated_exports(con: duckdb.DuckDBPyConnection, model_version: int) -> list[Path]:
+    """This version's complete export folders under the storage root's exports/, newest first."""
+    exports = get_storage(con).exports
+    if not exports.is_dir():
+        return []
+    found = [
+        p
+        for p in exports.glob(f"relevance-v{model_version}-*")
+        if p.is_dir() and not p.is_symlink() and (p / EXPORT_FILES[0]).is_file()
+    ]
+    return sorted(found, key=lambda p: p.name, reverse=True)
 
 
-def compute_folder_zip(folder: Path) -> bytes:
-    """The files of a folder (not recursive) as zip bytes, names relative to it."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(Path(folder).iterdir()):
-            if path.is_file():
-                archive.write(path, arcname=path.name)
-    return buffer.getvalue()
+def compute_export_zip(folder: str | Path) -> bytes:
+    """An export folder's own files (`EXPORT_FILES`, those present) as zip bytes."""
+    folder = Path(folder)
+    return compute_files_zip(folder, [n for n in EXPORT_FILES if (folder / n).is_file()])

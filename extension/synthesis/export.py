@@ -11,16 +11,22 @@ classifier, `config.json` with `architecture`, `num_classes`, `label_names` and 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import duckdb
 
 from contract.progress import Progress, no_progress
+from contract.storage import (
+    check_output_folder,
+    compute_new_folder_name,
+    list_folder_files,
+    new_output_folder,
+)
 from db import added_classes as added_db
 from db import classes as class_db
+from db.storage import get_storage
 from extension.models import Head, compute_extended_model, load_base_model
-from extension.specs import DEFAULT_CACHE_DIR, ExportSpec
+from extension.specs import ExportSpec
 from extension.synthesis.new_class import load_head_file
 
 
@@ -45,17 +51,32 @@ def run_export(
     spec: ExportSpec,
     progress: Progress | None = None,
     *,
-    cache_dir: Path = DEFAULT_CACHE_DIR,
+    cache_dir: Path | None = None,
 ) -> dict:
-    """Job entry point: write the extended checkpoint folder (replacing `spec.out_dir` only
-    once complete).
+    """Job entry point: write the extended checkpoint into a new folder.
+
+    `spec.out_dir` '' = a new folder under the storage root's exports/; else a path that does
+    not exist yet (or an empty folder). The files are written into a temporary folder this run
+    creates and renamed into place when complete: nothing the product did not create is ever
+    deleted or overwritten (`contract.storage.new_output_folder`).
 
     Returns:
-        `path`, `num_classes`, `added` (wnids), `architecture`.
+        `path`, `files` (the names written, relative), `num_classes`, `added` (wnids),
+        `architecture`.
+
+    Raises:
+        contract.storage.OutputFolderError: `spec.out_dir` exists with content (checked before
+            any work).
     """
     from timm.models import save_for_hf
 
     progress = progress or no_progress
+    storage = get_storage(con, cache_dir=cache_dir)
+    out_dir = (
+        check_output_folder(spec.out_dir)
+        if spec.out_dir
+        else compute_new_folder_name(storage.exports, "extended-model")
+    )
     model_spec = spec.model
     rows = list_export_rows(con, list(spec.wnids) or None)
     for row in rows:
@@ -65,7 +86,7 @@ def run_export(
                 f"{model_spec.to_json()}: synthesize it again for this model."
             )
     progress(0.1, "loading the base model")
-    model = load_base_model(model_spec, cache_dir=cache_dir)
+    model = load_base_model(model_spec, cache_dir=storage.cache)
     base_wnids = _base_wnids(con, model)
     heads = [load_head_file(Path(r["path"]), sha256=r["sha256"]) for r in rows]
     if heads:
@@ -75,11 +96,25 @@ def run_export(
             model, Head(torch.cat([h.weight for h in heads]), torch.cat([h.bias for h in heads]))
         )
     label_names = base_wnids + [r["wnid"] for r in rows]
-    out_dir = Path(spec.out_dir)
-    tmp = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
     progress(0.5, "writing the checkpoint")
-    save_for_hf(model, str(tmp), model_config={"label_names": label_names}, safe_serialization=True)
+    with new_output_folder(out_dir) as tmp:
+        save_for_hf(
+            model, str(tmp), model_config={"label_names": label_names}, safe_serialization=True
+        )
+        _write_class_files(con, tmp, model_spec, rows, label_names)
+        files = list_folder_files(tmp)
+    progress(1.0, f"exported {len(label_names)} classes")
+    return {
+        "path": str(out_dir),
+        "files": files,
+        "num_classes": len(label_names),
+        "added": [r["wnid"] for r in rows],
+        "architecture": model.pretrained_cfg.get("architecture"),
+    }
+
+
+def _write_class_files(con, folder: Path, model_spec, rows: list[dict], label_names: list[str]):
+    """`classes.json` (head order with names and origin) and `provenance.json`."""
     names = {r["wnid"]: r for r in class_db.list_classes(con).iter_rows(named=True)}
     classes = [
         {
@@ -90,7 +125,7 @@ def run_export(
         }
         for i, w in enumerate(label_names)
     ]
-    (tmp / "classes.json").write_text(json.dumps(classes, indent=1), encoding="utf-8")
+    (folder / "classes.json").write_text(json.dumps(classes, indent=1), encoding="utf-8")
     provenance = {
         "model": model_spec.to_dict(),
         "added": [
@@ -98,16 +133,7 @@ def run_export(
             for r in rows
         ],
     }
-    (tmp / "provenance.json").write_text(json.dumps(provenance, indent=1), encoding="utf-8")
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
-    progress(1.0, f"exported {len(label_names)} classes")
-    return {
-        "path": str(out_dir),
-        "num_classes": len(label_names),
-        "added": [r["wnid"] for r in rows],
-        "architecture": model.pretrained_cfg.get("architecture"),
-    }
+    (folder / "provenance.json").write_text(json.dumps(provenance, indent=1), encoding="utf-8")
 
 
 def _base_wnids(con: duckdb.DuckDBPyConnection, model) -> list[str]:

@@ -9,6 +9,7 @@ import zipfile
 
 import pytest
 
+from curation.relevance.export import EXPORT_FILES
 from db.connect import connect
 from tests.browser.conftest import save_screenshot, start_app, wait_for_app
 from tests.relevance_helpers import fill_relevance_db
@@ -83,13 +84,10 @@ def _export_and_download(page, tmp_path) -> None:
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Export").click()
-    folder = page.locator(".st-key-rr-export-dir input")
-    folder.fill(str(tmp_path / "export"))
-    folder.press("Tab")
     page.locator(".st-key-rr-export button").click()
     expect(page.get_by_text("Exported ", exact=False)).to_be_visible(timeout=30_000)
     with page.expect_download(timeout=30_000) as download:
         page.locator(".st-key-rr-download button").click()
     data = download.value.path().read_bytes()
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-    assert {"captions.parquet", "DATASET_CARD.md"} <= set(names), names
+    assert sorted(names) == sorted(EXPORT_FILES), names  # the export's own files, only

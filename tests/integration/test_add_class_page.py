@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from db import added_classes as added_db
 from db import classes as class_db
 from db import jobs as job_db
+from db.storage import get_storage
 from jobs import worker as _job_worker  # noqa: F401  (pages/jobs.py must not shadow `jobs`)
 from tests.conftest import REPO_ROOT, open_page, wait_for_job
 from tests.extension_helpers import insert_texts
@@ -82,6 +85,12 @@ def test_add_class_preview_synthesize_keep_export(built_con):
     export = wait_for_job(app_con, _latest_job(app_con, "export-model"))
     assert export["status"] == "succeeded", export["error"]
     assert export["result"]["num_classes"] == 1001
+    folder = Path(export["result"]["path"])  # a new folder under this database's storage root
+    assert folder.parent == get_storage(app_con).exports
+    import zipfile
+
+    zipped = zipfile.ZipFile(export["result"]["zip"]).namelist()
+    assert sorted(zipped) == export["result"]["files"]  # the export's own files, only
     at.run()
     assert not at.exception
     assert [b.label for b in at.get("download_button")] == ["Download the checkpoint (zip)"]

@@ -1,0 +1,197 @@
+"""Where the product writes files: one storage root per database, and folders it owns.
+
+Every file the workbench writes (caches, relevance runs, added-class heads, exports, uploads,
+photo checks, temporary files of imports) lives under one root derived from the database
+path, the same for the app and the CLI, never the process's working directory:
+
+    <db folder>/<db stem>-files/      (or $WORKBENCH_STORAGE / --storage)
+        cache/                        models/, text-features/, text-embeddings/, image features
+        relevance/                    training run folders
+        heads/                        added-class heads (per database: two databases in one
+                                      folder never share or delete each other's)
+        exports/                      one new folder per export (model, curated set)
+        uploads/                      uploaded image sets; uploads/photo-checks/
+        tmp/                          temporary files of imports (caption uploads)
+
+Writes outside the product's own folders follow one rule (`new_output_folder`): the product
+writes into a temporary folder it created in this run and renames it to a target that does not
+exist yet (or is an empty folder); it never deletes or overwrites anything it did not create.
+Pure path logic; `db.storage.get_storage(con)` derives the root from a connection.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+STORAGE_ENV_VAR = "WORKBENCH_STORAGE"
+# The folders the product used before the storage root (relative to the working directory, or
+# beside the database): still read where the database records a path in them, never deleted.
+LEGACY_CACHE_DIR = Path(".cache")
+
+
+class OutputFolderError(ValueError):
+    """A target folder the product may not write: it exists with content, or is not a folder."""
+
+
+@dataclass(frozen=True)
+class Storage:
+    """The folders of one database's storage root (absolute paths).
+
+    Attributes:
+        root: the storage root.
+        cache_override: a cache folder given explicitly (`--cache-dir`), else None.
+    """
+
+    root: Path
+    cache_override: Path | None = None
+
+    @property
+    def cache(self) -> Path:
+        """Rebuildable caches: models/, text-features/, text-embeddings/, image features."""
+        return self.cache_override or self.root / "cache"
+
+    @property
+    def text_features(self) -> Path:
+        return self.cache / "text-features"
+
+    @property
+    def relevance(self) -> Path:
+        return self.root / "relevance"
+
+    @property
+    def heads(self) -> Path:
+        return self.root / "heads"
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def uploads(self) -> Path:
+        return self.root / "uploads"
+
+    @property
+    def photo_checks(self) -> Path:
+        return self.uploads / "photo-checks"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    def with_cache(self, cache_dir: str | Path | None) -> Storage:
+        """This storage with the cache part overridden ('' or None keeps the default)."""
+        if not cache_dir:
+            return self
+        return Storage(self.root, Path(cache_dir).expanduser().absolute())
+
+
+def compute_storage_root(db_path: str | Path | None, *, override: str | Path | None = None) -> Path:
+    """The storage root of a database: `override`, else $WORKBENCH_STORAGE, else
+    `<db folder>/<db stem>-files`; an in-memory database (None or ':memory:') gets a folder
+    of its own under the system's temporary folder (per process).
+    """
+    chosen = override or os.environ.get(STORAGE_ENV_VAR)
+    if chosen:
+        return Path(chosen).expanduser().absolute()
+    if db_path is None or str(db_path) in ("", ":memory:"):
+        return Path(tempfile.gettempdir()) / f"workbench-memory-{os.getpid()}-files"
+    db_path = Path(db_path).expanduser().absolute()
+    return db_path.parent / f"{db_path.stem}-files"
+
+
+def compute_storage(db_path: str | Path | None, *, override: str | Path | None = None) -> Storage:
+    """The `Storage` of a database path (see `compute_storage_root`)."""
+    return Storage(compute_storage_root(db_path, override=override))
+
+
+def compute_new_folder_name(parent: Path, stem: str) -> Path:
+    """`parent/<stem>-<UTC yyyymmdd-HHMMSS>[-n]`: a folder name not taken yet under `parent`."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    candidate = parent / f"{stem}-{stamp}"
+    n = 1
+    while os.path.lexists(candidate):
+        n += 1
+        candidate = parent / f"{stem}-{stamp}-{n}"
+    return candidate
+
+
+def check_output_folder(target: str | Path) -> Path:
+    """The absolute target of a new output folder, or a one-line refusal.
+
+    Allowed: a path that does not exist yet, or an existing empty folder. Refused: an existing
+    file or link, a folder with anything in it (`..` and `.` included), a path whose parent
+    is a file.
+
+    Raises:
+        OutputFolderError: the target may not be written (nothing is changed).
+    """
+    raw = Path(target).expanduser()
+    if raw.name in ("", ".", ".."):
+        raise OutputFolderError(
+            f"The output folder {str(target)!r} names an existing folder by '.' or '..'; give a "
+            "new folder name (nothing was written)."
+        )
+    path = raw.absolute()
+    if path.is_symlink() or (os.path.lexists(path) and not path.is_dir()):
+        raise OutputFolderError(
+            f"The output path {path} exists and is not a folder; give a new folder name "
+            "(nothing was written)."
+        )
+    if path.is_dir() and any(path.iterdir()):
+        raise OutputFolderError(
+            f"The output folder {path} exists and is not empty; give a new folder name "
+            "(nothing was written, nothing was deleted)."
+        )
+    return path
+
+
+@contextmanager
+def new_output_folder(target: str | Path) -> Iterator[Path]:
+    """Write a folder safely: yield a fresh temporary folder beside `target`, then rename it
+    to `target` once the body finished.
+
+    The temporary folder is created by this call (a unique `.<name>.*.partial` name), so the
+    only thing ever deleted is that folder, on failure. A target that appears meanwhile with
+    content makes the rename fail (the temporary folder is removed, the target untouched).
+
+    Raises:
+        OutputFolderError: the target may not be written (see `check_output_folder`).
+    """
+    path = check_output_folder(target)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    except OSError as exc:
+        raise OutputFolderError(
+            f"The output folder {path} cannot be created: {exc.strerror or exc}."
+        ) from exc
+    try:
+        yield tmp
+        tmp.chmod(0o755)  # mkdtemp makes it private; an export is meant to be shared
+        try:
+            os.rename(tmp, path)  # replaces only an empty folder (POSIX), never content
+        except OSError as exc:
+            raise OutputFolderError(
+                f"The output folder {path} appeared meanwhile ({exc.strerror or exc}); "
+                "nothing there was changed."
+            ) from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def list_folder_files(folder: str | Path) -> list[str]:
+    """The files under a folder, as sorted relative POSIX paths (links not followed)."""
+    folder = Path(folder)
+    return sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    )
