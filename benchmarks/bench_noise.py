@@ -51,7 +51,6 @@ import torch  # noqa: E402
 from benchmarks import run_record  # noqa: E402
 from curation.relevance import frozen  # noqa: E402
 from curation.relevance.features import (  # noqa: E402
-    FEATURE_CACHE_DIR,
     compute_dataset_features,
     compute_encoder_key,
     compute_text_features,
@@ -530,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", choices=sorted(GRIDS), default="full")
     parser.add_argument("--db", type=Path, default=DEFAULT_DB)
-    parser.add_argument("--cache-dir", type=Path, default=REPO_ROOT / FEATURE_CACHE_DIR)
+    parser.add_argument("--cache-dir", type=Path, default=REPO_ROOT / ".cache" / "text-features")
     args = parser.parse_args(argv)
     load_before = run_record.read_load_average()
     db_path = build_dev_database(args.db)

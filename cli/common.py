@@ -4,21 +4,48 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import duckdb
 
+from contract.storage import STORAGE_ENV_VAR
 from db.connect import DB_ENV_VAR, DEFAULT_DB_PATH, connect
+
+# Set from the parsed command line by `apply_database_options` (one command per process).
+_create_database = False
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
+    """--db, --create and --storage: which database, and where its files go."""
     parser.add_argument(
         "--db",
         default=None,
         help=f"DuckDB file (default: ${DB_ENV_VAR} or {DEFAULT_DB_PATH})",
     )
+    parser.add_argument(
+        "--create",
+        action="store_true",
+        help="start a new database when the --db file does not exist (else refused)",
+    )
+    parser.add_argument(
+        "--storage",
+        default=None,
+        help=f"storage root for every file the workbench writes (default: ${STORAGE_ENV_VAR}, "
+        "else <db folder>/<db name>-files)",
+    )
+
+
+def apply_database_options(args: argparse.Namespace) -> None:
+    """Make --create and --storage hold for this command (`open_database`, and the app that
+    `workbench run` starts: --storage is passed on as $WORKBENCH_STORAGE)."""
+    global _create_database
+    _create_database = bool(getattr(args, "create", False))
+    if getattr(args, "storage", None):
+        os.environ[STORAGE_ENV_VAR] = str(Path(args.storage).expanduser().absolute())
 
 
 def add_command(
@@ -112,10 +139,28 @@ def end_progress_line() -> None:
         _bar_is_open = False
 
 
+def _adopt_legacy_cache(con: duckdb.DuckDBPyConnection) -> None:
+    """Move a `.cache/` of older versions into the storage root, saying so on stderr."""
+    from contract.storage import adopt_legacy_cache
+    from db.sql import get_database_path
+    from db.storage import get_storage
+
+    db_path = get_database_path(con)
+    note = adopt_legacy_cache(get_storage(con), db_path) if db_path else None
+    if note:
+        print(note, file=sys.stderr)
+
+
 @contextmanager
-def open_database(path: str | None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The migrated database of `--db` (or the default) for one command; closed afterwards."""
-    con = connect(path)
+def open_database(
+    path: str | Path | None, *, create: bool | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The migrated database of `--db` (or the default) for one command; closed afterwards.
+
+    A file that does not exist is refused unless `--create` was given (or `create=True`).
+    """
+    con = connect(path, create=_create_database if create is None else create)
+    _adopt_legacy_cache(con)
     try:
         yield con
     finally:

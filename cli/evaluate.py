@@ -19,7 +19,6 @@ from cli.common import (
     resolve_actor,
 )
 from extension.specs import (
-    DEFAULT_CACHE_DIR,
     DEFAULT_SHOTS,
     PAPER_CLASSES,
     EmbedSpec,
@@ -113,7 +112,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default=None, help="local safetensors weights for --model")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument(
-        "--cache-dir", default=str(DEFAULT_CACHE_DIR), help="embedding and model cache"
+        "--cache-dir",
+        default="",
+        help="embedding and model cache (default: cache/ in the database's storage root)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -145,7 +146,7 @@ def _resolve_set(con, source: str, actor: str) -> int:
     from db.image_sets import get_image_set, get_image_set_id
     from extension.images.sets import register_image_set
 
-    if source.isdigit() and get_image_set(con, int(source)):
+    if source.isascii() and source.isdigit() and get_image_set(con, int(source)):
         return int(source)
     found = get_image_set_id(con, source)
     if found is not None:
@@ -195,7 +196,7 @@ def handle_image_sets(args: argparse.Namespace) -> int:
             )
             _emit(
                 args,
-                run_embed_image_set(con, spec, _progress(args), cache_dir=Path(args.cache_dir)),
+                run_embed_image_set(con, spec, _progress(args), cache_dir=args.cache_dir or None),
             )
         else:
             _emit(
@@ -224,7 +225,7 @@ def handle_evaluate(args: argparse.Namespace) -> int:
             name=args.name,
             min_positives=args.min_positives,
         )
-        result = run_evaluation(con, spec, _progress(args), cache_dir=Path(args.cache_dir))
+        result = run_evaluation(con, spec, _progress(args), cache_dir=args.cache_dir or None)
     if args.json:
         print(json.dumps(result, sort_keys=True, default=str))
     else:
@@ -250,7 +251,7 @@ def handle_fewshot(args: argparse.Namespace) -> int:
             model=_model(args),
             device=args.device,
         )
-        result = run_fewshot(con, spec, _progress(args), cache_dir=Path(args.cache_dir))
+        result = run_fewshot(con, spec, _progress(args), cache_dir=args.cache_dir or None)
     _emit(args, result)
     return 0
 

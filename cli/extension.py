@@ -304,7 +304,7 @@ def _image_set_id(con, name_or_id: str | None) -> int | None:
 
     if name_or_id is None:
         return None
-    if name_or_id.isdigit() and get_image_set(con, int(name_or_id)) is not None:
+    if name_or_id.isascii() and name_or_id.isdigit() and get_image_set(con, int(name_or_id)):
         return int(name_or_id)
     set_id = get_image_set_id(con, name_or_id)
     if set_id is None:

@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 
-from cli.common import end_progress_line
+from cli.common import apply_database_options, end_progress_line
 
 # Modules under cli/ that contribute subcommands, in --help order.
 SUBCOMMAND_MODULES = (
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    apply_database_options(args)
     try:
         return int(args.handler(args) or 0)
     except BrokenPipeError:

@@ -82,7 +82,9 @@ def _add_feature_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--feature-batch-size", type=int, default=64, help="texts per pass")
     parser.add_argument(
-        "--cache-dir", default="", help="feature cache folder (default .cache/text-features)"
+        "--cache-dir",
+        default="",
+        help="feature cache folder (default: text-features/ in the storage root's cache)",
     )
 
 
@@ -100,8 +102,8 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint-dir",
         default=None,
-        help="run folder (default: a new one under data/relevance/); training a fine-tune "
-        "run again into it resumes",
+        help="run folder (default: a new one under the storage root's relevance/); training "
+        "a fine-tune run again into it resumes",
     )
     parser.add_argument("--name", default="relevance")
     parser.add_argument(
@@ -174,7 +176,7 @@ def _handle_features(con, args) -> int:
     return 0
 
 
-def _train_spec(args):
+def _train_spec(con, args):
     """The TrainSpec of the options: --epochs/--lr/--batch-size/--weight-decay go to the
     mode that runs (frozen: the head's; finetune: the encoder's)."""
     from dataclasses import replace
@@ -182,6 +184,7 @@ def _train_spec(args):
     from contract.devices import resolve_device
     from curation.relevance.checkpoint import make_run_dir
     from curation.relevance.specs import FrozenHeadSpec, TrainSpec, resolve_mode
+    from db.storage import get_storage
 
     mode = resolve_mode(args.mode, resolve_device(args.device))
     given = {
@@ -195,7 +198,9 @@ def _train_spec(args):
         folds=args.folds, feature_batch_size=args.feature_batch_size, cache_dir=args.cache_dir
     )
     spec = TrainSpec(
-        checkpoint_dir=str(args.checkpoint_dir or make_run_dir(args.name, mode)),
+        checkpoint_dir=str(
+            args.checkpoint_dir or make_run_dir(args.name, mode, root=get_storage(con).relevance)
+        ),
         name=args.name,
         mode=mode,
         head=replace(head, **given) if mode == "frozen" else head,
@@ -215,7 +220,7 @@ def _handle_train(con, args) -> int:
     from curation.relevance.dataset import build_relevance_dataset
     from curation.relevance.train import train_relevance_model
 
-    spec = _train_spec(args)
+    spec = _train_spec(con, args)
     dataset = build_relevance_dataset(con, spec.dataset)
     print(json.dumps(dataset.report, indent=2))
     print(f"mode {spec.mode}, run folder {spec.checkpoint_dir}", file=sys.stderr)

@@ -50,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def handle_build_demo(args: argparse.Namespace) -> int:
     from curation.demo import build_demo_database
 
-    with open_database(args.db) as con:
+    with open_database(args.db, create=True) as con:  # building a database creates it
         summary = build_demo_database(con, progress=print_progress)
     print(f"Built {resolve_db_path(args.db)}: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
     return 0
@@ -60,7 +60,10 @@ def handle_run(args: argparse.Namespace) -> int:
     db_path = resolve_db_path(args.db)
     from curation.demo import is_demo_built
 
-    with open_database(db_path) as con:  # held by another process: one line, exit code 2
+    # The default database is created (and built) on first run; a --db / $WORKBENCH_DB file
+    # that does not exist needs --create. Held by another process: one line, exit code 2.
+    create = getattr(args, "create", False) or not (args.db or os.environ.get(DB_ENV_VAR))
+    with open_database(db_path, create=create) as con:
         built = is_demo_built(con)
     if not built:
         handle_build_demo(argparse.Namespace(db=str(db_path)))

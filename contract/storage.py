@@ -11,6 +11,7 @@ path, the same for the app and the CLI, never the process's working directory:
                                       folder never share or delete each other's)
         exports/                      one new folder per export (model, curated set)
         uploads/                      uploaded image sets; uploads/photo-checks/
+        sample-photos/                the packaged sample photos, as a folder set
         tmp/                          temporary files of imports (caption uploads)
 
 Writes outside the product's own folders follow one rule (`new_output_folder`): the product
@@ -31,9 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STORAGE_ENV_VAR = "WORKBENCH_STORAGE"
-# The folders the product used before the storage root (relative to the working directory, or
-# beside the database): still read where the database records a path in them, never deleted.
-LEGACY_CACHE_DIR = Path(".cache")
+# Before the storage root, caches went to `.cache/` in the working directory (the checkout, for
+# `data/workbench.duckdb`), with only these folders in it.
+LEGACY_CACHE_NAME = ".cache"
+LEGACY_CACHE_FOLDERS = frozenset({"models", "text-features", "text-embeddings", "embeddings"})
 
 
 class OutputFolderError(ValueError):
@@ -82,6 +84,10 @@ class Storage:
         return self.uploads / "photo-checks"
 
     @property
+    def sample_photos(self) -> Path:
+        return self.root / "sample-photos"
+
+    @property
     def tmp(self) -> Path:
         return self.root / "tmp"
 
@@ -109,6 +115,62 @@ def compute_storage_root(db_path: str | Path | None, *, override: str | Path | N
 def compute_storage(db_path: str | Path | None, *, override: str | Path | None = None) -> Storage:
     """The `Storage` of a database path (see `compute_storage_root`)."""
     return Storage(compute_storage_root(db_path, override=override))
+
+
+def resolve_cache_dir(cache_dir: str | Path | None) -> Path:
+    """A cache folder: the one given, else the cache of a database-less storage (see
+    `compute_storage_root`; library calls without a database, such as tests). Callers that have
+    a connection pass `db.storage.get_storage(con).cache`."""
+    return Path(cache_dir) if cache_dir else compute_storage(None).cache
+
+
+def find_legacy_cache(db_path: str | Path) -> Path | None:
+    """The cache older versions kept for a database in the checkout layout: `.cache/` beside
+    the database's `data/` folder, holding only the workbench's cache folders; else None."""
+    db_folder = Path(db_path).expanduser().absolute().parent
+    legacy = db_folder.parent / LEGACY_CACHE_NAME
+    if db_folder.name != "data" or legacy.is_symlink() or not legacy.is_dir():
+        return None
+    names = {p.name for p in legacy.iterdir()}
+    return legacy if names and names <= LEGACY_CACHE_FOLDERS else None
+
+
+def adopt_legacy_cache(storage: Storage, db_path: str | Path) -> str | None:
+    """Move the legacy cache (`find_legacy_cache`) to the storage root's cache/, once: only
+    while the root has no cache yet and no cache folder was given. Caches hold no paths a
+    database records, so nothing else changes; on another filesystem it is left in place
+    (rebuilt on demand). Returns a one-line note of what was moved, or None."""
+    legacy = find_legacy_cache(db_path)
+    if legacy is None or storage.cache_override is not None or os.path.lexists(storage.cache):
+        return None
+    try:
+        storage.cache.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(legacy, storage.cache)
+    except OSError:
+        return None
+    return f"Moved the cache {legacy} into the storage root: {storage.cache}"
+
+
+def remove_leftovers(storage: Storage) -> list[Path]:
+    """Remove what a killed run left in the product's own folders: everything in tmp/ (the
+    copies of uploaded caption files), and the temporary `.*.partial` folders and `.*.tmp`
+    files in exports/. Call only while no job runs (the app's start, once interrupted jobs
+    are marked failed). Returns what was removed."""
+    removed = []
+    candidates = list(storage.tmp.iterdir()) if storage.tmp.is_dir() else []
+    if storage.exports.is_dir():
+        candidates += [
+            p
+            for p in storage.exports.iterdir()
+            if p.name.startswith(".") and p.name.endswith((".partial", ".tmp"))
+        ]
+    for path in candidates:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 def compute_new_folder_name(parent: Path, stem: str) -> Path:

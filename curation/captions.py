@@ -44,7 +44,7 @@ from db import classes as class_db
 from db.sql import transaction
 
 DEFAULT_SOURCE = "imagenet-captions"
-SOURCE_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+SOURCE_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}\Z")  # full match, ASCII
 EXAMPLES_PER_REASON = 3
 # DuckDB's ", at byte N in record/value M" counts within a record: misleading, so dropped.
 _DUCKDB_POSITION = re.compile(r",? at byte \d+ in record/value \d+")
@@ -150,26 +150,31 @@ def check_caption_source_name(con: duckdb.DuckDBPyConnection, source: str) -> st
     return source
 
 
-def check_caption_file(path: str | Path) -> Path:
+def check_caption_file(path: str | Path, *, display_name: str | None = None) -> Path:
     """Check that `path` is a readable, non-empty file whose first non-blank byte is '['.
+
+    Args:
+        display_name: the name messages use (an uploaded file's own name, so an error never
+            names the server's temporary copy); default `path`.
 
     Raises:
         FileNotFoundError: no such file. ValueError: a directory, empty, or not a JSON list.
     """
     path = Path(path)
+    name = display_name or str(path)
     if path.is_dir():
-        raise ValueError(f"{path} is a directory, not a caption file (a JSON list).")
+        raise ValueError(f"{name} is a directory, not a caption file (a JSON list).")
     if not path.is_file():
-        raise FileNotFoundError(f"Caption file not found: {path}")
+        raise FileNotFoundError(f"Caption file not found: {name}")
     with path.open("rb") as handle:
         head = handle.read(65_536)
     stripped = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if not stripped:
-        raise ValueError(f"{path} is empty (or blank): expected a JSON list of caption records.")
+        raise ValueError(f"{name} is empty (or blank): expected a JSON list of caption records.")
     if stripped[:1] != b"[":
         offset = len(head) - len(stripped)
         raise ValueError(
-            f"{path} is not a JSON list of caption records: it starts with "
+            f"{name} is not a JSON list of caption records: it starts with "
             f"{stripped[:1].decode('latin-1')!r} at byte {offset}, expected '['."
         )
     return path

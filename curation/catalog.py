@@ -15,8 +15,10 @@ import duckdb
 
 from db import classes as class_db
 
-WNID_PATTERN = re.compile(r"^n\d{8}$")
-CUSTOM_ID_PATTERN = re.compile(r"^custom-[a-z0-9][a-z0-9-]{0,62}$")
+# Names are checked in full and in ASCII: `\Z`, not `$` (which also matches before a final
+# newline), and [0-9], not `\d` (which also matches Arabic-Indic and other digits).
+WNID_PATTERN = re.compile(r"^n[0-9]{8}\Z")
+CUSTOM_ID_PATTERN = re.compile(r"^custom-[a-z0-9][a-z0-9-]{0,62}\Z")
 
 
 def _timm_info_dir() -> Path:

@@ -4,7 +4,9 @@ One process owns the file read-write (a DuckDB rule): the app keeps one connecti
 `st.cache_resource`, and every thread takes its own `con.cursor()`. Every way opening can fail
 is one exception with one line naming the file and what is wrong (`DATABASE_OPEN_ERRORS`):
 the file is held by another process (which one, when DuckDB says: on Linux it gives the
-PID), it is a folder, not a DuckDB file, truncated or corrupt, or written by a newer workbench.
+PID), it is a folder, not a DuckDB file, truncated or corrupt, written by a newer workbench,
+another application's DuckDB database (refused before anything is written to it), or a path
+that does not exist when the caller did not ask to create one (the CLI's `--create`).
 """
 
 from __future__ import annotations
@@ -50,15 +52,19 @@ def resolve_db_path(path: str | Path | None = None) -> Path:
     return Path(os.environ.get(DB_ENV_VAR) or DEFAULT_DB_PATH)
 
 
-def connect(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) and migrate a workbench database.
+def connect(path: str | Path | None = None, *, create: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed and allowed) and migrate a workbench database.
 
     Args:
         path: a file path, ':memory:', or None for the default (see `resolve_db_path`).
+        create: start a new database when the file does not exist (False: refuse; the CLI
+            and the app pass False unless asked with `--create`, so a mistyped path never
+            silently starts an empty database).
 
     Raises:
         DatabaseLockedError: another process has the file open (its PID in the message).
-        DatabaseFileError: a folder, not a DuckDB database, truncated or corrupt.
+        DatabaseFileError: a folder, not a DuckDB database, truncated or corrupt, another
+            application's DuckDB database (left untouched), or missing with `create=False`.
         db.migrate.DatabaseTooNewError: the file was written by a newer workbench.
     """
     target = str(path) if str(path) == ":memory:" else str(resolve_db_path(path))
@@ -66,6 +72,11 @@ def connect(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
         if Path(target).is_dir():
             raise DatabaseFileError(
                 f"The database path {target} is a folder; give a .duckdb file (--db FILE)."
+            )
+        if not create and not Path(target).exists():
+            raise DatabaseFileError(
+                f"The database {target} does not exist: check --db / ${DB_ENV_VAR}, or pass "
+                "--create to start a new database there."
             )
         try:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +90,8 @@ def connect(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
         raise compute_open_error(target, exc) from exc
     try:
         con.execute("SET enable_progress_bar = false")  # it would interleave with the CLI's
+        if target != ":memory:":
+            check_workbench_database(con, target)
         apply_migrations(con)
     except duckdb.Error as exc:
         con.close()
@@ -90,6 +103,35 @@ def connect(path: str | Path | None = None) -> duckdb.DuckDBPyConnection:
         con.close()
         raise
     return con
+
+
+def check_workbench_database(con: duckdb.DuckDBPyConnection, target: str) -> None:
+    """Refuse a DuckDB file of another application before anything is written to it.
+
+    A workbench database has the `schema_version` table; a DuckDB file with no tables at
+    all is an empty database and may become one. Only reads: the file is left as it was.
+
+    Raises:
+        DatabaseFileError: it holds tables but no `schema_version` (or cannot be read).
+    """
+    try:
+        tables = {
+            name
+            for (name,) in con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_catalog = current_database()"
+            ).fetchall()
+        }
+    except duckdb.Error as exc:
+        raise DatabaseFileError(
+            f"The database {target} could not be read (corrupt: {_first_line(exc)})."
+        ) from exc
+    if tables and "schema_version" not in tables:
+        raise DatabaseFileError(
+            f"The database {target} is not a workbench database (a DuckDB file of another "
+            f"application: {len(tables)} table(s), no workbench schema version); it was not "
+            f"changed. Open a workbench database with --db / ${DB_ENV_VAR}."
+        )
 
 
 def compute_open_error(target: str, exc: duckdb.Error) -> RuntimeError:

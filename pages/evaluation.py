@@ -16,7 +16,7 @@ import streamlit as st
 
 from db import evaluation as eval_db
 from db import image_sets as set_db
-from db.connect import resolve_db_path
+from db.storage import get_storage
 from extension.evaluation.support import compute_class_support, compute_fewshot_support
 from extension.specs import PAPER_CLASSES, TINY_SUBSTITUTES, EmbedSpec, EvalSpec, FewShotSpec
 from ui import eval_panels, plain
@@ -334,7 +334,7 @@ def _render_registration() -> None:
 def _register_samples() -> None:
     from extension.images.uploads import write_sample_photo_folder
 
-    folder = write_sample_photo_folder(resolve_db_path().resolve().parent / "sample-photos")
+    folder = write_sample_photo_folder(get_storage(get_cursor()).sample_photos)
     _register(folder, "sample-photos", "folder")
 
 
@@ -372,7 +372,7 @@ def _register_upload() -> None:
         set_id = save_uploaded_set(
             get_cursor(),
             [(f.name, f.getvalue()) for f in files],
-            uploads_dir=resolve_db_path().resolve().parent / "uploads",
+            uploads_dir=get_storage(get_cursor()).uploads,
             set_name=st.session_state.get("up-name", ""),
             class_id=st.session_state.get("up-class", ""),
             created_by=actor,

@@ -8,6 +8,7 @@ import streamlit as st
 from db import jobs as job_db
 from db.connect import resolve_db_path
 from db.overview import get_store_counts, list_captions_per_class, list_source_summary
+from ui import plain
 from ui.figures import make_captions_per_class_figure, make_class_extremes_figure
 from ui.resources import get_cursor
 
@@ -27,7 +28,7 @@ class). To work on the real ImageNet-Captions metadata (Fang et al. 2022; a JSON
 
 def render() -> None:
     st.title("ImageNet curation workbench")
-    st.caption(f"Database: {resolve_db_path()}")
+    plain.caption(f"Database: {resolve_db_path()}")  # a path is data: shown as typed
     con = get_cursor()
     _render_counts(get_store_counts(con))
     st.subheader("Sources and licenses")

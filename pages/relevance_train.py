@@ -25,6 +25,7 @@ from curation.relevance.specs import (
     resolve_mode,
 )
 from db import relevance as relevance_db
+from db.storage import get_storage
 from ui import plain
 from ui.relevance_figures import make_training_figure
 from ui.resources import get_cursor, start_job
@@ -156,8 +157,8 @@ def _render_train_form(dataset_spec: DatasetSpec) -> None:
     name = st.text_input("Run name", value="relevance", key="rt-name")
     options = {"head": _frozen_head_inputs()} if mode == "frozen" else _finetune_inputs()
     run_dir = st.text_input(
-        "Run folder (empty: a new folder under data/relevance/; a fine-tune run's folder "
-        "resumes it)",
+        "Run folder (empty: a new folder under the storage root's relevance/; a fine-tune run's "
+        "folder resumes it)",
         value="",
         key="rt-dir",
     )
@@ -165,7 +166,8 @@ def _render_train_form(dataset_spec: DatasetSpec) -> None:
     if cols[0].button("Start training", type="primary", key="rt-start", disabled=not encoder):
         try:
             spec = TrainSpec(
-                checkpoint_dir=run_dir.strip() or str(make_run_dir(name, mode)),
+                checkpoint_dir=run_dir.strip()
+                or str(make_run_dir(name, mode, root=get_storage(get_cursor()).relevance)),
                 name=name,
                 mode=mode,
                 encoder=encoder,

@@ -13,6 +13,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"
 
 
+@pytest.fixture(autouse=True)
+def _own_storage_root(monkeypatch):
+    """Each test database keeps its files beside it: no $WORKBENCH_STORAGE from the shell, and
+    none left behind by an in-process `workbench --storage` call ('' = unset)."""
+    monkeypatch.setenv("WORKBENCH_STORAGE", "")
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "workbench.duckdb"

@@ -14,20 +14,37 @@ import streamlit as st
 from extension.specs import DEFAULT_TEXT_ENCODER, ModelSpec, TextEmbeddingSpec
 
 
-@st.cache_resource(show_spinner="Loading the base model ...", max_entries=2)
+def _cache_dir() -> str:
+    """The cache folder of the app's database's storage root (where the jobs write too)."""
+    from db.storage import get_storage
+    from ui.resources import get_cursor
+
+    return str(get_storage(get_cursor()).cache)
+
+
 def get_base(model_json: str):
-    """The `BaseClassifier` of a model spec (loaded once per process)."""
+    """The `BaseClassifier` of a model spec (loaded once per process and storage root)."""
+    return _load_base(model_json, _cache_dir())
+
+
+def get_text_encoder(name: str = DEFAULT_TEXT_ENCODER):
+    """The sentence encoder of the embedding distance, reading the vectors the
+    'text-embeddings' job writes (loaded once per process and storage root)."""
+    return _load_text_encoder(name, _cache_dir())
+
+
+@st.cache_resource(show_spinner="Loading the base model ...", max_entries=2)
+def _load_base(model_json: str, cache_dir: str):
     from extension.models import load_base_classifier
 
-    return load_base_classifier(ModelSpec.from_json(model_json))
+    return load_base_classifier(ModelSpec.from_json(model_json), cache_dir=cache_dir)
 
 
 @st.cache_resource(show_spinner="Loading the sentence encoder ...", max_entries=1)
-def get_text_encoder(name: str = DEFAULT_TEXT_ENCODER):
-    """The sentence encoder of the embedding distance (loaded once per process)."""
+def _load_text_encoder(name: str, cache_dir: str):
     from extension.text.embedding import load_text_encoder
 
-    return load_text_encoder(name)
+    return load_text_encoder(name, cache_dir=cache_dir)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

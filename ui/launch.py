@@ -65,7 +65,7 @@ def hold_database() -> None:
     from db.connect import DATABASE_OPEN_ERRORS, connect, resolve_db_path
 
     try:
-        _DATABASE = connect(resolve_db_path().resolve())
+        _DATABASE = connect(resolve_db_path().resolve(), create=False)  # `workbench run` made it
     except DATABASE_OPEN_ERRORS as exc:
         print(f"workbench run: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

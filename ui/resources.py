@@ -12,6 +12,7 @@ import streamlit as st
 from db import jobs as job_db
 from db import relevance as relevance_db
 from db.connect import DATABASE_OPEN_ERRORS, connect, resolve_db_path
+from db.sql import get_database_path
 from jobs.worker import JobWorker, submit_job
 from ui import plain
 
@@ -43,7 +44,23 @@ def _open_connection(db_path: str) -> duckdb.DuckDBPyConnection:
     con = connect(db_path)
     job_db.fail_interrupted_jobs(con, include_queued=True)
     relevance_db.stop_interrupted_runs(con)
+    _tidy_storage(con)
     return con
+
+
+def _tidy_storage(con: duckdb.DuckDBPyConnection) -> None:
+    """At the app's start (no job runs yet): adopt a `.cache/` of older versions, and remove
+    what killed jobs left in the storage root (`contract.storage.remove_leftovers`)."""
+    import sys
+
+    from contract.storage import adopt_legacy_cache, remove_leftovers
+    from db.storage import get_storage
+
+    storage, db_path = get_storage(con), get_database_path(con)
+    note = adopt_legacy_cache(storage, db_path) if db_path else None
+    if note:
+        print(note, file=sys.stderr)
+    remove_leftovers(storage)
 
 
 @st.cache_resource(show_spinner=False, on_release=lambda worker: worker.stop())

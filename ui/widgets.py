@@ -142,6 +142,23 @@ def follow_defaults(key: str, defaults: list) -> None:
         st.session_state.pop(key, None)
 
 
+def get_int_in_url(key: str, default: int) -> int:
+    """The integer a widget `key` holds, else its URL parameter, else `default`.
+
+    A URL value that is not a plain ASCII integer (`?cap-page=abc`, Arabic-Indic digits) is
+    dropped from the URL, so no widget bound to it reads it either, and `default` is used.
+    """
+    held = st.session_state.get(key)
+    if isinstance(held, int) and not isinstance(held, bool):
+        return held
+    raw = str(st.query_params.get(key) or "").strip()
+    if raw.isascii() and raw.lstrip("-").isdigit() and len(raw) <= 12:
+        return int(raw)
+    if raw:
+        del st.query_params[key]
+    return default
+
+
 def select_in_url(label: str, options: list, *, key: str, format_func=str, default=None):
     """A selectbox whose value is kept in the URL as `?<key>=<option>` (the option itself,
     not its label, so `?wnid=n01440764` deep links work), restored on a reload.

@@ -202,11 +202,11 @@ def load_relevance_model(
     return model.eval(), tokenizer, meta
 
 
-DEFAULT_RUN_ROOT = Path("data") / "relevance"
+def make_run_dir(name: str, mode: str, *, root: str | Path) -> Path:
+    """A new run folder `<root>/<name>-<mode>-<UTC time>` (not created), for a new run.
 
-
-def make_run_dir(name: str, mode: str, *, root: str | Path = DEFAULT_RUN_ROOT) -> Path:
-    """A new run folder `<root>/<name>-<mode>-<UTC time>` (not created), for a new run."""
+    `root` is the storage root's relevance/ folder (`db.storage.get_storage(con).relevance`).
+    """
     import datetime as dt
     import re
 

@@ -30,8 +30,8 @@ import numpy as np
 from contract.files import hash_bytes, hash_tensors
 from contract.progress import Progress, no_progress
 from contract.vectors import VectorStore
+from db.storage import get_storage
 
-FEATURE_CACHE_DIR = Path(".cache") / "text-features"
 _KEY_ATTR = "_workbench_encoder_key"
 
 
@@ -69,11 +69,10 @@ def compute_encoder_key(encoder_name: str, model) -> str:
     return key
 
 
-def open_text_feature_store(
-    encoder_key: str, *, cache_dir: str | Path = FEATURE_CACHE_DIR
-) -> VectorStore:
-    """The text features of one encoder: `<cache_dir>/<encoder_key>/`."""
-    return VectorStore(Path(cache_dir or FEATURE_CACHE_DIR) / encoder_key, name=encoder_key)
+def open_text_feature_store(encoder_key: str, *, cache_dir: str | Path) -> VectorStore:
+    """The text features of one encoder: `<cache_dir>/<encoder_key>/` (`cache_dir`: the storage
+    root's text-features/ folder, `db.storage.get_storage(con).text_features`, or a given one)."""
+    return VectorStore(Path(cache_dir) / encoder_key, name=encoder_key)
 
 
 def compute_text_features(
@@ -125,7 +124,7 @@ def load_text_features(
     max_length: int = 128,
     batch_size: int = 64,
     device: str = "cpu",
-    cache_dir: str | Path = FEATURE_CACHE_DIR,
+    cache_dir: str | Path,
     chunk_size: int = 2048,
     progress: Progress | None = None,
     engine: str = "local",
@@ -265,7 +264,7 @@ def compute_dataset_features(
     max_length: int,
     batch_size: int,
     device: str,
-    cache_dir: str | Path = FEATURE_CACHE_DIR,
+    cache_dir: str | Path,
     progress: Progress | None = None,
     **engine,
 ) -> DatasetFeatures:
@@ -326,7 +325,7 @@ def run_compute_relevance_features(con, spec, progress: Progress | None = None) 
         max_length=spec.max_length,
         batch_size=spec.batch_size,
         device=spec.device if spec.engine == "ray" else device,  # Ray: the actors' device
-        cache_dir=spec.cache_dir or FEATURE_CACHE_DIR,
+        cache_dir=spec.cache_dir or get_storage(con).text_features,
         engine=spec.engine,
         ray_address=spec.ray_address,
         ray_pool=spec.ray_pool,

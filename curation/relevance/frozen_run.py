@@ -29,7 +29,6 @@ from curation.relevance import frozen
 from curation.relevance.batching import compute_special_token_count, compute_token_lengths
 from curation.relevance.dataset import RelevanceDataset
 from curation.relevance.features import (
-    FEATURE_CACHE_DIR,
     compute_dataset_features,
     compute_encoder_key,
     load_text_features,
@@ -38,6 +37,7 @@ from curation.relevance.model import load_encoder
 from curation.relevance.specs import TrainSpec
 from curation.relevance.train import start_or_resume_run
 from db import relevance as relevance_db
+from db.storage import get_storage
 
 FEATURE_SHARE = 0.6  # of the job's progress bar, while features are computed
 
@@ -77,7 +77,7 @@ def train_frozen_relevance_model(
             max_length=spec.max_length,
             batch_size=spec.head.feature_batch_size,
             device=device,
-            cache_dir=spec.head.cache_dir or FEATURE_CACHE_DIR,
+            cache_dir=spec.head.cache_dir or get_storage(con).text_features,
             progress=scale_progress(progress, 0.0, FEATURE_SHARE),
         )
         del encoder
@@ -197,6 +197,7 @@ def score_frozen_records(
     labels: np.ndarray,
     *,
     device: str,
+    cache_dir: str | Path,
     progress: Progress = no_progress,
     engine: str = "local",
     ray_address: str = "",
@@ -207,6 +208,8 @@ def score_frozen_records(
     Args:
         version: `db.relevance.get_model_version` of a frozen run.
         records: the captions (caption_id ...), aligned with texts (N,) and labels (N,).
+        cache_dir: the storage root's text-features/ folder (the run's own `cache_dir`
+            setting wins when it has one).
         engine, ray_address, ray_pool: where missing caption features are computed
             (`features.load_text_features`).
 
@@ -239,7 +242,7 @@ def score_frozen_records(
         max_length=max_length,
         batch_size=int(spec.get("feature_batch_size", 64)),
         device=device,
-        cache_dir=spec.get("cache_dir") or FEATURE_CACHE_DIR,
+        cache_dir=spec.get("cache_dir") or cache_dir,
         progress=scale_progress(progress, 0.0, 0.9),
         engine=engine,
         ray_address=ray_address,

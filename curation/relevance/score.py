@@ -30,6 +30,7 @@ from curation.relevance.rules import DEFAULT_THRESHOLDS, GLOBAL_THRESHOLD
 from curation.relevance.specs import ScoringSpec
 from db import relevance as relevance_db
 from db import relevance_scores as scores_db
+from db.storage import get_storage
 
 
 def run_score_relevance(
@@ -62,7 +63,9 @@ def run_score_relevance(
     records = relevance_db.list_caption_records(
         con, wnids=list(spec.wnids) or class_wnids, source=spec.source
     )
-    scores, report = score_caption_records(version, records, spec, progress)
+    scores, report = score_caption_records(
+        version, records, spec, progress, cache_dir=get_storage(con).text_features
+    )
     report["scoring_id"] = scores_db.insert_scores(
         con, model_version=spec.model_version, scores=scores, spec=spec.to_dict(), report=report
     )
@@ -84,9 +87,16 @@ def _get_usable_version(con, model_version: int) -> dict:
 
 
 def score_caption_records(
-    version: dict, records: pl.DataFrame, spec: ScoringSpec, progress: Progress = no_progress
+    version: dict,
+    records: pl.DataFrame,
+    spec: ScoringSpec,
+    progress: Progress = no_progress,
+    *,
+    cache_dir: str | Path,
 ) -> tuple[pl.DataFrame, dict]:
     """Score caption records (caption_id, wnid, title, description, tags) in memory.
+
+    `cache_dir`: the storage root's text-features/ folder (frozen models read features there).
 
     Returns:
         (scores frame: caption_id, p_own, p_mean, n_tokens, truncated, suggested_wnid,
@@ -112,6 +122,7 @@ def score_caption_records(
             kept_texts,
             labels,
             device=spec.device if spec.engine == "ray" else device,
+            cache_dir=cache_dir,
             progress=progress,
             engine=spec.engine,
             ray_address=spec.ray_address,

@@ -84,7 +84,7 @@ class FrozenHeadSpec(JsonSpec):
             the other K-1 folds (out of sample). The model's head for new captions is the
             mean of the K fold heads.
         feature_batch_size: texts per encoder forward pass while features are computed.
-        cache_dir: feature cache folder ('' = `.cache/text-features`).
+        cache_dir: feature cache folder ('' = text-features/ in the storage root's cache).
 
     The defaults (5 epochs, lr 1e-3, no weight decay) won a grid on half A of the default
     captions (detection AUROC at 10 % flipped labels); benchmarks/bench_noise.py reports
@@ -178,7 +178,8 @@ class FeatureSpec(JsonSpec):
 
     Attributes:
         encoder: as in `TrainSpec`. max_length: tokens per text (part of the cache key).
-        batch_size: texts per forward pass. cache_dir: '' = `.cache/text-features`.
+        batch_size: texts per forward pass. cache_dir: '' = text-features/ in the storage
+            root's cache.
         engine: 'local' or 'ray' (Ray actors write the same cache; `scale`), ray_address:
             '' = a local Ray instance, else a cluster; ray_pool: the actors (as in EmbedSpec).
 

@@ -22,12 +22,13 @@ from contract.progress import Progress, no_progress, scale_progress
 from db import evaluation as eval_db
 from db import image_sets as set_db
 from db.classes import get_class_names
+from db.storage import get_storage
 from extension.evaluation.heads import compute_eval_rows
 from extension.evaluation.protocol import compute_class_sample
 from extension.evaluation.rules import ScoredClass, compute_class_metrics
 from extension.images.sets import load_set_features, run_embed_image_set
 from extension.models import BaseClassifier, load_base_classifier
-from extension.specs import DEFAULT_CACHE_DIR, TRAINED, EmbedSpec, FewShotSpec
+from extension.specs import TRAINED, EmbedSpec, FewShotSpec
 from extension.text.store import ensure_text_stats
 
 ZEROS = "zeros"
@@ -95,13 +96,14 @@ def compute_trained_row(
 
 
 def run_fewshot(
-    con, spec: FewShotSpec, progress: Progress | None = None, *, cache_dir: Path = DEFAULT_CACHE_DIR
+    con, spec: FewShotSpec, progress: Progress | None = None, *, cache_dir: Path | None = None
 ) -> dict:
     """Train and score the few-shot rows for every class, k and initialization; store one run.
 
     Returns:
         `run_id` and `classes`: {wnid: {init: {k: {metric: mean over repeats}}}}.
     """
+    cache_dir = get_storage(con, cache_dir=cache_dir).cache
     report = progress or no_progress
     _validate(con, spec)
     start = time.perf_counter()

@@ -27,6 +27,7 @@ from contract.progress import Progress, no_progress, scale_progress
 from db import evaluation as eval_db
 from db import image_sets as set_db
 from db.classes import get_class_names
+from db.storage import get_storage
 from extension.evaluation.heads import compute_eval_rows
 from extension.evaluation.metrics import compute_all_positive_f1
 from extension.evaluation.rules import (
@@ -44,7 +45,7 @@ from extension.evaluation.support import (
 )
 from extension.images.sets import load_set_features, run_embed_image_set
 from extension.models import BaseClassifier, load_base_classifier
-from extension.specs import DEFAULT_CACHE_DIR, EmbedSpec, EvalSpec
+from extension.specs import EmbedSpec, EvalSpec
 from extension.text.store import ensure_text_stats
 
 
@@ -97,7 +98,7 @@ def compute_class_sample(
 
 
 def run_evaluation(
-    con, spec: EvalSpec, progress: Progress | None = None, *, cache_dir: Path = DEFAULT_CACHE_DIR
+    con, spec: EvalSpec, progress: Progress | None = None, *, cache_dir: Path | None = None
 ) -> dict:
     """Run the protocol, store it as one run, and return its summary (job entry point).
 
@@ -105,6 +106,7 @@ def run_evaluation(
         `run_id`, `rules`, `references` and `classes`: {wnid: {name, n_pos, n_neg, methods:
         {method: {metric: {value, low, high}}}}}, the numbers the dashboard shows.
     """
+    cache_dir = get_storage(con, cache_dir=cache_dir).cache
     report = progress or no_progress
     _validate(con, spec)
     start = time.perf_counter()

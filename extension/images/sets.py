@@ -23,14 +23,17 @@ from contract.devices import resolve_device
 from contract.files import hash_file
 from contract.progress import Progress, no_progress
 from contract.specs import check_choice
+from curation.catalog import CUSTOM_ID_PATTERN, WNID_PATTERN
 from db import image_sets as set_db
+from db.storage import get_storage
 from extension.images.files import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, list_image_folder
 from extension.images.store import embed_files, embed_files_on_ray, open_feature_store
 from extension.models import compute_model_key, load_base_model
-from extension.specs import DEFAULT_CACHE_DIR, EmbedSpec
+from extension.specs import EmbedSpec
 
 SET_KINDS = ("folder", "list", "upload")
-SET_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+MAX_LIST_BYTES = 64 << 20  # ImageNet's 1.28 M training images listed: about 60 MB
+SET_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}\Z")  # full, ASCII
 
 
 def check_set_name(name: str) -> str:
@@ -69,24 +72,46 @@ def load_image_list(source: Path) -> list[tuple[str, Path]]:
 
 
 def _list_file(path: Path) -> list[tuple[str, Path]]:
+    """The pairs of a list file, read line by line after a size check.
+
+    Errors never quote the file's content (the path a curator types may name any server
+    file, such as a key or a `.env`): a line is named by its number, and an image path is
+    named only on a line that has the list shape (an image suffix and a class id).
+    """
+    size = path.stat().st_size
+    if size > MAX_LIST_BYTES:
+        raise ValueError(
+            f"{path}: {size / 2**20:.0f} MiB is larger than a list file may be "
+            f"({MAX_LIST_BYTES >> 20} MiB)."
+        )
     pairs = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
-    for number, line in enumerate(lines, start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        parts = [p.strip() for p in (line.split("\t") if "\t" in line else line.rsplit(",", 1))]
-        if len(parts) != 2 or not all(parts):
-            raise ValueError(
-                f"{path}, line {number}: expected 'path<TAB>wnid' or 'path,wnid', got {line!r}"
-            )
-        file = Path(parts[0]) if Path(parts[0]).is_absolute() else path.parent / parts[0]
-        if not file.is_file():
-            raise FileNotFoundError(f"{path}, line {number}: image file {file} does not exist.")
-        pairs.append((parts[1], file.resolve()))
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                raise ValueError(f"{path}, line {number}: not UTF-8 text.") from None
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            pairs.append(_list_line(path, number, line))
     return pairs
+
+
+def _list_line(path: Path, number: int, line: str) -> tuple[str, Path]:
+    parts = [p.strip() for p in (line.split("\t") if "\t" in line else line.rsplit(",", 1))]
+    if (
+        len(parts) != 2
+        or not parts[0].lower().endswith(IMAGE_SUFFIXES)
+        or not (WNID_PATTERN.match(parts[1]) or CUSTOM_ID_PATTERN.match(parts[1]))
+    ):
+        raise ValueError(
+            f"{path}, line {number}: not a list line (expected 'path<TAB>wnid' or "
+            f"'path,wnid', an image path ending in {', '.join(IMAGE_SUFFIXES)} and a class id)."
+        )
+    file = Path(parts[0]) if Path(parts[0]).is_absolute() else path.parent / parts[0]
+    if not file.is_file():
+        raise FileNotFoundError(f"{path}, line {number}: image file {file} does not exist.")
+    return parts[1], file.resolve()
 
 
 def register_image_set(
@@ -140,7 +165,7 @@ def run_embed_image_set(
     spec: EmbedSpec,
     progress: Progress | None = None,
     *,
-    cache_dir: Path = DEFAULT_CACHE_DIR,
+    cache_dir: Path | None = None,
     model: torch.nn.Module | None = None,
 ) -> dict:
     """Embed every image of a set that the feature store lacks (job entry point).
@@ -152,6 +177,7 @@ def run_embed_image_set(
         {'model_key', 'n_items', 'n_embedded', 'n_new', 'n_failed', 'engine'}, and with
         engine 'ray' the pool and its timings (`embed_files_on_ray`).
     """
+    cache_dir = get_storage(con, cache_dir=cache_dir).cache
     progress = progress or no_progress
     if set_db.get_image_set(con, spec.image_set_id) is None:
         raise ValueError(f"Image set {spec.image_set_id} does not exist.")
@@ -202,7 +228,7 @@ def _embed_with_engine(model, items: pl.DataFrame, store, spec: EmbedSpec, progr
 
 
 def load_set_features(
-    con, set_id: int, model_key: str, *, cache_dir: Path = DEFAULT_CACHE_DIR
+    con, set_id: int, model_key: str, *, cache_dir: Path | None = None
 ) -> tuple[torch.Tensor, pl.DataFrame]:
     """Features of a set's embedded items.
 
@@ -213,6 +239,7 @@ def load_set_features(
     Raises:
         ValueError: the set has no embedded items under this model (embed it first).
     """
+    cache_dir = get_storage(con, cache_dir=cache_dir).cache
     items = set_db.list_image_set_items(con, set_id)
     failed = set_db.list_image_errors(con, set_id)["item_idx"].to_list()
     store = open_feature_store(model_key, cache_dir=cache_dir)

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from contract.progress import Progress, no_progress
+from contract.storage import resolve_cache_dir
 from contract.vectors import VectorStore
 from extension.images.files import ImageFileError, open_image, read_image_bytes
-from extension.specs import DEFAULT_CACHE_DIR
 
 
 @dataclass
@@ -47,9 +47,9 @@ class EmbedReport:
     engine: dict = field(default_factory=lambda: {"engine": "local"})
 
 
-def open_feature_store(model_key: str, *, cache_dir: Path = DEFAULT_CACHE_DIR) -> VectorStore:
+def open_feature_store(model_key: str, *, cache_dir: Path | None = None) -> VectorStore:
     """The image features of one model: `<cache>/embeddings/<model_key>/`."""
-    return VectorStore(Path(cache_dir) / "embeddings" / model_key, name=model_key)
+    return VectorStore(resolve_cache_dir(cache_dir) / "embeddings" / model_key, name=model_key)
 
 
 def embed_files(
@@ -158,7 +158,7 @@ def load_features(
     paths: Sequence[Path],
     *,
     model_key: str,
-    cache_dir: Path = DEFAULT_CACHE_DIR,
+    cache_dir: Path | None = None,
     device: str = "cpu",
     progress: Progress | None = None,
 ) -> tuple[torch.Tensor, list[int], EmbedReport]:

@@ -50,6 +50,9 @@ def check_class_id(class_id: str) -> str:
     return class_id
 
 
+MAX_STEM_CHARS = 100
+
+
 def compute_upload_names(names: list[str]) -> list[str]:
     """Safe, unique base names for uploaded files ('../a b.JPG' -> 'a_b.jpg').
 
@@ -64,6 +67,7 @@ def compute_upload_names(names: list[str]) -> list[str]:
     out, seen = [], set()
     for i, name in enumerate(names):
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name.replace("\\", "/")).stem).strip("._")
+        stem = stem[:MAX_STEM_CHARS]  # a file name has at most 255 bytes on disk
         candidate = f"{stem or 'image'}{Path(name).suffix.lower()}"
         if candidate in seen:
             candidate = f"{stem or 'image'}-{i}{Path(name).suffix.lower()}"

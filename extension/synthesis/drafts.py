@@ -18,10 +18,11 @@ from contract.files import hash_bytes
 from contract.progress import Progress, no_progress, scale_progress
 from db import added_classes as added_db
 from db import classes as class_db
+from db.storage import get_storage
 from extension.images.files import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, open_image
 from extension.images.store import load_features
 from extension.models import Head, load_base_classifier
-from extension.specs import DEFAULT_CACHE_DIR, KeepClassSpec, PhotoCheckSpec
+from extension.specs import KeepClassSpec, PhotoCheckSpec
 from extension.synthesis.new_class import keep_added_class, load_head_file
 
 MAX_CHECK_PHOTOS = 50
@@ -77,7 +78,7 @@ def run_photo_check(
     spec: PhotoCheckSpec,
     progress: Progress | None = None,
     *,
-    cache_dir: Path = DEFAULT_CACHE_DIR,
+    cache_dir: Path | None = None,
 ) -> dict:
     """Job entry point: the top-k classes of each photo under base rows + the class's rows.
 
@@ -88,6 +89,7 @@ def run_photo_check(
     Raises:
         ValueError: no such added class, or no photo could be read.
     """
+    cache_dir = get_storage(con, cache_dir=cache_dir).cache
     progress = progress or no_progress
     if added_db.get_added_class(con, spec.wnid) is None:
         raise ValueError(f"No added class {spec.wnid!r}.")

@@ -29,6 +29,7 @@ import torch
 
 from contract.devices import resolve_device
 from contract.progress import Progress, no_progress, scale_progress
+from db.storage import get_storage
 from extension.evaluation.metrics import (
     compute_hit_at_k,
     compute_one_vs_rest,
@@ -37,7 +38,7 @@ from extension.evaluation.metrics import (
 from extension.images.files import list_image_folder
 from extension.images.store import load_features
 from extension.models import BaseClassifier, load_base_classifier
-from extension.specs import DEFAULT_CACHE_DIR, LooSpec, SynthesisSpec
+from extension.specs import LooSpec, SynthesisSpec
 from extension.synthesis.calibration import CalibrationImages, needs_calibration_images
 from extension.synthesis.donors import (
     Donors,
@@ -87,7 +88,7 @@ def load_labeled_images(
     images_dir: Path,
     *,
     max_per_class: int = 0,
-    cache_dir: Path = DEFAULT_CACHE_DIR,
+    cache_dir: Path | None = None,
     device: str = "cpu",
     progress: Progress | None = None,
 ) -> LabeledImages:
@@ -265,7 +266,7 @@ def run_loo(
     spec: LooSpec,
     progress: Progress | None = None,
     *,
-    cache_dir: Path = DEFAULT_CACHE_DIR,
+    cache_dir: Path | None = None,
 ) -> dict:
     """Job entry point: leave-one-out for every method of the spec.
 
@@ -273,6 +274,7 @@ def run_loo(
         {"results": [summary per method], "per_class": {label: rows}, "embedding": what the
         feature store did (empty without images)}.
     """
+    cache_dir = get_storage(con, cache_dir=cache_dir).cache
     progress = progress or no_progress
     progress(0.0, "text statistics")
     ensure_text_stats(con, scale_progress(progress, 0.0, 0.05))

@@ -25,9 +25,10 @@ from contract.progress import Progress, no_progress, scale_progress
 from curation.catalog import CUSTOM_ID_PATTERN, WNID_PATTERN, add_class, load_wordnet_lemmas
 from db import added_classes as added_db
 from db import classes as class_db
-from db.sql import get_database_path, transaction
+from db.sql import transaction
+from db.storage import get_storage
 from extension.models import BaseClassifier, Head, load_base_classifier
-from extension.specs import DEFAULT_CACHE_DIR, AddClassSpec
+from extension.specs import AddClassSpec
 from extension.synthesis.calibration import CalibrationImages, needs_calibration_images
 from extension.synthesis.donors import (
     Donors,
@@ -74,8 +75,7 @@ def run_add_class(
     spec: AddClassSpec,
     progress: Progress | None = None,
     *,
-    heads_dir: Path | None = None,
-    cache_dir: Path = DEFAULT_CACHE_DIR,
+    cache_dir: Path | None = None,
 ) -> dict:
     """Job entry point: synthesize the rows of a new class and store it as a draft.
 
@@ -88,6 +88,7 @@ def run_add_class(
         ValueError: bad id or texts, a calibrated method without `calibration_set_id`, or a
             calibration set not embedded with the base model.
     """
+    cache_dir = get_storage(con, cache_dir=cache_dir).cache
     progress = progress or no_progress
     class_id = check_new_class_id(con, spec.class_id, spec.name)
     methods = [complete_spec(m) for m in spec.methods]
@@ -119,7 +120,7 @@ def run_add_class(
                     base,
                     calibration,
                     device,
-                    folder=(heads_dir or _default_heads_dir(con)) / class_id,
+                    folder=get_storage(con).heads / class_id,
                     primary=i == 0,
                 )
             )
@@ -269,13 +270,25 @@ def keep_added_class(
 
 
 def discard_added_class(con: duckdb.DuckDBPyConnection, wnid: str) -> int:
-    """Delete an added class, its rows and files. Returns how many head files were removed."""
+    """Delete an added class, its rows and the head files this database wrote.
+
+    Only files under this database's storage root (`heads/`) are deleted: a head file recorded
+    elsewhere (the shared `heads/` folder beside the database of older versions, which another
+    database in the same folder may also record) is left on disk.
+
+    Returns:
+        How many head files were removed.
+    """
     if added_db.get_added_class(con, wnid) is None:
         raise ValueError(f"No added class {wnid!r}.")
     paths = transaction(con, lambda tx: added_db.delete_added_class(tx, wnid))
-    for path in paths:
-        Path(path).unlink(missing_ok=True)
-    return len(paths)
+    own = get_storage(con).heads.resolve()
+    removed = 0
+    for path in map(Path, paths):
+        if path.resolve().is_relative_to(own) and path.is_file():
+            path.unlink()
+            removed += 1
+    return removed
 
 
 def load_head_file(path: Path, *, sha256: str | None = None) -> Head:
@@ -309,11 +322,6 @@ def _save_head(path: Path, head: Head, metadata: dict[str, str]) -> None:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _default_heads_dir(con: duckdb.DuckDBPyConnection) -> Path:
-    db_path = get_database_path(con)
-    return (db_path.parent if db_path else DEFAULT_CACHE_DIR) / "heads"
 
 
 def _safe_name(label: str) -> str:

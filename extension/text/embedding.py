@@ -26,11 +26,13 @@ import torch
 
 from contract.files import hash_bytes, hash_tensors
 from contract.progress import Progress, no_progress
+from contract.storage import resolve_cache_dir
 from contract.vectors import VectorStore
 from curation.relevance.batching import tokenize_texts
 from curation.relevance.model import compute_mean_pooling, load_encoder
 from db import text_stats as stats_db
-from extension.specs import DEFAULT_CACHE_DIR, DEFAULT_TEXT_ENCODER, TextEmbeddingSpec
+from db.storage import get_storage
+from extension.specs import DEFAULT_TEXT_ENCODER, TextEmbeddingSpec
 
 # A class vector: (1 - w) * mean of its caption vectors + w * its description vector. 0.5
 # was chosen on Tiny-ImageNet (benchmarks/bench_loo.py embedding study), never on the
@@ -125,7 +127,7 @@ def compute_text_digest(encoder_key: str, text: str) -> str:
 def load_text_encoder(
     encoder: str = DEFAULT_TEXT_ENCODER,
     *,
-    cache_dir: Path = DEFAULT_CACHE_DIR,
+    cache_dir: Path | None = None,
     device: str = "cpu",
     max_length: int = 128,
     batch_size: int = 64,
@@ -142,7 +144,7 @@ def load_text_encoder(
         (hash_tensors(model.state_dict().items()) + tokenizer_json + f"|mean|{max_length}").encode()
     )
     key = f"{type(model).__name__.lower()}-{digest[:16]}"
-    store = VectorStore(Path(cache_dir) / "text-embeddings" / key, name=key)
+    store = VectorStore(resolve_cache_dir(cache_dir) / "text-embeddings" / key, name=key)
     return TextEncoder(encoder, key, store, model, tokenizer, device, max_length, batch_size)
 
 
@@ -249,13 +251,14 @@ def run_embed_class_texts(
     spec: TextEmbeddingSpec | None = None,
     progress: Progress | None = None,
     *,
-    cache_dir: Path = DEFAULT_CACHE_DIR,
+    cache_dir: Path | None = None,
 ) -> dict:
     """Job entry point: embed every class text the cache lacks (resumable per shard).
 
     Returns:
         {'encoder_key', 'n_classes', 'n_texts', 'seconds'}.
     """
+    cache_dir = get_storage(con, cache_dir=cache_dir).cache
     from contract.devices import resolve_device
 
     spec, progress = spec or TextEmbeddingSpec(), progress or no_progress

@@ -110,7 +110,9 @@ def test_a_directory_given_as_the_caption_file_is_named_as_a_directory(catalog_c
 
 def test_cli_says_a_directory_is_a_directory_with_exit_code_2(tmp_path, capsys):
     db = tmp_path / "workbench.duckdb"
-    assert workbench(["ingest-captions", str(tmp_path), "--db", str(db), "--quiet"]) == 2
+    assert (
+        workbench(["ingest-captions", str(tmp_path), "--db", str(db), "--create", "--quiet"]) == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is a directory" in err[0] and "not found" not in err[0], err
 

@@ -96,7 +96,14 @@ def test_a_bad_weights_file_is_one_line_naming_it(kind, tmp_path, canary):
 @pytest.mark.parametrize("kind", ("folder", "truncated", "pickle-zip"))
 def test_cli_refuses_a_bad_weights_file_with_exit_code_2(kind, tmp_path, canary, capsys):
     path = _weights_file(kind, tmp_path / "weights", canary)
-    argv = ["export-model", "--db", str(tmp_path / "w.duckdb"), "--out", str(tmp_path / "out")]
+    argv = [
+        "export-model",
+        "--db",
+        str(tmp_path / "w.duckdb"),
+        "--create",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     argv += ["--model", TINY_MODEL.name, "--weights", str(path), "--no-pretrained"]
     assert workbench(argv) == 2
     err = capsys.readouterr().err.strip()

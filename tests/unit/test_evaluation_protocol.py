@@ -324,7 +324,7 @@ def test_jobs_run_embedding_evaluation_and_fewshot(world, wcon, tmp_path, monkey
     from extension.specs import FewShotSpec
     from jobs.worker import run_queued_jobs, submit_job
 
-    monkeypatch.chdir(tmp_path)  # the jobs use the default relative cache folder
+    monkeypatch.chdir(tmp_path)  # to show that nothing lands in the working folder
     model = world["model"]
     ids = [
         submit_job(
@@ -350,4 +350,8 @@ def test_jobs_run_embedding_evaluation_and_fewshot(world, wcon, tmp_path, monkey
     assert [j["status"] for j in jobs] == ["succeeded"] * 3, [j["error"] for j in jobs]
     assert eval_db.get_eval_run(wcon, jobs[1]["result"]["run_id"])["kind"] == "protocol"
     assert eval_db.get_eval_run(wcon, jobs[2]["result"]["run_id"])["kind"] == "fewshot"
-    assert (tmp_path / ".cache" / "embeddings").is_dir()
+    # Jobs cache under the database's storage root, whatever the working folder.
+    from db.storage import get_storage
+
+    assert (get_storage(wcon).cache / "embeddings").is_dir()
+    assert not (tmp_path / ".cache").exists()

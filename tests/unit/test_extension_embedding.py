@@ -193,8 +193,8 @@ def test_calibrated_embedding_row_is_stored_with_its_image_set(text_con, encoder
     )
     without = replace(spec, calibration_set_id=None)
     with pytest.raises(ValueError, match="choose a registered image set"):
-        run_add_class(text_con, without, heads_dir=tmp_path / "heads", cache_dir=cache)
-    result = run_add_class(text_con, spec, heads_dir=tmp_path / "heads", cache_dir=cache)
+        run_add_class(text_con, without, cache_dir=cache)
+    result = run_add_class(text_con, spec, cache_dir=cache)
     assert "embedding" in result["nearest"]
     heads = added_db.list_synthesized_heads(text_con, wnid="custom-house-cat")
     first, second = heads.row(0, named=True), heads.row(1, named=True)
@@ -215,7 +215,7 @@ def test_cli_text_embeddings_and_a_calibrated_embedding_loo(
     from tests.extension_helpers import write_images
 
     text_con.close()
-    monkeypatch.chdir(tmp_path)  # the CLI caches under ./.cache
+    monkeypatch.chdir(tmp_path)  # caches go to the storage root whatever the working folder
     assert main(["text-embeddings", "--db", str(db_path), "--text-encoder", str(encoder_dir)]) == 0
     out = capsys.readouterr().out
     assert json.loads(out.splitlines()[-1])["n_texts"] == 2 * len(TEXTS)
@@ -241,12 +241,10 @@ def test_cli_add_class_defaults_to_the_fitted_calibration_with_a_set(
     from extension.synthesis.methods import list_default_methods
     from tests.extension_helpers import write_images
 
-    monkeypatch.chdir(tmp_path)  # the CLI caches under ./.cache
     folder = write_images(tmp_path / "calib", sorted(TEXTS), per_class=2)
     set_id = register_image_set(text_con, folder, name="calib")
-    run_embed_image_set(
-        text_con, EmbedSpec(set_id, model=TINY_MODEL), cache_dir=tmp_path / ".cache"
-    )
+    # The library and the CLI share the database's storage root (not the working directory).
+    run_embed_image_set(text_con, EmbedSpec(set_id, model=TINY_MODEL))
     text_con.close()
     args = ["add-class", "--db", str(db_path), "--id", "custom-house-cat", "--name", "house cat"]
     args += ["--description", "A small domestic cat with striped fur and whiskers."]

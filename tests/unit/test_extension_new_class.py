@@ -10,6 +10,7 @@ import torch
 
 from db import added_classes as added_db
 from db import classes as class_db
+from db.storage import get_storage
 from extension.models import get_head, load_base_model
 from extension.specs import AddClassSpec, ExportSpec
 from extension.synthesis.export import run_export
@@ -57,7 +58,7 @@ def test_preview_finds_the_cats_first(text_con):
 
 
 def test_add_keep_export_reload_in_plain_timm(text_con, tmp_path):
-    result = run_add_class(text_con, _spec(), heads_dir=tmp_path / "heads")
+    result = run_add_class(text_con, _spec())
     assert result["wnid"] == "custom-house-cat" and len(result["heads"]) == 2
     assert set(result["nearest"]) == {"cosine", "euclidean"}
     assert result["nearest"]["cosine"][0]["wnid"] in {"n02123045", "n02123159", "n02124075"}
@@ -100,40 +101,39 @@ def test_add_keep_export_reload_in_plain_timm(text_con, tmp_path):
 
 
 def test_bad_input_stores_nothing(text_con, tmp_path):
-    heads = tmp_path / "heads"
+    heads = get_storage(text_con).heads
     with pytest.raises(ValueError, match="no usable tokens"):
-        run_add_class(text_con, _spec(description="zzzq 1234 !!", texts=()), heads_dir=heads)
+        run_add_class(text_con, _spec(description="zzzq 1234 !!", texts=()))
     with pytest.raises(ValueError, match="already in the catalog"):
-        run_add_class(text_con, _spec(class_id="n01440764"), heads_dir=heads)
+        run_add_class(text_con, _spec(class_id="n01440764"))
     with pytest.raises(ValueError, match="Invalid class id"):
-        run_add_class(text_con, _spec(class_id="House Cat"), heads_dir=heads)
+        run_add_class(text_con, _spec(class_id="House Cat"))
     with pytest.raises(ValueError, match="Unknown timm model"):
         run_add_class(
             text_con,
             _spec(model=TINY_MODEL.__class__(name="no_such_net", pretrained=False)),
-            heads_dir=heads,
         )
     assert added_db.list_added_classes(text_con).is_empty()
     assert not any(heads.rglob("*.safetensors")) if heads.exists() else True
-    run_add_class(text_con, _spec(), heads_dir=heads)
+    run_add_class(text_con, _spec())
     with pytest.raises(ValueError, match="already added"):
-        run_add_class(text_con, _spec(), heads_dir=heads)
+        run_add_class(text_con, _spec())
 
 
 def test_a_failure_after_the_first_row_leaves_no_file_and_no_draft(text_con, tmp_path):
-    heads = tmp_path / "heads"
+    heads = get_storage(text_con).heads
     # The second method's file name is taken by a folder: writing it fails after the first
     # row was written, so the first file must be removed again and no draft recorded.
     (heads / "custom-house-cat" / "paper-cosine.safetensors").mkdir(parents=True)
     with pytest.raises(OSError):
-        run_add_class(text_con, _spec(), heads_dir=heads)
+        run_add_class(text_con, _spec())
     assert not list(heads.rglob("*.safetensors*"))[1:]  # only the blocking folder is left
     assert not (heads / "custom-house-cat" / "ridge-norm.safetensors").exists()
     assert added_db.list_added_classes(text_con).is_empty()
 
 
 def test_discard_removes_rows_and_files(text_con, tmp_path):
-    result = run_add_class(text_con, _spec(), heads_dir=tmp_path / "heads")
+    result = run_add_class(text_con, _spec())
     paths = [Path(h["path"]) for h in result["heads"]]
     assert all(p.exists() for p in paths)
     keep_added_class(text_con, "custom-house-cat")
