@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import jobs.worker  # noqa: F401  (imported first: AppTest puts pages/ on sys.path)
+from contract.storage import compute_storage
 from tests.conftest import REPO_ROOT, open_page
 
 PAGE = str(REPO_ROOT / "pages" / "evaluation.py")
@@ -145,7 +146,7 @@ def test_register_the_sample_photos(page, eval_db_path):
     assert any("Registered set" in s.value for s in at.success)
     assert "sample-photos" in at.dataframe[0].value["name"].to_list()
     assert at.button(key="sets-embed") is not None  # the next step is there, no reload
-    folder = eval_db_path.parent / "sample-photos"
+    folder = compute_storage(eval_db_path).sample_photos  # in the database's storage root
     photos = sorted(folder.glob("*/*.jpg"))
     assert len(photos) == 20 and all(p.parent.name.startswith("n") for p in photos)
     at.button(key="sets-samples").click().run()  # again: the same set, nothing duplicated
