@@ -139,6 +139,16 @@ def end_progress_line() -> None:
         _bar_is_open = False
 
 
+def _record_interrupted_work(con: duckdb.DuckDBPyConnection) -> None:
+    """Say in the table what a killed process left: its training runs 'stopped' (resumable),
+    not 'training'. This process holds the file, so no other process trains. (A killed job
+    already reads 'interrupted' from its worker's heartbeat; queued jobs stay queued for
+    `workbench jobs run-queued`.)"""
+    from db import relevance as relevance_db
+
+    relevance_db.stop_interrupted_runs(con)
+
+
 def _adopt_legacy_cache(con: duckdb.DuckDBPyConnection) -> None:
     """Move a `.cache/` of older versions into the storage root, saying so on stderr."""
     from contract.storage import adopt_legacy_cache
@@ -160,6 +170,7 @@ def open_database(
     A file that does not exist is refused unless `--create` was given (or `create=True`).
     """
     con = connect(path, create=_create_database if create is None else create)
+    _record_interrupted_work(con)
     _adopt_legacy_cache(con)
     try:
         yield con

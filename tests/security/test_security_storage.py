@@ -152,3 +152,27 @@ def test_leftovers_of_killed_jobs_are_removed_only_in_the_products_folders(tmp_p
     assert list(storage.tmp.iterdir()) == []
     assert [p.name for p in storage.exports.iterdir()] == ["extended-model-1"]
     assert (tmp_path / ".mine.partial").is_dir()
+
+
+def test_the_cli_shows_a_killed_training_as_stopped_not_training(db_path):
+    """Issue 23 #14: a killed training read 'training' in the CLI until the app started; any
+    command that opens the database now records it as stopped (resumable)."""
+    from db import relevance as relevance_db
+
+    con = connect(db_path)
+    run_id = relevance_db.insert_run(
+        con,
+        name="killed",
+        encoder="tiny",
+        class_wnids=["n01440764"],
+        checkpoint_dir=str(db_path.parent / "run"),
+        spec={},
+        dataset_report={},
+    )
+    con.close()
+    assert workbench(["jobs", "list", "--db", str(db_path)]) == 0
+    con = connect(db_path)
+    try:
+        assert relevance_db.get_run(con, run_id=run_id)["status"] == "stopped"
+    finally:
+        con.close()
