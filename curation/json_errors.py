@@ -17,6 +17,9 @@ from pathlib import Path
 
 _BOM = b"\xef\xbb\xbf"
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+# A high surrogate escape not followed by a low one, or a low one not preceded by a high one.
+_HIGH, _LOW = r"\\u[dD][89abAB][0-9a-fA-F]{2}", r"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+_LONE_SURROGATE = re.compile(rf"{_HIGH}(?!{_LOW})|(?<!{_HIGH}){_LOW}")
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,13 @@ def _scan(text: str) -> tuple[int, int | None, str] | None:
     index = 0
     while True:
         try:
-            _, end = decoder.raw_decode(text, position)
+            value, end = decoder.raw_decode(text, position)
         except json.JSONDecodeError as exc:
             return _decode_error(text, exc, index)
+        if _has_lone_surrogate(value):  # Python accepts '\\ud800'; DuckDB (and UTF-8) do not
+            found = _LONE_SURROGATE.search(text, position, end)
+            where = found.start() if found else position
+            return where, index, "a lone UTF-16 surrogate escape (not a character)"
         position = _skip(text, end)
         following = text[position : position + 1]
         if following == ",":
@@ -89,6 +96,17 @@ def _scan(text: str) -> tuple[int, int | None, str] | None:
             return position, index, "unexpected end of data (the list is not closed)"
         else:
             return position, index, f"expected ',' or ']' after the record, found {following!r}"
+
+
+def _has_lone_surrogate(value) -> bool:
+    """Whether a decoded JSON value holds a string with a lone surrogate (U+D800..U+DFFF)."""
+    if isinstance(value, str):
+        return any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
 
 
 def _decode_error(text: str, exc: json.JSONDecodeError, index: int) -> tuple[int, int, str]:

@@ -168,3 +168,15 @@ def test_a_300_character_upload_name_is_shortened_not_an_os_error(con, tmp_path)
         created_by="tester",
     )
     assert set_id > 0
+
+
+def test_a_lone_surrogate_is_reported_with_its_byte_and_record(catalog_con, tmp_path):
+    from curation.captions import ingest_caption_file
+
+    good = '{"filename": "a.JPEG", "wnid": "n01440764", "title": "ok", "tags": []}'
+    bad = '{"filename": "b.JPEG", "wnid": "n01440764", "title": "x \\ud800 y", "tags": []}'
+    path = tmp_path / "s.json"
+    path.write_text(f"[{good},\n{bad}]")
+    byte = path.read_bytes().index(b"\\ud800")
+    with pytest.raises(ValueError, match=rf"byte {byte} \(record 1, counting from 0\)"):
+        ingest_caption_file(catalog_con, path)
