@@ -43,9 +43,22 @@ class JsonListError:
         return f"at {where}: {self.reason}"
 
 
+# The locator reads at most this much of a file (its memory is a few times the bytes read): a
+# huge or sparse file is located within its first part, or left to DuckDB's own message.
+MAX_LOCATE_BYTES = 64 << 20
+
+
 def find_json_list_error(path: str | Path) -> JsonListError | None:
-    """The first error of a JSON list file, or None when Python's parser accepts it."""
-    return compute_json_list_error(Path(path).read_bytes())
+    """The first error of a JSON list file, or None when Python's parser accepts it (or the
+    first `MAX_LOCATE_BYTES` of a larger file hold no error)."""
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_LOCATE_BYTES + 1)
+    if len(data) <= MAX_LOCATE_BYTES:
+        return compute_json_list_error(data)
+    data = data[:MAX_LOCATE_BYTES]
+    found = compute_json_list_error(data)
+    # The cut makes the prefix look truncated (or breaks a character): not the file's error.
+    return found if found is not None and found.byte < len(data) - 4 else None
 
 
 def compute_json_list_error(data: bytes) -> JsonListError | None:

@@ -180,3 +180,19 @@ def test_a_lone_surrogate_is_reported_with_its_byte_and_record(catalog_con, tmp_
     byte = path.read_bytes().index(b"\\ud800")
     with pytest.raises(ValueError, match=rf"byte {byte} \(record 1, counting from 0\)"):
         ingest_caption_file(catalog_con, path)
+
+
+def test_locating_an_error_in_a_huge_sparse_file_reads_a_bounded_part(tmp_path):
+    import resource
+
+    from curation.json_errors import MAX_LOCATE_BYTES, find_json_list_error
+
+    path = tmp_path / "sparse.json"
+    with open(path, "wb") as handle:
+        handle.write(b"[")
+        handle.truncate(2 << 30)  # 2 GiB of NUL bytes, no disk used
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    found = find_json_list_error(path)
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert found is not None and found.byte == 1  # the first NUL, right after '['
+    assert grown_kib < 8 * MAX_LOCATE_BYTES // 1024
