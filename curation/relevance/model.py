@@ -8,6 +8,7 @@ is built on first use by `_model_class()`.
 from __future__ import annotations
 
 import functools
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,6 +76,12 @@ def load_encoder(encoder: str):
             )
         except TypeError:  # architectures without a pooler option
             model = AutoModel.from_pretrained(source, local_files_only=True)
+    except pickle.UnpicklingError:  # torch.load(weights_only=True) refused a pickle
+        raise EncoderNotAvailableError(
+            f"Encoder {encoder!r}: its weights are a PyTorch pickle holding more than plain "
+            "tensors, which could run code when loaded; it was refused (never unpickled). "
+            "Use a model.safetensors file."
+        ) from None
     except OSError as exc:
         raise EncoderNotAvailableError(
             f"Encoder {encoder!r} is not available offline: it is not a local directory with "

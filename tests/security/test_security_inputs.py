@@ -196,3 +196,27 @@ def test_locating_an_error_in_a_huge_sparse_file_reads_a_bounded_part(tmp_path):
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert found is not None and found.byte == 1  # the first NUL, right after '['
     assert grown_kib < 8 * MAX_LOCATE_BYTES // 1024
+
+
+def test_an_encoder_whose_weights_are_a_code_running_pickle_is_one_line(tmp_path):
+    """Issue 23 #13: PyTorch's 39-line refusal (with its `weights_only=False` advice)."""
+    import os
+    import pickle
+
+    from curation.relevance.model import EncoderNotAvailableError, load_encoder
+    from curation.relevance.tiny import build_tiny_encoder
+
+    folder = build_tiny_encoder(tmp_path / "enc", ["a cat on a mat", "a dog"] * 20, vocab_size=300)
+    canary = tmp_path / "canary"
+
+    class RunsCode:
+        def __reduce__(self):
+            return (os.system, (f"echo pwned > {canary}",))
+
+    (folder / "model.safetensors").unlink()
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps({"x": RunsCode()}))
+    with pytest.raises(EncoderNotAvailableError) as info:
+        load_encoder(str(folder))
+    message = str(info.value)
+    assert "\n" not in message and "weights_only" not in message and "pickle" in message
+    assert not canary.exists()
