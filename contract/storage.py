@@ -126,29 +126,41 @@ def resolve_cache_dir(cache_dir: str | Path | None) -> Path:
 
 def find_legacy_cache(db_path: str | Path) -> Path | None:
     """The cache older versions kept for a database in the checkout layout: `.cache/` beside
-    the database's `data/` folder, holding only the workbench's cache folders; else None."""
+    the database's `data/` folder (holding at least one of the workbench's cache folders)."""
     db_folder = Path(db_path).expanduser().absolute().parent
     legacy = db_folder.parent / LEGACY_CACHE_NAME
     if db_folder.name != "data" or legacy.is_symlink() or not legacy.is_dir():
         return None
-    names = {p.name for p in legacy.iterdir()}
-    return legacy if names and names <= LEGACY_CACHE_FOLDERS else None
+    return legacy if any((legacy / name).is_dir() for name in LEGACY_CACHE_FOLDERS) else None
 
 
 def adopt_legacy_cache(storage: Storage, db_path: str | Path) -> str | None:
-    """Move the legacy cache (`find_legacy_cache`) to the storage root's cache/, once: only
-    while the root has no cache yet and no cache folder was given. Caches hold no paths a
-    database records, so nothing else changes; on another filesystem it is left in place
-    (rebuilt on demand). Returns a one-line note of what was moved, or None."""
+    """Move the workbench's folders of the legacy cache (`find_legacy_cache`: models/,
+    text-features/, text-embeddings/, embeddings/) into the storage root's cache/, each only
+    while the root has none of that name and no cache folder was given; anything else in the
+    old `.cache/` stays. Caches hold no paths a database records, so nothing else changes; on
+    another filesystem a folder is left in place (rebuilt on demand).
+
+    Returns:
+        A one-line note of what was moved, or None.
+    """
     legacy = find_legacy_cache(db_path)
-    if legacy is None or storage.cache_override is not None or os.path.lexists(storage.cache):
+    if legacy is None or storage.cache_override is not None:
         return None
-    try:
-        storage.cache.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(legacy, storage.cache)
-    except OSError:
+    moved = []
+    for name in sorted(LEGACY_CACHE_FOLDERS):
+        source, target = legacy / name, storage.cache / name
+        if not source.is_dir() or source.is_symlink() or os.path.lexists(target):
+            continue
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(source, target)
+        except OSError:
+            continue
+        moved.append(name)
+    if not moved:
         return None
-    return f"Moved the cache {legacy} into the storage root: {storage.cache}"
+    return f"Moved {', '.join(moved)} from {legacy} into the storage root's cache: {storage.cache}"
 
 
 def remove_leftovers(storage: Storage) -> list[Path]:

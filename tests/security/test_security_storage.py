@@ -124,12 +124,14 @@ def test_the_old_cache_in_the_checkout_is_moved_not_abandoned(tmp_path, capsys):
     db = tmp_path / "data" / "workbench.duckdb"
     connect(db).close()
     (tmp_path / ".cache" / "text-embeddings").mkdir(parents=True)
+    (tmp_path / ".cache" / "test-artifacts").mkdir()  # not the workbench's: stays
     (tmp_path / ".cache" / "text-embeddings" / "shard.npy").write_bytes(b"13 minutes of work")
     assert workbench(["jobs", "list", "--db", str(db)]) == 0
-    assert "Moved the cache" in capsys.readouterr().err
+    assert "Moved text-embeddings" in capsys.readouterr().err
+    assert (tmp_path / ".cache" / "test-artifacts").is_dir()
     moved = tmp_path / "data" / "workbench-files" / "cache" / "text-embeddings" / "shard.npy"
     assert moved.read_bytes() == b"13 minutes of work"
-    # A `.cache/` that holds anything else is someone else's: left alone.
+    # A `.cache/` without the workbench's folders is someone else's: left alone.
     other = tmp_path / "other"
     (other / "data").mkdir(parents=True)
     (other / ".cache" / "pip").mkdir(parents=True)
