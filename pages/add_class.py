@@ -71,11 +71,14 @@ def _pick_model() -> str:
     allowed = list_allowed_models()
     requested = st.query_params.get("model", "default")
     if requested not in allowed:
+        st.session_state["model-refused"] = requested  # said on every rerun of this session
+        requested = "default"
+    refused = st.session_state.get("model-refused")
+    if refused:
         plain.warning(
-            f"The model {requested!r} in the link is not offered here; using 'default'. An "
+            f"The model {refused!r} in the link is not offered here; using 'default'. An "
             f"operator can allow timm models with ${MODELS_ENV_VAR}."
         )
-        requested = "default"
     if "model" not in st.session_state:
         st.session_state["model"] = requested
     name = st.sidebar.selectbox("Base model", allowed, key="model")
