@@ -35,8 +35,8 @@ from curation.relevance.features import (
     load_text_features,
 )
 from curation.relevance.model import load_encoder
+from curation.relevance.runs import start_or_resume_run
 from curation.relevance.specs import TrainSpec
-from curation.relevance.train import start_or_resume_run
 from db import relevance as relevance_db
 
 FEATURE_SHARE = 0.6  # of the job's progress bar, while features are computed

@@ -110,6 +110,18 @@ def test_topk_uniform_and_norm_rescaling():
     assert bias[0].item() == pytest.approx(float(B[:3].mean()), rel=1e-6)
 
 
+def test_topk_inverse_weights_by_hand():
+    # Query [1, 0, 0]: euclidean distances 0, 1, sqrt(2), sqrt(5); the excluded donor 0 is
+    # not among the k = 2 nearest, so donors 1 and 2 with weights 1 and 1/sqrt(2).
+    q = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
+    spec = SynthesisSpec("topk", "euclidean", (("k", 2), ("weighting", "inverse")))
+    rows, bias = compute_rows(_inputs(q, exclude=0), spec)
+    w1, w2 = 1.0, 1 / math.sqrt(2)
+    expected = (w1 * W[1] + w2 * W[2]) / (w1 + w2)  # [-0.4142, 0.5858]
+    torch.testing.assert_close(rows[0].double(), expected, atol=1e-6, rtol=0)
+    assert bias[0].item() == pytest.approx((0.2 * w1 + 0.3 * w2) / (w1 + w2), abs=1e-6)
+
+
 def test_softmax_weights_by_hand():
     q = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
     rows, _ = compute_rows(
