@@ -40,6 +40,7 @@ HOSTILE = [
     "mail root@evil.example now",
     "![img](http://127.0.0.1:9/x.png) [link](javascript:alert(1)) <http://a.b/c>",
     ":material/home: :smile: $x^2$ **bold** # heading",
+    "<img src=x onerror=alert(1)> <b>bold</b> <script>alert(2)</script>",
 ]
 
 
@@ -58,5 +59,5 @@ def test_no_autolink_or_shortcode_survives_escaping(text):
 @pytest.mark.parametrize("text", HOSTILE)
 def test_commonmark_renders_the_escaped_text_as_one_plain_paragraph(text):
     html = MarkdownIt("commonmark").render(escape_markdown(text))
-    assert not re.search(r"<(a|img|em|strong|h1|code)\b", html)
+    assert not re.search(r"<(a|img|em|strong|h1|code|b|script)\b", html)
     assert html.startswith("<p>") and html.count("<") == 2  # <p> and </p> only

@@ -116,10 +116,9 @@ def test_a_score_exactly_at_the_class_mean_is_kept_and_just_below_is_dropped():
 
 
 def test_coefficients_at_the_full_relevance_cut_and_ties():
-    # P >= 0.9 gives r = 1 (0.9 itself included); below, r = P + 0.1.
-    assert compute_raw_coefficients(np.array([0.9, 0.8999, 0.85, 0.0])) == pytest.approx(
-        [1.0, 0.9999, 0.95, 0.1]
-    )
+    # P >= 0.9 gives r = 1; below, r = P + 0.1 (continuous at 0.9, so '>' would equal '>=').
+    raw = compute_raw_coefficients(np.array([0.9, 0.92, 0.8999, 0.85, 0.0]))
+    assert raw == pytest.approx([1.0, 1.0, 0.9999, 0.95, 0.1])
     # Ties share the highest rank (side='right'): two r = 0.6 of five share 3/5.
     raw = np.array([0.6, 1.0, 0.6, 0.2, 0.7])
     assert compute_uniform_coefficients(raw) == pytest.approx([0.6, 1.0, 0.6, 0.2, 0.8])
