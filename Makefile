@@ -1,5 +1,5 @@
 # The two commands of the README. Both set everything up first (idempotent).
-.PHONY: run test demo lint bench
+.PHONY: run test demo lint bench mutate
 
 run:  ## set up, build the embedded default database if needed, start the app on localhost:8501
 	bash scripts/bootstrap.sh
@@ -12,6 +12,10 @@ test:  ## set up (incl. Chromium for the browser test) and run every test
 demo:  ## only build the embedded default database (data/workbench.duckdb)
 	bash scripts/bootstrap.sh
 	.venv/bin/workbench build-demo
+
+mutate:  ## mutation check: listed slips in the science and data-safety code must fail their tests (a few min)
+	bash scripts/bootstrap.sh
+	.venv/bin/python scripts/mutate.py
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -34,8 +34,8 @@ from curation.relevance.features import (
     load_text_features,
 )
 from curation.relevance.model import load_encoder
+from curation.relevance.runs import start_or_resume_run
 from curation.relevance.specs import TrainSpec
-from curation.relevance.train import start_or_resume_run
 from db import relevance as relevance_db
 from db.storage import get_storage
 

@@ -34,11 +34,13 @@ from curation.relevance.dataset import (
     build_relevance_dataset,
     compute_training_pairs,
 )
+from curation.relevance.frozen_run import train_frozen_relevance_model
 from curation.relevance.model import (
     compute_amp_dtype,
     create_relevance_model,
     load_encoder,
 )
+from curation.relevance.runs import start_or_resume_run
 from curation.relevance.specs import TrainSpec, resolve_mode
 from db import relevance as relevance_db
 
@@ -101,8 +103,6 @@ def train_relevance_model(
 ) -> dict:
     """Train on a built dataset in the spec's mode; see `run_train_relevance`."""
     if resolve_mode(spec.mode, resolve_device(spec.device)) == "frozen":
-        from curation.relevance.frozen_run import train_frozen_relevance_model
-
         return train_frozen_relevance_model(con, spec, dataset, progress=progress)
     return _train_finetune(con, spec, dataset, progress=progress)
 
@@ -259,38 +259,6 @@ def _prepare_pairs(dataset: RelevanceDataset, tokenizer, spec: TrainSpec) -> _Pa
         np.minimum(lengths, spec.max_length),
         n_truncated,
     )
-
-
-def start_or_resume_run(
-    con, spec: TrainSpec, dataset, run_dir: Path, report: dict, *, mode: str, existing: dict | None
-) -> int:
-    """The run row of `run_dir` (its id), marked 'training': inserted when `existing` is None,
-    else `existing` after checking it was made for the same classes, encoder and mode.
-
-    Raises:
-        CheckpointMismatchError: the folder's run was made for other classes, encoder or mode.
-    """
-    if existing is None:
-        return relevance_db.insert_run(
-            con,
-            name=spec.name,
-            encoder=spec.encoder,
-            class_wnids=dataset.class_wnids,
-            checkpoint_dir=str(run_dir),
-            spec=spec.to_dict(),
-            dataset_report=report,
-            mode=mode,
-            source=spec.dataset.source,
-        )
-    ckpt.check_compatible(
-        existing,
-        class_wnids=dataset.class_wnids,
-        encoder=spec.encoder,
-        mode=mode,
-        where=f"of run {existing['run_id']}",
-    )
-    relevance_db.update_run_status(con, existing["run_id"], "training")
-    return int(existing["run_id"])
 
 
 def _train_one_epoch(run: _Run, pairs: _Pairs, spec: TrainSpec, epoch: int, progress) -> dict:

@@ -158,6 +158,7 @@ def test_malformed_records_are_reported_with_index_field_and_reason(catalog_con,
         {**GOOD, "filename": "h", "title": None, "description": None, "tags": None},  # 11 nulls
         {"filename": "i", "wnid": "n01440764"},  # 12 optional fields missing
         {**GOOD, "filename": "j\nk"},  # 13 control character
+        {**GOOD, "filename": "   "},  # 14 whitespace only: empty
     ]
     report = ingest_caption_file(catalog_con, _write(tmp_path / "mixed.json", records))
     invalid = _problems(report)
@@ -167,14 +168,15 @@ def test_malformed_records_are_reported_with_index_field_and_reason(catalog_con,
     assert invalid[("title", "not a string (got object)")] == 1
     assert invalid[("tags", "not a list (got string)")] == 1
     assert invalid[("tags", "an element is not a string")] == 1
-    assert invalid[("filename", "empty")] == 1
+    assert invalid[("filename", "empty")] == 2
+    assert _example_indexes(report, "filename") >= {9, 14}
     assert invalid[("filename", "duplicate of an earlier record in this file")] == 1
     assert invalid[("filename", "contains control characters")] == 1
     assert _example_indexes(report, "tags") == {5, 6}
     assert _example_indexes(report, "(record)") == {1}
     tag_example = next(e for e in report["invalid"]["examples"] if e["index"] == 6)
     assert tag_example["detail"] == "at tags[1]" and tag_example["filename"] == "e"
-    assert report["n_invalid"] == 9
+    assert report["n_invalid"] == 10
     assert report["unknown_wnids"]["counts"] == [{"wnid": "n99999999", "n": 2, "first_index": 7}]
     assert report["n_unknown_wnid"] == 2
     assert report["n_inserted"] == 3  # records 0, 11 and 12

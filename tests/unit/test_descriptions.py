@@ -448,3 +448,12 @@ def test_cli_set_history_revert_import_and_use_source(desc_con, db_path, tmp_pat
     assert workbench(["descriptions", "use-source", "wikipedia", *base]) == 0
     assert "Set 1 class description(s)" in capsys.readouterr().out
     assert desc.get_active_description(desc_con, TENCH)["updated_by"] == "cli-user"
+
+
+def test_actor_names_are_recorded_trimmed(desc_con):
+    edited = desc.update_active_description(desc_con, TENCH, text="A fish.", actor="  ann \t")
+    desc.revert_description_event(desc_con, edited.event_id, actor="\n bob ")
+    history = desc.list_description_history(desc_con, TENCH)
+    assert history["actor"].to_list() == ["bob", "ann"]
+    desc.pick_description(desc_con, GOLDFISH, source="wordnet", actor=" cyd ")
+    assert desc.get_active_description(desc_con, GOLDFISH)["updated_by"] == "cyd"

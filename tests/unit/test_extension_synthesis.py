@@ -110,6 +110,18 @@ def test_topk_uniform_and_norm_rescaling():
     assert bias[0].item() == pytest.approx(float(B[:3].mean()), rel=1e-6)
 
 
+def test_topk_inverse_weights_by_hand():
+    # Query [1, 0, 0]: euclidean distances 0, 1, sqrt(2), sqrt(5); the excluded donor 0 is
+    # not among the k = 2 nearest, so donors 1 and 2 with weights 1 and 1/sqrt(2).
+    q = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
+    spec = SynthesisSpec("topk", "euclidean", (("k", 2), ("weighting", "inverse")))
+    rows, bias = compute_rows(_inputs(q, exclude=0), spec)
+    w1, w2 = 1.0, 1 / math.sqrt(2)
+    expected = (w1 * W[1] + w2 * W[2]) / (w1 + w2)  # [-0.4142, 0.5858]
+    torch.testing.assert_close(rows[0].double(), expected, atol=1e-6, rtol=0)
+    assert bias[0].item() == pytest.approx((0.2 * w1 + 0.3 * w2) / (w1 + w2), abs=1e-6)
+
+
 def test_softmax_weights_by_hand():
     q = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
     rows, _ = compute_rows(
@@ -178,3 +190,41 @@ def test_table1_names_the_closest_and_furthest_class_but_never_itself():
     assert table["closest"] == "beta (b)" and table["closest_distance"] == pytest.approx(0.2)
     assert table["furthest"] == "gamma (c)" and table["furthest_distance"] == pytest.approx(0.9)
     assert table["mean_distance"] == pytest.approx((0.2 + 0.9 + 0.5) / 3)
+
+
+def test_paper_rule_three_survivors_weighted_by_inverse_distance():
+    # Donors [p, 1] and query [0, 1]: the euclidean distance to each donor is exactly |p|.
+    # Donor 3 (p = 0.5, the closest) is the excluded one (leave-one-out): it never counts,
+    # neither in the weights nor in the mean the weights are cut at.
+    p = [1.0, 2.0, 2.5, 0.5, 3.0, 50.0, 100.0]
+    xs = torch.tensor([[v, 1.0] for v in p], dtype=torch.float64)
+    ws = torch.tensor(
+        [[19, 0], [0, 19], [19, 19], [99, 99], [-50, 7], [3, -80], [-60, -60]],
+        dtype=torch.float64,
+    )
+    bs = torch.tensor([1.9, 3.8, 0.0, 99.0, -7.0, 11.0, 5.0], dtype=torch.float64)
+    q = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    gram = xs @ xs.T
+    inputs = SynthesisInputs(q[None] @ xs.T, (q @ q)[None], gram, ws, bs, torch.tensor([3]))
+    rows, bias = compute_rows(inputs, SynthesisSpec("paper", "euclidean"))
+    # 1/d over the 6 usable donors: 1, 0.5, 0.4, 1/3, 0.02, 0.01; mean 2.2633 / 6 = 0.3772.
+    # Survivors 1, 0.5, 0.4 (1/3 is below the mean; it would pass a mean over 7 columns).
+    # Weights 1/1.9, 0.5/1.9, 0.4/1.9:
+    #   row  = (1 * [19, 0] + 0.5 * [0, 19] + 0.4 * [19, 19]) / 1.9 = [14, 9]
+    #   bias = (1 * 1.9 + 0.5 * 3.8 + 0.4 * 0.0) / 1.9 = 2
+    # (1/d^2 keeps donors 0 and 1 only: [15.2, 3.8]; no cut: every donor, another row.)
+    torch.testing.assert_close(rows[0], torch.tensor([14.0, 9.0]), atol=1e-5, rtol=0)
+    assert bias[0].item() == pytest.approx(2.0, abs=1e-5)
+
+
+def test_paper_rule_equidistant_donors_all_survive_with_equal_weights():
+    # Every donor at distance 1: every weight equals the mean and none is cut (the rule
+    # drops weights strictly below the mean), so the row is the plain average.
+    xs = torch.tensor([[1.0, 1.0], [-1.0, 1.0], [1.0, 1.0], [-1.0, 1.0]], dtype=torch.float64)
+    ws = torch.tensor([[4.0, 0.0], [0.0, 4.0], [8.0, 8.0], [0.0, -4.0]], dtype=torch.float64)
+    bs = torch.tensor([1.0, 2.0, 3.0, 6.0], dtype=torch.float64)
+    q = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    inputs = SynthesisInputs(q[None] @ xs.T, (q @ q)[None], xs @ xs.T, ws, bs, torch.tensor([-1]))
+    rows, bias = compute_rows(inputs, SynthesisSpec("paper", "euclidean"))
+    torch.testing.assert_close(rows[0], torch.tensor([3.0, 2.0]), atol=1e-5, rtol=0)
+    assert bias[0].item() == pytest.approx(3.0, abs=1e-5)

@@ -14,7 +14,7 @@ from contract.specs import JsonSpec
 from db import jobs as job_db
 from db.connect import connect
 from jobs.registry import list_job_kinds, register_job
-from jobs.worker import JobWorker, run_queued_jobs, submit_job, wait_for_job
+from jobs.worker import JobWorker, cancel_job, run_queued_jobs, submit_job, wait_for_job
 
 
 def _wait_for(con, job_id, statuses, timeout_s=20.0):
@@ -200,3 +200,27 @@ def test_a_clicked_job_runs_while_a_long_prefetch_build_is_running(con):
         _prefetch_gate.set()
         worker.stop()
     assert _wait_for(reader, build, {"succeeded", "failed"})["status"] == "succeeded"
+
+
+_ran: list[int] = []
+
+
+@register_job("test-records-run", spec=_EmptySpec)
+def _records_run(con, spec, progress) -> dict:
+    _ran.append(1)
+    return {}
+
+
+def test_a_queued_job_cancelled_before_a_worker_claims_it_never_runs(con):
+    _ran.clear()
+    cancelled = submit_job(con, kind="test-records-run", spec={})
+    cancel_job(con, cancelled)
+    job = job_db.get_job(con, cancelled)
+    assert job["status"] == "cancelled" and job["finished_at"] is not None
+    assert job_db.claim_next_job(con) is None  # the worker finds nothing to claim
+    later = submit_job(con, kind="noop", spec={"steps": 1})
+    assert run_queued_jobs(con) == 1  # only the job queued after it
+    assert _ran == []
+    assert job_db.get_job(con, cancelled)["status"] == "cancelled"
+    assert job_db.get_job(con, cancelled)["started_at"] is None
+    assert job_db.get_job(con, later)["status"] == "succeeded"

@@ -98,3 +98,66 @@ def test_the_jobs_registry_has_no_import_circle():
         ast.parse((ROOT / "jobs" / "registry.py").read_text()), top_level_only=False
     )
     assert imported & PROJECT <= {"contract"}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _runtime_imports(tree: ast.AST) -> list[str]:
+    """Dotted names every import (top level or inside a function) may load at run time;
+    `from a.b import c` gives both `a.b.c` and `a.b`. Imports under `if TYPE_CHECKING:` only
+    serve type hints and are left out."""
+    typing_only = {
+        id(child)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+        for statement in node.body
+        for child in ast.walk(statement)
+    }
+    names = []
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+    return names
+
+
+def _find_import_circle(graph: dict[str, set[str]]) -> list[str]:
+    """One circle of the module graph (a list of modules, the first repeated last), or []."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+
+    def visit(module: str, path: list[str]) -> list[str]:
+        state[module] = 1
+        for other in sorted(graph[module]):
+            if state.get(other) == 1:
+                return path[path.index(other) :] + [other]
+            if other not in state and (found := visit(other, [*path, other])):
+                return found
+        state[module] = 2
+        return []
+
+    for module in sorted(graph):
+        if module not in state and (found := visit(module, [module])):
+            return found
+    return []
+
+
+def test_no_import_circle_between_library_modules():
+    """No two modules import each other, directly or through others, even lazily inside a
+    function (e.g. relevance `train` and `frozen_run` share `runs` instead)."""
+    paths = _python_files("curation", "extension", "db", "jobs", "contract", "scale")
+    modules = {_module_name(p): p for p in paths}
+    graph = {
+        name: {
+            imported
+            for imported in _runtime_imports(ast.parse(path.read_text()))
+            if imported in modules and imported != name
+        }
+        for name, path in modules.items()
+    }
+    assert _find_import_circle(graph) == []

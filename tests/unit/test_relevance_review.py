@@ -235,3 +235,12 @@ def test_migration_0006_copies_old_class_thresholds_to_every_version(db_path):
         assert relevance_db.get_run(con, run_id=1)["mode"] == "finetune"
     finally:
         con.close()
+
+
+def test_decision_actor_and_reason_are_recorded_trimmed(reviewed):
+    con, _, captions = reviewed
+    caption_id = int(captions["caption_id"][0])
+    decisions.update_decision(con, caption_id, decision="drop", reason=" blurry\n", actor=" ana ")
+    row = decision_db.get_decision(con, caption_id)
+    assert (row["decision"], row["reason"], row["actor"]) == ("drop", "blurry", "ana")
+    assert decisions.get_latest_change(con, actor="ana")["caption_id"] == caption_id

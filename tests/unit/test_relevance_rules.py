@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from curation.relevance.rules import (
+    DEFAULT_THRESHOLDS,
     compute_class_summary,
     compute_decisions,
     compute_raw_coefficients,
@@ -69,3 +70,55 @@ def test_validation_and_class_summary():
     summary = compute_class_summary(compute_decisions(_scores()))
     assert summary["wnid"].to_list() == ["b", "a"]
     assert summary["n_dropped"].to_list() == [2, 0]
+
+
+def _at_threshold(p_own: list[float], p_mean: float = 0.0) -> pl.DataFrame:
+    n = len(p_own)
+    return pl.DataFrame(
+        {
+            "caption_id": list(range(1, n + 1)),
+            "wnid": ["a"] * n,
+            "p_own": p_own,
+            "p_mean": [p_mean] * n,
+        }
+    )
+
+
+def test_paper_threshold_is_half_and_a_score_exactly_at_it_is_kept():
+    out = compute_decisions(_at_threshold([0.49, 0.4999, 0.5, 0.5001, 0.51])).sort("caption_id")
+    assert out["threshold"].to_list() == [0.5] * 5  # the default is the paper's 0.5
+    assert out["model_decision"].to_list() == ["drop", "drop", "keep", "keep", "keep"]
+    assert out["raw_coefficient"].to_list() == pytest.approx([0.59, 0.5999, 0.6, 0.6001, 0.61])
+    assert out["coefficient"].to_list() == pytest.approx([None, None, 1 / 3, 2 / 3, 1.0])
+
+
+def test_frozen_threshold_is_five_hundredths_and_a_score_exactly_at_it_is_kept():
+    assert DEFAULT_THRESHOLDS == {"finetune": 0.5, "frozen": 0.05}
+    scores = _at_threshold([0.04, 0.0499, 0.05, 0.0501, 0.06, 0.3])
+    out = compute_decisions(scores, threshold=DEFAULT_THRESHOLDS["frozen"]).sort("caption_id")
+    assert out["threshold"].to_list() == [0.05] * 6
+    # at 0.5 (the paper's) all six would be dropped; at 0.05 the last four are kept
+    assert out["model_decision"].to_list() == ["drop", "drop", "keep", "keep", "keep", "keep"]
+    assert out["coefficient"].to_list() == pytest.approx([None, None, 0.25, 0.5, 0.75, 1.0])
+
+
+def test_a_score_exactly_at_the_class_mean_is_kept_and_just_below_is_dropped():
+    scores = pl.DataFrame(
+        {
+            "caption_id": [1, 2, 3],
+            "wnid": ["a", "a", "a"],
+            "p_own": [0.7, 0.6999, 0.95],
+            "p_mean": [0.7, 0.7, 0.96],
+        }
+    )
+    out = compute_decisions(scores, threshold=0.5).sort("caption_id")
+    assert out["model_decision"].to_list() == ["keep", "drop", "drop"]
+
+
+def test_coefficients_at_the_full_relevance_cut_and_ties():
+    # P >= 0.9 gives r = 1; below, r = P + 0.1 (continuous at 0.9, so '>' would equal '>=').
+    raw = compute_raw_coefficients(np.array([0.9, 0.92, 0.8999, 0.85, 0.0]))
+    assert raw == pytest.approx([1.0, 1.0, 0.9999, 0.95, 0.1])
+    # Ties share the highest rank (side='right'): two r = 0.6 of five share 3/5.
+    raw = np.array([0.6, 1.0, 0.6, 0.2, 0.7])
+    assert compute_uniform_coefficients(raw) == pytest.approx([0.6, 1.0, 0.6, 0.2, 0.8])
