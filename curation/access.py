@@ -278,7 +278,7 @@ def _first_role(tx: duckdb.DuckDBPyConnection, email: str | None, configured: bo
     return "viewer", "default"
 
 
-def invite(con: duckdb.DuckDBPyConnection, email: str, *, role: str, actor: str | None) -> str:
+def invite(con: duckdb.DuckDBPyConnection, email: str, role: str, *, actor: str | None) -> str:
     """Give a role to an e-mail before its first sign-in. Returns the invitation's key.
 
     Raises:

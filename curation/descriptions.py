@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from curation import access
 from curation.description_imports import (  # noqa: F401 (re-exported)
     DescriptionImportReport,
     import_builtin_sources,
@@ -38,7 +39,6 @@ from curation.description_sources import (  # noqa: F401 (re-exported)
     list_description_sources,
     validate_description_text,
 )
-from curation import access
 from db import classes as class_db
 from db import descriptions as desc_db
 from db.sql import transaction

@@ -108,8 +108,7 @@ def update_profile(
 ) -> None:
     """Refresh what the provider says about a person at sign-in, and when they were seen."""
     con.execute(
-        "UPDATE users SET email = ?, name = ?, last_seen_at = current_timestamp "
-        "WHERE user_key = ?",
+        "UPDATE users SET email = ?, name = ?, last_seen_at = current_timestamp WHERE user_key = ?",
         [email, name, user_key],
     )
 
