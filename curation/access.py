@@ -79,8 +79,11 @@ ACTION_LABELS = {
 }
 
 
-class AccessDenied(PermissionError):
-    """The actor may not do this (the message says why and who can change it)."""
+class AccessDenied(PermissionError, ValueError):
+    """The actor may not do this (the message says why and who can change it).
+
+    Also a ValueError, so every page that already shows a refused input's message (they
+    catch ValueError around library calls) shows this one too, instead of a generic error."""
 
 
 @dataclass(frozen=True)
