@@ -1,10 +1,11 @@
-"""Streamlit router: page config, navigation, and the sidebar field every page shares (the
-curator's name). Start with `make run` (or `workbench run`)."""
+"""Streamlit router: page config, navigation, sign-in (team mode) or the sidebar field every
+page shares (the curator's name, local mode). Start with `make run` (or `workbench run`)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from ui.auth import gate
 from ui.widgets import render_actor_input
 
 # No page icons: Streamlit's ":material/...:" icons load a font from the internet on every
@@ -25,6 +26,7 @@ PAGES = {
     ],
     "System": [
         st.Page("pages/job_list.py", title="Jobs"),
+        st.Page("pages/people.py", title="People"),
     ],
 }
 
@@ -32,6 +34,7 @@ PAGES = {
 def run() -> None:
     st.set_page_config(page_title="ImageNet curation workbench", layout="wide")
     page = st.navigation(PAGES)
+    gate()  # team mode: nothing below runs until the person is signed in
     render_actor_input()  # here, so the field (and the name in it) exists on every page
     page.run()
 

@@ -22,7 +22,7 @@ def handle(args: argparse.Namespace) -> int:
             print(f"ran {run_queued_jobs(con)} job(s)")
         else:
             frame = job_db.list_jobs(con).select(
-                "job_id", "kind", "status", "progress", "message", "error"
+                "job_id", "kind", "status", "created_by", "progress", "message", "error"
             )
             print(frame)
     return 0

@@ -12,11 +12,13 @@ import os
 import sys
 
 from cli.common import apply_database_options, end_progress_line
+from curation import access
 
 # Modules under cli/ that contribute subcommands, in --help order.
 SUBCOMMAND_MODULES = (
     "cli.setup",
     "cli.jobs",
+    "cli.users",
     "cli.descriptions",
     "cli.relevance",
     "cli.captions",
@@ -54,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     apply_database_options(args)
     try:
-        return int(args.handler(args) or 0)
+        # The command line is the local admin: whoever runs it holds the database file.
+        with access.using_policy(access.LOCAL):
+            return int(args.handler(args) or 0)
     except BrokenPipeError:
         # The reader went away (`workbench ... | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -41,6 +41,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--port", type=int, default=8501)
     run.add_argument("--headless", action="store_true", help="do not open a browser")
     run.add_argument(
+        "--auth-config",
+        default=None,
+        metavar="FILE",
+        help="team mode: a secrets TOML file with [auth] (an OpenID Connect provider) and "
+        "[workbench] (first admins, invite_only); default: .streamlit/secrets.toml if it has "
+        "[auth], else local single-user mode",
+    )
+    run.add_argument(
         "--debug",
         action="store_true",
         help="show full error details (tracebacks) in the browser; same as $WORKBENCH_DEBUG=1",
@@ -65,17 +73,46 @@ def handle_run(args: argparse.Namespace) -> int:
     create = getattr(args, "create", False) or not (args.db or os.environ.get(DB_ENV_VAR))
     with open_database(db_path, create=create) as con:
         built = is_demo_built(con)
+    auth_file = resolve_auth_config(getattr(args, "auth_config", None), port=args.port)
     if not built:
         handle_build_demo(argparse.Namespace(db=str(db_path)))
     env = {**os.environ, DB_ENV_VAR: str(db_path.resolve())}
     if getattr(args, "debug", False):
         env["WORKBENCH_DEBUG"] = "1"
-    print(f"Workbench on http://localhost:{args.port}  (database {db_path})", flush=True)
-    return serve(compute_server_command(args.port, headless=args.headless), env=env)
+    mode = f"team mode, sign-in by {auth_file}" if auth_file else "local single-user mode"
+    print(f"Workbench on http://localhost:{args.port}  (database {db_path}; {mode})", flush=True)
+    command = compute_server_command(args.port, headless=args.headless, auth_file=auth_file)
+    return serve(command, env=env)
 
 
-def compute_server_command(port: int, *, headless: bool) -> list[str]:
-    """The child's command line: the launcher on localhost only."""
+def resolve_auth_config(path: str | None, *, port: int) -> Path | None:
+    """The team-mode configuration to serve with, checked (None: local single-user mode).
+
+    `path`, else `.streamlit/secrets.toml` when it has an [auth] section. A provider that
+    does not answer now is a warning (it may come back; the sign-in page says so).
+
+    Raises:
+        ValueError, FileNotFoundError: a misconfiguration, in one line.
+    """
+    from curation.auth_config import check_provider, load_auth_config
+
+    if path is None:
+        default = REPO_ROOT / ".streamlit" / "secrets.toml"
+        if not default.is_file() or "[auth" not in default.read_text(encoding="utf-8"):
+            return None
+        path = str(default)
+    config = load_auth_config(path, port=port)
+    problem = check_provider(str(config["auth"]["server_metadata_url"]), timeout_s=5.0)
+    if problem:
+        print(f"workbench run: warning: {problem}; sign-in waits for it", file=sys.stderr)
+    return Path(path).expanduser().resolve()
+
+
+def compute_server_command(
+    port: int, *, headless: bool, auth_file: Path | None = None
+) -> list[str]:
+    """The child's command line: the launcher on localhost only (with the team-mode secrets
+    file as Streamlit's only secrets file when given)."""
     command = [
         sys.executable,
         "-m",
@@ -87,6 +124,8 @@ def compute_server_command(port: int, *, headless: bool) -> list[str]:
         "--browser.gatherUsageStats",
         "false",
     ]
+    if auth_file is not None:
+        command += ["--secrets.files", str(auth_file)]
     return command + (["--server.headless", "true"] if headless else [])
 
 

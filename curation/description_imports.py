@@ -14,6 +14,7 @@ import duckdb
 import polars as pl
 
 from contract.files import hash_bytes
+from curation import access
 from curation.description_sources import (
     FileRecord,
     get_description_source,
@@ -60,7 +61,9 @@ class DescriptionImportReport:
         return head + f"; {len(self.problems)} invalid, {len(self.unknown_wnids)} unknown wnids."
 
 
-def import_builtin_sources(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def import_builtin_sources(
+    con: duckdb.DuckDBPyConnection, *, actor: str | None = None
+) -> dict[str, int]:
     """Store the shipped sources' texts (wordnet, wiktionary, gpt) for every catalog class.
 
     Idempotent; one transaction. Also registers every description source with its license.
@@ -68,6 +71,7 @@ def import_builtin_sources(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     Returns:
         Per source key, how many catalog classes have a text from it afterwards.
     """
+    access.require(con, actor, "import")
     known = class_db.list_known_wnids(con)
     texts = {s.key: s.loader() for s in list_description_sources(origin="package")}
 
@@ -85,7 +89,11 @@ def import_builtin_sources(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 def import_wikipedia_file(
-    con: duckdb.DuckDBPyConnection, path: str | Path, *, strict: bool = False
+    con: duckdb.DuckDBPyConnection,
+    path: str | Path,
+    *,
+    strict: bool = False,
+    actor: str | None = None,
 ) -> DescriptionImportReport:
     """Import Wikipedia summaries from a CSV or JSON file with `wnid` and `text` fields.
 
@@ -95,7 +103,7 @@ def import_wikipedia_file(
     if not path.is_file():
         raise ValueError(f"No such file: {path}")
     return import_description_content(
-        con, path.read_bytes(), file_name=str(path), source="wikipedia", strict=strict
+        con, path.read_bytes(), file_name=str(path), source="wikipedia", strict=strict, actor=actor
     )
 
 
@@ -106,6 +114,7 @@ def import_description_content(
     file_name: str,
     source: str = "wikipedia",
     strict: bool = False,
+    actor: str | None = None,
 ) -> DescriptionImportReport:
     """Validate a user file's records and store the valid ones as `source` candidates.
 
@@ -118,6 +127,7 @@ def import_description_content(
         ValueError: a source that is not file-imported, or a file that cannot be parsed or
             lacks the `wnid`/text columns. Nothing is stored then.
     """
+    access.require(con, actor, "import")
     spec = get_description_source(source)
     if spec.origin != "file":
         raise ValueError(

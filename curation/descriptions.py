@@ -8,8 +8,13 @@ editor saw (`based_on_revision`). A revert is a new event restoring the text (an
 from before the chosen event; undo is a revert of the newest event.
 
 Concurrent editors: each change runs in one transaction that DuckDB retries on write-write
-conflicts; an edit based on an older revision is still recorded (and becomes active, being
-the last one), and its result says `conflict=True` so the caller can tell the user.
+conflicts. A change that names the revision its editor saw (`based_on_revision`) is refused
+with `DescriptionConflict` when the description moved on meanwhile; the check and the write
+are in the same transaction, so no edit silently overwrites a colleague's. The conflict
+carries their text, so the editor can keep theirs, keep mine (save again naming the revision
+now seen) or merge by hand.
+
+Every write entry point checks the actor's role first (`curation.access`, edit_descriptions).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from curation import access
 from curation.description_imports import (  # noqa: F401 (re-exported)
     DescriptionImportReport,
     import_builtin_sources,
@@ -40,6 +46,29 @@ from db.sql import transaction
 ACTIONS = ("edit", "pick")
 
 
+class DescriptionConflict(ValueError):
+    """The description changed since the editor opened it; nothing was written.
+
+    Attributes:
+        wnid: the class.
+        based_on_revision: the revision the editor saw.
+        revision: the revision now current.
+        their_text, their_source: the description now active (None: cleared).
+        their_actor: who made the newest change.
+    """
+
+    def __init__(self, wnid: str, based_on_revision: int, revision: int, current, actor):
+        self.wnid, self.based_on_revision, self.revision = wnid, based_on_revision, revision
+        self.their_text = current["text"] if current else None
+        self.their_source = current["source"] if current else None
+        self.their_actor = actor
+        super().__init__(
+            f"{wnid}: the description changed since you opened it (you saw revision "
+            f"{based_on_revision}, it is now revision {revision}, changed by {actor}). Nothing "
+            f"was saved: compare, then save again based on revision {revision} to keep yours."
+        )
+
+
 @dataclass(frozen=True)
 class DescriptionChange:
     """What a change did.
@@ -50,8 +79,8 @@ class DescriptionChange:
         event_id: the new history row, or None when nothing changed.
         revision: the class's revision after the call.
         based_on_revision: the revision the editor started from.
-        conflict: the edit was based on an older revision than the one it replaced, i.e.
-            someone else changed the description meanwhile (both changes are in the history).
+        conflict: always False for a change that was written (a conflicting change raises
+            `DescriptionConflict` instead); kept for callers that test it.
     """
 
     wnid: str
@@ -66,11 +95,6 @@ class DescriptionChange:
         if not self.changed:
             return f"{self.wnid}: unchanged (revision {self.revision})."
         line = f"{self.wnid}: saved as revision {self.revision} (event {self.event_id})."
-        if self.conflict:
-            line += (
-                f" Note: you started from revision {self.based_on_revision}, but someone else "
-                f"changed it meanwhile; their change is in the history and yours is now active."
-            )
         return line
 
 
@@ -152,6 +176,8 @@ def update_active_description(
     Raises:
         ValueError: unknown class, source or action; empty, too long or non-text text;
             empty actor. Nothing is written then.
+        DescriptionConflict: the description changed after `based_on_revision`.
+        access.AccessDenied: the actor may not edit descriptions.
     """
     _require_class(con, wnid)
     validate_description_text(text)
@@ -163,7 +189,7 @@ def update_active_description(
         wnid,
         source=source,
         text=text,
-        actor=_validate_actor(actor),
+        actor=_authorize(con, actor),
         action=action,
         based_on_revision=based_on_revision,
     )
@@ -213,7 +239,7 @@ def clear_active_description(
         wnid,
         source=None,
         text=None,
-        actor=_validate_actor(actor),
+        actor=_authorize(con, actor),
         action="clear",
         based_on_revision=based_on_revision,
     )
@@ -239,7 +265,7 @@ def revert_description_event(
     Raises:
         ValueError: no such event, or an empty actor.
     """
-    actor = _validate_actor(actor)
+    actor = _authorize(con, actor)
     event = desc_db.get_description_event(con, int(event_id))
     if event is None:
         raise ValueError(
@@ -282,7 +308,7 @@ def use_source_where_unset(con: duckdb.DuckDBPyConnection, *, source: str, actor
         How many classes changed.
     """
     get_description_source(source)
-    actor = _validate_actor(actor)
+    actor = _authorize(con, actor)
 
     def work(tx: duckdb.DuckDBPyConnection) -> int:
         frame = desc_db.list_unset_with_candidate(tx, source=source)
@@ -351,10 +377,13 @@ def _apply_change(
         current = desc_db.get_active_description(tx, wnid)
         revision = desc_db.get_current_revision(tx, wnid)
         based = revision if based_on_revision is None else int(based_on_revision)
-        conflict = based != revision
+        if based != revision:
+            last = desc_db.get_latest_event_id(tx, wnid)
+            actor_now = desc_db.get_description_event(tx, last)["actor"] if last else None
+            raise DescriptionConflict(wnid, based, revision, current, actor_now)
         before = (current["source"], current["text"]) if current else (None, None)
         if before == (source, text):
-            return DescriptionChange(wnid, False, None, revision, based, conflict)
+            return DescriptionChange(wnid, False, None, revision, based, False)
         if text is None:
             desc_db.delete_active_row(tx, wnid)
         else:
@@ -374,7 +403,7 @@ def _apply_change(
             based_on_revision=based,
             reverts_event_id=reverts_event_id,
         )
-        return DescriptionChange(wnid, True, event_id, revision + 1, based, conflict)
+        return DescriptionChange(wnid, True, event_id, revision + 1, based, False)
 
     return transaction(con, work)
 
@@ -385,6 +414,11 @@ def _require_class(con: duckdb.DuckDBPyConnection, wnid: str) -> None:
             f"Unknown class {wnid!r}: not in the catalog (add it on the catalog first, "
             "or check the wnid, e.g. n01440764)."
         )
+
+
+def _authorize(con: duckdb.DuckDBPyConnection, actor: object) -> str:
+    """The actor of a description write, after the role check (the one call per entry)."""
+    return _validate_actor(access.require(con, actor, "edit_descriptions"))
 
 
 def _validate_actor(actor: object) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from curation import access
 from db import settings as settings_db
 
 IMAGE_ROOT_KEY = "image_root"
@@ -43,6 +44,7 @@ def update_image_root(
     """
     if not isinstance(actor, str) or not actor.strip():
         raise ValueError("Say who sets the image root (actor): it cannot be empty.")
+    access.require(con, actor, "change_settings")
     if root is None or not str(root).strip():
         settings_db.update_setting(con, IMAGE_ROOT_KEY, None, actor=actor.strip())
         return None

@@ -36,17 +36,20 @@ _SHOWN_STATUS = (
 _JOB_SELECT = (
     f"SELECT j.job_id, j.kind, j.spec_json, {_SHOWN_STATUS} AS status, j.progress, j.message, "
     "coalesce(j.error, CASE WHEN j.status = 'running' THEN ? END) AS error, j.result_json, "
-    "j.cancel_requested, j.created_at, j.started_at, j.finished_at, j.worker_id "
+    "j.cancel_requested, j.created_at, j.started_at, j.finished_at, j.worker_id, j.created_by "
     "FROM jobs j LEFT JOIN job_workers w USING (worker_id)"
 )
 
 
-def insert_job(con: duckdb.DuckDBPyConnection, *, kind: str, spec: dict) -> int:
-    """Queue a job. Returns its id."""
+def insert_job(
+    con: duckdb.DuckDBPyConnection, *, kind: str, spec: dict, created_by: str | None = None
+) -> int:
+    """Queue a job (`created_by`: who asked; None for work no person asked for). Returns its id."""
     row = fetch_row(
         con,
-        "INSERT INTO jobs (kind, spec_json, status) VALUES (?, ?, 'queued') RETURNING job_id",
-        [kind, json.dumps(spec, sort_keys=True)],
+        "INSERT INTO jobs (kind, spec_json, status, created_by) VALUES (?, ?, 'queued', ?) "
+        "RETURNING job_id",
+        [kind, json.dumps(spec, sort_keys=True), created_by],
     )
     return int(row[0])
 

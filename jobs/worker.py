@@ -19,6 +19,7 @@ import traceback
 
 import duckdb
 
+from curation import access
 from db import jobs as job_db
 from db.sql import rollback_if_open
 from jobs.kinds import PREFETCH_KINDS  # (importing it registers every shipped job kind)
@@ -174,22 +175,36 @@ class JobWorker:
 
 
 def submit_job(
-    con: duckdb.DuckDBPyConnection, *, kind: str, spec: dict, worker: JobWorker | None = None
+    con: duckdb.DuckDBPyConnection,
+    *,
+    kind: str,
+    spec: dict,
+    worker: JobWorker | None = None,
+    actor: str | None = None,
 ) -> int:
-    """Queue a job after checking its kind and spec; wake the worker if given. Returns the id.
+    """Queue a job after checking its kind, spec and the actor's role (`access.JOB_ACTIONS`);
+    wake the worker if given. Returns the id.
 
     Raises:
         ValueError: unknown kind, or a spec its class refuses (nothing is queued then).
+        access.AccessDenied: the actor's role may not start this kind of job.
     """
+    actor = access.require_job(con, actor, kind)
     get_job_kind(kind).parse_spec(spec)
-    job_id = job_db.insert_job(con, kind=kind, spec=spec)
+    job_id = job_db.insert_job(con, kind=kind, spec=spec, created_by=actor)
     if worker is not None:
         worker.wake()
     return job_id
 
 
-def cancel_job(con: duckdb.DuckDBPyConnection, job_id: int) -> None:
-    """Ask a job to stop (at once when queued, at its next progress report when running)."""
+def cancel_job(con: duckdb.DuckDBPyConnection, job_id: int, *, actor: str | None = None) -> None:
+    """Ask a job to stop (at once when queued, at its next progress report when running).
+
+    Raises:
+        access.AccessDenied: another person's job, and the actor is not an admin.
+    """
+    job = job_db.get_job(con, job_id)
+    access.require_cancel(con, actor, job["created_by"] if job else None)
     job_db.request_cancel(con, job_id)
 
 

@@ -31,7 +31,7 @@ from ui import plain
 from ui.extension_figures import make_nearest_figure
 from ui.extension_resources import get_base, get_donors
 from ui.resources import get_cursor, start_job
-from ui.widgets import find_latest_job, follow_defaults, render_job_status, require_actor
+from ui.widgets import find_latest_job, follow_defaults, get_actor, render_job_status, require_actor
 
 FLASH_KEY = "add-flash"
 
@@ -288,7 +288,7 @@ def _render_keep_or_discard(con, draft: dict, heads: pl.DataFrame) -> None:
             st.rerun()
     if right.button("Discard", key="add-discard", disabled=busy):
         try:
-            n_files = discard_added_class(con, wnid)
+            n_files = discard_added_class(con, wnid, actor=get_actor())
         except ValueError as exc:
             plain.error(exc)
             return

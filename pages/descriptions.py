@@ -13,12 +13,13 @@ import polars as pl
 import streamlit as st
 
 from curation import descriptions as desc
-from ui import plain
+from ui import auth, plain
 from ui.resources import get_cursor
 from ui.widgets import get_actor
 
 EDIT_KEY = "desc-edit-text"
 CLASS_KEY = "desc-class"
+CONFLICT_KEY = "desc-conflict"  # the refused save: wnid, revisions, their text, my text
 MAX_HISTORY_EXPANDERS = 25
 
 
@@ -94,30 +95,97 @@ def _render_class(con, wnid: str) -> None:
     if active is None:
         st.text("(none chosen yet)")
     else:
+        who = auth.display_names().get(active["updated_by"], active["updated_by"])
         st.text(
             f"source: {active['source']} · revision {active['revision']} · "
-            f"by {active['updated_by']} at {active['updated_at']:%Y-%m-%d %H:%M:%S}"
+            f"by {who} at {active['updated_at']:%Y-%m-%d %H:%M:%S}"
         )
         st.code(active["text"], language=None, wrap_lines=True)
+    may_edit = auth.can("edit_descriptions")
+    if not may_edit:
+        auth.explain_refusal("edit_descriptions")
+    _render_conflict(wnid)
     st.text_area(
-        "Active description text", key=EDIT_KEY, height=140, max_chars=desc.MAX_DESCRIPTION_CHARS
+        "Active description text",
+        key=EDIT_KEY,
+        height=140,
+        max_chars=desc.MAX_DESCRIPTION_CHARS,
+        disabled=not may_edit,
     )
     base = st.session_state["desc-edit-base"]
     if active is not None and active["revision"] != base:
         st.warning(
             f"This description changed (now revision {active['revision']}) since you started "
-            f"editing revision {base}. Saving records your edit after it; both stay in history."
+            f"editing revision {base}. Saving will show you both versions first."
         )
     left, right = st.columns(2)
-    left.button("Save description", key="desc-save", type="primary", on_click=_save, args=(wnid,))
+    left.button(
+        "Save description",
+        key="desc-save",
+        type="primary",
+        on_click=_save,
+        args=(wnid,),
+        disabled=not may_edit,
+    )
     right.button(
         "Undo last change",
         key="desc-undo",
         on_click=_apply,
         args=(wnid, desc.undo_last_description_change, wnid),
+        disabled=not may_edit,
     )
-    _render_candidates(con, wnid, active)
-    _render_history(con, wnid)
+    _render_candidates(con, wnid, active, may_edit)
+    _render_history(con, wnid, may_edit)
+
+
+def _render_conflict(wnid: str) -> None:
+    """After a refused save: both versions, and keep theirs / keep mine / merge by hand."""
+    conflict = st.session_state.get(CONFLICT_KEY)
+    if not conflict or conflict["wnid"] != wnid:
+        return
+    st.warning(
+        plain.escape_markdown(
+            f"Not saved: {conflict['their_actor']} changed this description (revision "
+            f"{conflict['revision']}) after you opened revision {conflict['based_on']}. "
+            "Compare, then choose."
+        )
+    )
+    st.code(
+        desc.compute_description_diff(
+            conflict["their_text"], conflict["my_text"], labels=("theirs", "mine")
+        ),
+        language="diff",
+        wrap_lines=True,
+    )
+    theirs, mine, merge = st.columns(3)
+    theirs.button("Keep theirs", key="desc-conflict-theirs", on_click=_resolve, args=("theirs",))
+    mine.button("Keep mine", key="desc-conflict-mine", on_click=_resolve, args=("mine",))
+    merge.button("Merge by hand", key="desc-conflict-merge", on_click=_resolve, args=("merge",))
+
+
+def _resolve(choice: str) -> None:
+    """Button callback of the conflict panel. Keep mine saves against the revision now seen
+    (refused again if it moved on once more); merge puts both texts in the editor."""
+    conflict = st.session_state.pop(CONFLICT_KEY)
+    wnid, revision = conflict["wnid"], conflict["revision"]
+    if choice == "theirs":
+        _load_editor(wnid, revision, conflict["their_text"] or "")
+        _flash("success", f"Kept their version (revision {revision}); your text was dropped.")
+        return
+    if choice == "merge":
+        merged = f"{conflict['their_text'] or ''}\n\n{conflict['my_text']}".strip()
+        _load_editor(wnid, revision, merged)
+        st.session_state["desc-edit-loaded"] = (wnid, revision, None)  # a draft: keep it
+        _flash("info", "Both texts are in the editor (theirs first): edit, then save.")
+        return
+    st.session_state["desc-edit-base"] = revision
+    _apply(
+        wnid,
+        desc.update_active_description,
+        wnid,
+        text=conflict["my_text"],
+        based_on_revision=revision,
+    )
 
 
 def _sync_editor(wnid: str, active: dict | None) -> None:
@@ -149,9 +217,20 @@ def _apply(wnid: str, edit, target, **kwargs) -> None:
     class `wnid`; its outcome (or the reason it was refused) is flashed on the next run."""
     try:
         change = edit(get_cursor(), target, actor=get_actor(), **kwargs)
-    except ValueError as exc:
+    except desc.DescriptionConflict as exc:
+        st.session_state[CONFLICT_KEY] = {
+            "wnid": exc.wnid,
+            "based_on": exc.based_on_revision,
+            "revision": exc.revision,
+            "their_text": exc.their_text,
+            "their_actor": auth.display_names().get(exc.their_actor, exc.their_actor),
+            "my_text": kwargs.get("text", ""),
+        }
+        return
+    except (ValueError, PermissionError) as exc:
         _flash("error", str(exc))
         return
+    st.session_state.pop(CONFLICT_KEY, None)
     _after_change(wnid, change)
 
 
@@ -166,7 +245,7 @@ def _save(wnid: str) -> None:
     )
 
 
-def _render_candidates(con, wnid: str, active: dict | None) -> None:
+def _render_candidates(con, wnid: str, active: dict | None, may_edit: bool) -> None:
     st.subheader("Candidates")
     candidates = desc.list_description_candidates(con, wnid)
     if candidates.is_empty():
@@ -184,19 +263,23 @@ def _render_candidates(con, wnid: str, active: dict | None) -> None:
         st.button(
             f"Use {row['source']}",
             key=f"desc-pick-{row['source']}",
-            disabled=is_active,
+            disabled=is_active or not may_edit,
             on_click=_apply,
             args=(wnid, desc.pick_description, wnid),
             kwargs={"source": row["source"]},
         )
 
 
-def _render_history(con, wnid: str) -> None:
+def _render_history(con, wnid: str, may_edit: bool) -> None:
     st.subheader("History")
     events = desc.list_description_history(con, wnid)
     if events.is_empty():
         st.text("No changes yet.")
         return
+    names = auth.display_names()
+    events = events.with_columns(
+        pl.col("actor").replace_strict(names, default=pl.col("actor"), return_dtype=pl.Utf8)
+    )
     table = events.select(
         "event_id",
         pl.col("revision_after").alias("revision"),
@@ -239,6 +322,7 @@ def _render_history(con, wnid: str) -> None:
             st.button(
                 "Revert (restore the text from before this change)",
                 key=f"desc-revert-{event['event_id']}",
+                disabled=not may_edit,
                 on_click=_apply,
                 args=(wnid, desc.revert_description_event, int(event["event_id"])),
             )
@@ -273,7 +357,7 @@ def _render_bulk(con) -> None:
 def _apply_bulk(source: str) -> None:
     try:
         changed = desc.use_source_where_unset(get_cursor(), source=source, actor=get_actor())
-    except ValueError as exc:
+    except (ValueError, PermissionError) as exc:
         _flash("error", str(exc))
         return
     st.session_state["desc-bulk-confirm"] = False
@@ -315,8 +399,9 @@ def _import_upload() -> None:
             upload.getvalue(),
             file_name=upload.name,
             strict=bool(st.session_state.get("desc-upload-strict")),
+            actor=get_actor(),
         )
-    except ValueError as exc:
+    except (ValueError, PermissionError) as exc:
         st.session_state.pop("desc-import-report", None)
         _flash("error", f"The file was not imported; nothing was stored. {exc}")
         return
@@ -325,7 +410,11 @@ def _import_upload() -> None:
 
 
 def _import_builtin() -> None:
-    counts = desc.import_builtin_sources(get_cursor())
+    try:
+        counts = desc.import_builtin_sources(get_cursor(), actor=get_actor())
+    except PermissionError as exc:
+        _flash("error", str(exc))
+        return
     _flash("success", "Stored: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 

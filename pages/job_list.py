@@ -7,14 +7,16 @@ the last one ends; a job whose process died reads 'interrupted'. Click a row to 
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
 from db import jobs as job_db
+from ui.auth import display_names
 from ui.resources import get_cursor, get_worker
 from ui.widgets import render_job_status
 
 REFRESH_EVERY_S = 2.0
-COLUMNS = ("job_id", "kind", "status", "progress", "message", "created_at", "finished_at")
+COLUMNS = ("job_id", "kind", "status", "by", "progress", "message", "created_at", "finished_at")
 
 
 def render() -> None:
@@ -38,6 +40,8 @@ def render() -> None:
     job = render_job_status(int(job_id), key="jobs-page")
     if job is None:
         return
+    if job["created_by"]:
+        st.text(f"Started by {display_names().get(job['created_by'], job['created_by'])}")
     with st.expander("Spec and result"):
         st.json({"spec": job["spec"], "result": job["result"]})
     _render_log(int(job_id), job["status"] in job_db.ACTIVE_STATUSES)
@@ -50,6 +54,12 @@ def _render_table(active: bool) -> None:
         if active and job_db.count_active_jobs(con) == 0:
             st.rerun(scope="app")  # the last running job ended: refresh everything once
         jobs = job_db.list_jobs(con, limit=100)
+        names = display_names()
+        jobs = jobs.with_columns(
+            pl.col("created_by")
+            .replace_strict(names, default=pl.col("created_by"), return_dtype=pl.Utf8)
+            .alias("by")
+        )
         event = st.dataframe(
             jobs.select(COLUMNS),
             hide_index=True,

@@ -79,8 +79,10 @@ def start_job(kind: str, spec: dict) -> int:
     Raises:
         ValueError: unknown kind or a spec its class refuses (nothing is queued).
     """
+    from ui.widgets import get_actor
+
     worker = get_worker()
-    return submit_job(get_cursor(), kind=kind, spec=spec, worker=worker)
+    return submit_job(get_cursor(), kind=kind, spec=spec, worker=worker, actor=get_actor())
 
 
 def start_job_once(kind: str, spec: dict) -> int:
@@ -94,7 +96,8 @@ def start_job_once(kind: str, spec: dict) -> int:
 
 
 def cancel_job(job_id: int) -> None:
-    """Ask a job to stop."""
+    """Ask a job to stop (another person's job: admins only, checked by the library)."""
     from jobs.worker import cancel_job as cancel
+    from ui.widgets import get_actor
 
-    cancel(get_cursor(), job_id)
+    cancel(get_cursor(), job_id, actor=get_actor())

@@ -6,10 +6,11 @@ so results, tables and next steps appear by themselves. What a page waits for is
 the database (`find_latest_job`), not in session state, so a reload or a second tab shows
 the same job.
 
-Identity: the curator's name is typed once in the sidebar (rendered by the router on every
-page) and kept in the URL (`?curator=`), so it survives a reload and travels with a shared
-link; it is never replaced by the operating-system user or a placeholder. With Streamlit's
-`st.login` configured, the signed-in user's name is used instead.
+Identity: in local single-user mode the curator's name is typed once in the sidebar
+(rendered by the router on every page; unauthenticated, and labelled so) and kept in the URL
+(`?curator=`), so it survives a reload and travels with a shared link; it is never replaced
+by the operating-system user or a placeholder. In team mode (`ui.auth`) there is no field:
+the actor is the signed-in person's key (issuer#subject), and `?curator=` is ignored.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import streamlit as st
 
 from db import jobs as job_db
-from ui import plain
+from ui import auth, plain
 from ui.resources import cancel_job, get_cursor
 
 ACTOR_KEY = "curator"  # widget key and URL query parameter (`?curator=ana`)
@@ -25,10 +26,9 @@ POLL_EVERY_S = 1.0
 
 
 def get_actor() -> str | None:
-    """The curator's name for history rows, or None when none was given yet."""
-    user = _signed_in_user()
-    if user:
-        return user
+    """Who writes: the signed-in key in team mode, else the typed name (None: none yet)."""
+    if auth.is_team_mode():
+        return auth.get_signed_in_key()
     name = st.session_state.get(ACTOR_KEY) or st.query_params.get(ACTOR_KEY) or ""
     return str(name).strip()[:100] or None
 
@@ -42,10 +42,9 @@ def require_actor() -> str | None:
 
 
 def render_actor_input() -> None:
-    """Sidebar field for the curator's name (or the signed-in user), bound to `?curator=`."""
-    user = _signed_in_user()
-    if user:
-        st.sidebar.text(f"Signed in as {user}")
+    """Local mode: the sidebar field for the curator's name, bound to `?curator=`, labelled
+    as unverified. Team mode: nothing (`ui.auth.gate` shows who is signed in)."""
+    if auth.is_team_mode():
         return
     st.sidebar.text_input(
         "Your name (recorded in history)",
@@ -54,17 +53,10 @@ def render_actor_input() -> None:
         persist_state="session",
         max_chars=100,
         placeholder="required for edits",
+        help="Local single-user mode: this name is not verified (anyone can type any name). "
+        "For a team, start with `workbench run --auth-config FILE` (sign-in, roles).",
     )
-
-
-def _signed_in_user() -> str | None:
-    try:
-        user = st.user
-        if getattr(user, "is_logged_in", False):
-            return str(user.get("name") or user.get("email") or "").strip() or None
-    except Exception:  # st.login is not configured
-        return None
-    return None
+    st.sidebar.caption("Local mode: unauthenticated name")
 
 
 def find_latest_job(kind: str, *, spec_filter: dict | None = None) -> int | None:
@@ -117,7 +109,10 @@ def _render_job_body(job: dict, *, key: str) -> None:
     )
     if status in job_db.ACTIVE_STATUSES:
         if st.button("Cancel", key=f"{key}-cancel-{job['job_id']}"):
-            cancel_job(job["job_id"])
+            try:
+                cancel_job(job["job_id"])
+            except PermissionError as exc:
+                plain.error(exc)
     elif status in ("failed", "interrupted"):
         st.error("The job failed:" if status == "failed" else "The job was interrupted:")
         st.code(job["error"] or "(no message)", language=None, wrap_lines=True)

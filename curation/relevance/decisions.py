@@ -16,6 +16,7 @@ import duckdb
 import polars as pl
 
 from contract.specs import check_choice
+from curation import access
 from curation.relevance.rules import DEFAULT_THRESHOLDS, GLOBAL_THRESHOLD
 from curation.relevance.specs import CaptionFilter
 from db import relevance as relevance_db
@@ -60,6 +61,7 @@ def update_decision(
     """
     check_choice("decision", decision, (*DECISIONS, None))
     reason, actor = _required(reason, "a reason"), _required(actor, "who decides (actor)")
+    access.require(con, actor, "decide_relevance")
     if not decision_db.has_caption(con, int(caption_id)):
         raise ValueError(f"Caption {caption_id} does not exist.")
     action = "set" if decision is not None else "clear"
@@ -75,6 +77,7 @@ def undo_decision_event(
         ValueError: no such event, or it is not the newest change of its caption.
     """
     actor = _required(actor, "who undoes (actor)")
+    access.require(con, actor, "decide_relevance")
 
     def work(tx: duckdb.DuckDBPyConnection) -> DecisionChange:
         event = decision_db.get_decision_event(tx, int(event_id))
@@ -173,6 +176,7 @@ def _set_threshold(con, model_version: int, wnid: str, threshold, reason, actor)
     if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
     reason, actor = _required(reason, "a reason"), _required(actor, "who decides (actor)")
+    access.require(con, actor, "set_threshold")
     if relevance_db.get_model_version(con, model_version) is None:
         raise ValueError(f"Model version {model_version} does not exist.")
 
@@ -229,6 +233,7 @@ def update_decisions_bulk(
     """
     check_choice("decision", decision, (*DECISIONS, None))
     reason, actor = _required(reason, "a reason"), _required(actor, "who decides (actor)")
+    access.require(con, actor, "decide_relevance")
 
     def work(tx: duckdb.DuckDBPyConnection) -> BulkChange:
         ids = list_filtered_caption_ids(tx, caption_filter)
@@ -263,6 +268,7 @@ def undo_bulk_event(con: duckdb.DuckDBPyConnection, bulk_id: int, *, actor: str)
         ValueError: no such event, or some of its captions changed since (undo those first).
     """
     actor = _required(actor, "who undoes (actor)")
+    access.require(con, actor, "decide_relevance")
 
     def work(tx: duckdb.DuckDBPyConnection) -> BulkChange:
         event = decision_db.get_bulk_event(tx, int(bulk_id))

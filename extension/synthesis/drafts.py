@@ -38,7 +38,9 @@ def run_keep_class(
     """
     progress = progress or no_progress
     progress(0.1, f"keeping {spec.wnid}")
-    kept = keep_added_class(con, spec.wnid, primary_method=spec.primary_method or None)
+    kept = keep_added_class(
+        con, spec.wnid, primary_method=spec.primary_method or None, actor=spec.actor
+    )
     heads = added_db.list_synthesized_heads(con, wnid=spec.wnid).filter("is_primary")
     progress(1.0, f"{spec.wnid} kept")
     return {"wnid": spec.wnid, "status": kept["status"], "primary_method": heads["method_label"][0]}

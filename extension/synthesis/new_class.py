@@ -22,6 +22,7 @@ import torch
 from contract.devices import resolve_device
 from contract.files import hash_file
 from contract.progress import Progress, no_progress, scale_progress
+from curation import access
 from curation.catalog import CUSTOM_ID_PATTERN, WNID_PATTERN, add_class, load_wordnet_lemmas
 from db import added_classes as added_db
 from db import classes as class_db
@@ -245,13 +246,18 @@ def _insert_draft(
 
 
 def keep_added_class(
-    con: duckdb.DuckDBPyConnection, wnid: str, *, primary_method: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    wnid: str,
+    *,
+    primary_method: str | None = None,
+    actor: str | None = None,
 ) -> dict:
     """Keep a draft: add it to the catalog and choose the row that export uses.
 
     Raises:
         ValueError: no such draft, or an unknown method label.
     """
+    access.require(con, actor, "manage_classes")
     draft = added_db.get_added_class(con, wnid)
     if draft is None:
         raise ValueError(f"No added class {wnid!r}.")
@@ -269,7 +275,9 @@ def keep_added_class(
     return added_db.get_added_class(con, wnid)
 
 
-def discard_added_class(con: duckdb.DuckDBPyConnection, wnid: str) -> int:
+def discard_added_class(
+    con: duckdb.DuckDBPyConnection, wnid: str, *, actor: str | None = None
+) -> int:
     """Delete an added class, its rows and the head files this database wrote.
 
     Only files under this database's storage root (`heads/`) are deleted: a head file recorded
@@ -279,6 +287,7 @@ def discard_added_class(con: duckdb.DuckDBPyConnection, wnid: str) -> int:
     Returns:
         How many head files were removed.
     """
+    access.require(con, actor, "manage_classes")
     if added_db.get_added_class(con, wnid) is None:
         raise ValueError(f"No added class {wnid!r}.")
     paths = transaction(con, lambda tx: added_db.delete_added_class(tx, wnid))

@@ -261,7 +261,7 @@ def _edit_in_thread(con, results, barrier, text, revision):
 
 
 @pytest.mark.parametrize("start_set", [False, True], ids=["first-insert", "update"])
-def test_two_concurrent_editors_are_both_recorded(desc_con, start_set):
+def test_two_concurrent_editors_the_second_save_is_refused_with_their_text(desc_con, start_set):
     revision = 0
     if start_set:
         revision = desc.pick_description(desc_con, GOLDFISH, source="gpt", actor="x").revision
@@ -274,19 +274,26 @@ def test_two_concurrent_editors_are_both_recorded(desc_con, start_set):
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert all(not isinstance(r, Exception) for r in results.values()), results
-    first, second = sorted(results.values(), key=lambda r: r.revision)
-    assert (first.revision, second.revision) == (revision + 1, revision + 2)
-    assert (first.conflict, second.conflict) == (False, True)
-    assert second.based_on_revision == revision
+    saved = [r for r in results.values() if isinstance(r, desc.DescriptionChange)]
+    refused = [r for r in results.values() if isinstance(r, desc.DescriptionConflict)]
+    assert len(saved) == 1 and len(refused) == 1, results
+    assert saved[0].revision == revision + 1 and not saved[0].conflict
+    winner = desc.get_active_description(desc_con, GOLDFISH)["text"]
+    conflict = refused[0]
+    assert (conflict.based_on_revision, conflict.revision) == (revision, revision + 1)
+    assert conflict.their_text == winner and conflict.their_actor == winner
     history = desc.list_description_history(desc_con, GOLDFISH)
-    assert set(history["text_after"].head(2)) == {"editor one", "editor two"}
-    last_text = history["text_after"][0]
-    assert desc.get_active_description(desc_con, GOLDFISH)["text"] == last_text
-    assert history["text_before"][0] == history["text_after"][1]  # nothing lost in between
+    assert history["text_after"][0] == winner and history.height == revision + 1
+    # "Keep mine": save again, naming the revision now seen.
+    loser = "editor one" if winner == "editor two" else "editor two"
+    kept = desc.update_active_description(
+        desc_con, GOLDFISH, text=loser, actor=loser, based_on_revision=conflict.revision
+    )
+    assert kept.revision == revision + 2
+    assert desc.list_description_history(desc_con, GOLDFISH)["text_before"][0] == winner
 
 
-def test_a_write_conflict_is_retried_until_the_other_transaction_commits(desc_con, monkeypatch):
+def test_a_write_conflict_is_retried_then_the_stale_edit_is_refused(desc_con, monkeypatch):
     desc.pick_description(desc_con, GOLDFISH, source="gpt", actor="x")
     other = desc_con.cursor()
     other.execute("BEGIN TRANSACTION")
@@ -311,11 +318,12 @@ def test_a_write_conflict_is_retried_until_the_other_transaction_commits(desc_co
     assert conflicted.wait(timeout=30), "the editor never hit the write conflict"
     other.execute("COMMIT")
     thread.join(timeout=60)
-    change = results["mine"]
-    assert not isinstance(change, Exception), change
-    assert (change.revision, change.conflict, change.based_on_revision) == (3, True, 1)
+    refused = results["mine"]
+    assert isinstance(refused, desc.DescriptionConflict), refused
+    assert (refused.revision, refused.their_text, refused.their_actor) == (2, "held", "other")
     history = desc.list_description_history(desc_con, GOLDFISH)
-    assert history["text_after"].to_list()[:2] == ["mine", "held"]
+    assert history["text_after"].to_list()[0] == "held"
+    assert desc.get_active_description(desc_con, GOLDFISH)["text"] == "held"
 
 
 def _write(tmp_path, name: str, content: str | bytes):

@@ -45,7 +45,7 @@ def test_cli_bad_ray_address_is_one_line_exit_2(tmp_path, capsys):
 
     folder = write_images(tmp_path / "imgs", ["n01440764"], per_class=2)
     db = str(tmp_path / "wb.duckdb")
-    assert main(["image-sets", "add", str(folder), "--db", db, "--name", "few"]) == 0
+    assert main(["image-sets", "add", str(folder), "--db", db, "--name", "few", "--create"]) == 0
     capsys.readouterr()
     address = f"127.0.0.1:{_closed_port()}"
     args = ["image-sets", "embed", "few", "--db", db, "--cache-dir", str(tmp_path / "c")]
