@@ -442,7 +442,7 @@ register_preset(
 _DEFAULTS = {
     (True, True): "ridge-deviation-idf-emb-zscore-fit",
     (True, False): "ridge-deviation-idf-zscore-fit",
-    (False, True): "ridge-deviation-idf-builtin",
+    (False, True): "ridge-deviation-idf-emb-builtin",
     (False, False): "ridge-deviation-idf-builtin",
 }
 
