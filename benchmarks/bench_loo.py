@@ -45,6 +45,8 @@ from db.connect import connect  # noqa: E402
 from extension.images.uploads import write_sample_photo_folder  # noqa: E402
 from extension.models import load_base_classifier  # noqa: E402
 from extension.specs import ModelSpec  # noqa: E402
+from extension.synthesis.builtin import BUILTIN_SOURCES, load_builtin_calibration  # noqa: E402
+from extension.synthesis.calibration import uses_builtin_images  # noqa: E402
 from extension.synthesis.donors import compute_new_rows, load_donors  # noqa: E402
 from extension.synthesis.loo import (  # noqa: E402
     LabeledImages,
@@ -99,16 +101,24 @@ def _split(base, images: LabeledImages) -> tuple[list[list[str]], list[LabeledIm
     return halves, parts
 
 
+def _builtin(base, sources=BUILTIN_SOURCES):
+    """The built-in calibration (class prototypes from the trained rows + shipped photos)."""
+    return load_builtin_calibration(base, sources=sources, cache_dir=CACHE)
+
+
 def _run_halves(donors, base, halves, parts, spec) -> list[dict]:
-    """One summary per direction: scored on half s, calibrated on the other half."""
+    """One summary per direction: scored on half s, calibrated on the other half (or on the
+    built-in prototypes for a builtin rule: no photo of the set)."""
     calibs = [compute_calibration_images(base, p, source=f"half {i}") for i, p in enumerate(parts)]
+    if uses_builtin_images(spec.calibration):
+        calibs = [_builtin(base)] * 2
     return [
         compute_loo(donors, spec, halves[s], parts[s], calibration=calibs[1 - s])[0] for s in (0, 1)
     ]
 
 
 def _mean(summaries: list[dict]) -> dict:
-    out = {"method": summaries[0]["method"]}
+    out = {"method": summaries[0]["method"]}  # n_images: the pool each precision is over
     for key in (*COLUMNS, "trained_auroc_mean", "trained_ap_mean", "n_images"):
         out[key] = statistics.mean(s[key] for s in summaries)
     return out
@@ -314,12 +324,20 @@ def _score_set(name: str, donors, base, sets: dict, *, studies: bool) -> tuple[l
     if name == "foolbox":
         images = sets["foolbox"]
         calibration = compute_calibration_images(base, sets["even"], source="even set")
+        # The built-in prototypes without foolbox's own photos (scikit-image's only).
+        builtin = _builtin(base, ("skimage",))
         targets = sorted({base.class_wnids[i] for i in images.labels.tolist()})
         rows = [
             _mean(
                 [
                     compute_loo(
-                        donors, resolve_method(m), targets, images, calibration=calibration
+                        donors,
+                        resolve_method(m),
+                        targets,
+                        images,
+                        calibration=builtin
+                        if uses_builtin_images(resolve_method(m).calibration)
+                        else calibration,
                     )[0]
                 ]
             )

@@ -175,8 +175,9 @@ def _render_calibration_choice(con, model: ModelSpec) -> int | None:
     sets = list_calibration_sets(con, get_base(model.to_json()).model_key)
     if sets.is_empty():
         st.caption(
-            "No image set is embedded with this model: the rows are not calibrated. Register "
-            "and embed one on the Evaluation page to calibrate the bias without any label."
+            "No image set is embedded with this model: the default rows are calibrated on the "
+            "built-in class prototypes (trained rows + photos shipped in packages). Register "
+            "and embed a set on the Evaluation page to calibrate the bias on your own photos."
         )
         return None
     names = dict(sets.select("set_id", "name").iter_rows())

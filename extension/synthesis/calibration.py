@@ -18,6 +18,8 @@ Rules (a registry like the synthesis methods; `SynthesisSpec.calibration` names 
   ('auto': 1 / the number of classes in the calibration set, one class's share).
 - `zscore-trained`: like `zscore` with z = the median z that the trained rows' own biases
   have on the same images (no parameter: statistics of the trained rows).
+- `builtin-zscore-fit`: `zscore-fit` on the built-in set (class prototypes from the trained
+  rows and photos shipped in packages, `extension.synthesis.builtin`): no user image needed.
 - `zscore-fit`: like `zscore` with z chosen on the calibration set's own base classes: their
   rows are synthesized leave-one-out with the same method, calibrated for each z of a grid,
   and the z with the best 1000-way F1 on the calibration photos is used (the set's folder
@@ -46,6 +48,7 @@ CalibrationFn = Callable[["CalibrationContext", dict], torch.Tensor]
 Synthesize = Callable[[list[str]], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 _CALIBRATIONS: dict[str, tuple[CalibrationFn, dict, bool]] = {}
 _FITTED: dict[str, tuple[str, str]] = {}  # name -> (rule, the parameter it fits)
+_BUILTIN: set[str] = set()  # rules calibrated on the built-in prototypes, never a user's set
 
 
 @dataclass(frozen=True)
@@ -101,15 +104,20 @@ def register_calibration(
     return decorate
 
 
-def register_fitted_calibration(name: str, *, rule: str, parameter: str, defaults: dict) -> None:
+def register_fitted_calibration(
+    name: str, *, rule: str, parameter: str, defaults: dict, builtin: bool = False
+) -> None:
     """A calibration that fits `parameter` of `rule` on the calibration set's own classes,
-    over the grid `<parameter>_min` .. `<parameter>_max` by `<parameter>_step` (defaults)."""
+    over the grid `<parameter>_min` .. `<parameter>_max` by `<parameter>_step` (defaults).
+    `builtin`: its set is the built-in one (`extension.synthesis.builtin`), not a user's."""
 
     def direct(context: CalibrationContext, params: dict) -> torch.Tensor:
         raise ValueError(f"{name!r} is fitted on the calibration set: use compute_calibrated")
 
     register_calibration(name, defaults=defaults)(direct)
     _FITTED[name] = (rule, parameter)
+    if builtin:
+        _BUILTIN.add(name)
 
 
 def compute_fit_grid(name: str, params: dict) -> list[float]:
@@ -164,8 +172,14 @@ def list_calibrations() -> list[str]:
 
 
 def needs_calibration_images(name: str) -> bool:
-    """True when the calibration reads unlabeled images (a calibration set is required)."""
-    return name != "none" and _get(name)[2]
+    """True when the calibration reads a user's unlabeled images (a set is required)."""
+    return name != "none" and _get(name)[2] and name not in _BUILTIN
+
+
+def uses_builtin_images(name: str) -> bool:
+    """True when the calibration runs on the built-in prototypes (no user image needed)."""
+    _get(name)
+    return name in _BUILTIN
 
 
 def complete_calibration(name: str, params: dict) -> tuple[tuple[str, object], ...]:
@@ -312,6 +326,11 @@ def compute_fitted_value(
 
 
 def _check_images(calibration: str, images: CalibrationImages | None) -> None:
+    if images is None and calibration in _BUILTIN:
+        raise ValueError(
+            f"Calibration {calibration!r} runs on the built-in class prototypes: pass "
+            "extension.synthesis.builtin.load_builtin_calibration(base) as the calibration."
+        )
     if images is None:
         raise ValueError(
             f"Calibration {calibration!r} needs unlabeled calibration images: pass "
@@ -380,5 +399,14 @@ register_fitted_calibration(
     rule="zscore",
     parameter="z",
     defaults={"z_min": 2.0, "z_max": 4.0, "z_step": 0.25},
+)
+# The same fit on the class prototypes built from the trained rows and the photos shipped in
+# packages (`extension.synthesis.builtin`): what a new user has without any image set.
+register_fitted_calibration(
+    "builtin-zscore-fit",
+    rule="zscore",
+    parameter="z",
+    defaults={"z_min": 2.0, "z_max": 4.0, "z_step": 0.25},
+    builtin=True,
 )
 register_calibration("none", defaults={}, needs_images=False)(lambda context, params: None)

@@ -39,7 +39,11 @@ from extension.images.files import list_image_folder
 from extension.images.store import load_features
 from extension.models import BaseClassifier, load_base_classifier
 from extension.specs import LooSpec, SynthesisSpec
-from extension.synthesis.calibration import CalibrationImages, needs_calibration_images
+from extension.synthesis.calibration import (
+    CalibrationImages,
+    needs_calibration_images,
+    uses_builtin_images,
+)
 from extension.synthesis.donors import (
     Donors,
     compute_loo_inputs,
@@ -184,7 +188,7 @@ def compute_loo(
             "compute_seconds": time.perf_counter() - start,
         }
     )
-    if not needs_calibration_images(spec.calibration):
+    if spec.calibration == "none":
         summary["calibration_images"] = None
     return summary, per_class
 
@@ -287,11 +291,18 @@ def run_loo(
     )
     images, calibration = _load_loo_images(spec, methods, base, cache_dir, device, progress)
     targets = list(spec.classes) or None
-    results, per_class = [], {}
+    results, per_class, builtin = [], {}, None
     for i, method in enumerate(methods):
         progress(0.7 + 0.3 * i / len(methods), f"leave-one-out: {method.label}")
+        method_calibration = calibration
+        if uses_builtin_images(method.calibration):
+            if builtin is None:
+                from extension.synthesis.builtin import load_builtin_calibration
+
+                builtin = load_builtin_calibration(base, cache_dir=cache_dir, device=device)
+            method_calibration = builtin
         summary, frame = compute_loo(
-            donors, method, targets, images, calibration=calibration, device=device
+            donors, method, targets, images, calibration=method_calibration, device=device
         )
         results.append(summary)
         per_class[summary["method"]] = frame.to_dicts()

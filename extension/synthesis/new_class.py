@@ -30,7 +30,11 @@ from db.sql import transaction
 from db.storage import get_storage
 from extension.models import BaseClassifier, Head, load_base_classifier
 from extension.specs import AddClassSpec
-from extension.synthesis.calibration import CalibrationImages, needs_calibration_images
+from extension.synthesis.calibration import (
+    CalibrationImages,
+    needs_calibration_images,
+    uses_builtin_images,
+)
 from extension.synthesis.donors import (
     Donors,
     compute_new_inputs,
@@ -105,6 +109,11 @@ def run_add_class(
     )
     inputs, vector = compute_new_inputs(donors, texts)  # fails on texts without usable tokens
     calibration = _load_calibration_set(con, spec, methods, base, cache_dir)
+    builtin = None
+    if any(uses_builtin_images(m.calibration) for m in methods):
+        from extension.synthesis.builtin import load_builtin_calibration
+
+        builtin = load_builtin_calibration(base, cache_dir=cache_dir, device=device)
     progress(0.3, "synthesizing")
     heads, written = [], []
     try:
@@ -119,7 +128,7 @@ def run_add_class(
                     spec,
                     class_id,
                     base,
-                    calibration,
+                    builtin if uses_builtin_images(method.calibration) else calibration,
                     device,
                     folder=get_storage(con).heads / class_id,
                     primary=i == 0,
@@ -155,10 +164,11 @@ def _synthesize_head(
         inputs=inputs,
         device=device,
     )
-    calibrated = needs_calibration_images(method.calibration)
+    calibrated = method.calibration != "none"
     details = (
         {"source": calibration.source, "n_images": len(calibration.wnids)} if calibrated else {}
     )
+    from_set = calibrated and not uses_builtin_images(method.calibration)
     path = folder / f"{_safe_name(describe_spec(method))}.safetensors"
     metadata = {
         "spec": method.to_json(),
@@ -179,7 +189,7 @@ def _synthesize_head(
         "bias": float(biases[0]),
         "is_primary": primary,
         "calibration": method.calibration,
-        "calibration_set_id": spec.calibration_set_id if calibrated else None,
+        "calibration_set_id": spec.calibration_set_id if from_set else None,
         "calibration_json": json.dumps(details) if calibrated else None,
     }
 

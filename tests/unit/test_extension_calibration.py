@@ -103,15 +103,15 @@ def test_presets_list_calibrated_and_embedding_methods():
     embedded = [n for n in names if "embedding" in resolve_method(n).features]
     assert calibrated and embedded
     assert {resolve_method(n).calibration for n in calibrated} <= set(list_calibrations())
-    # The default row: calibrated on images when a set exists (embedding kernel when the
-    # class texts are embedded), never a calibrated one without images.
+    # The default row: calibrated on a user's set when one exists (embedding kernel when the
+    # class texts are embedded), else on the built-in prototypes (no user image needed).
     for images in (True, False):
         for embeddings in (True, False):
             first = resolve_method(
                 list_default_methods(calibration_images=images, embeddings=embeddings)[0]
             )
-            assert (first.calibration != "none") == images
-            assert ("embedding" in first.features) == (embeddings and images)
+            assert first.calibration == ("zscore-fit" if images else "builtin-zscore-fit")
+            assert ("embedding" in first.features) == embeddings
 
 
 def test_deviation_rescale_is_the_same_with_the_head_gram(text_con):
