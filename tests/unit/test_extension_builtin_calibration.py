@@ -101,7 +101,7 @@ def test_add_class_without_an_image_set_is_calibrated_on_the_builtin_set(text_co
         device="cpu",
         actor="tester",
     )
-    result = run_add_class(text_con, spec, heads_dir=tmp_path / "heads", cache_dir=tmp_path / "c")
+    result = run_add_class(text_con, spec, cache_dir=tmp_path / "c")
     calibrated, plain = result["heads"]
     assert calibrated["calibration"] == "builtin-zscore-fit"
     from db import added_classes as added_db

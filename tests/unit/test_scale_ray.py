@@ -66,7 +66,7 @@ def photo_db(tmp_path):
     broken = next(folder.iterdir()) / "broken.jpg"
     broken.write_bytes(b"this is not a jpeg")
     db = str(tmp_path / "wb.duckdb")
-    assert main(["image-sets", "add", str(folder), "--db", db, "--name", "photos"]) == 0
+    assert main(["image-sets", "add", str(folder), "--db", db, "--name", "photos", "--create"]) == 0
     weights = tmp_path / "tiny.safetensors"
     model = load_base_model(TINY_MODEL)
     from safetensors.torch import save_file
