@@ -14,6 +14,9 @@ What the launcher adds to `streamlit run app.py`, before the server starts:
 - Error details. `.streamlit/config.toml` sets `client.showErrorDetails = "none"` (the browser
   shows a generic message; tracebacks go to the terminal); `$WORKBENCH_DEBUG=1` (what
   `workbench run --debug` sets) turns full details on.
+- A warm start. The modules every page run needs (Streamlit's elements, polars, pyarrow,
+  pandas, the descriptions library) are imported before the server listens, so the first
+  sessions of a fresh server do not all queue on the import lock at once.
 - The v2 page mode. Streamlit treats a `pages/` folder beside the entry script as a v1
   multipage app until the first `st.navigation` call of the process; a first visit by deep
   link (`/descriptions`) would then run the page without the router. Declaring the v2 mode
@@ -36,6 +39,18 @@ _REFUSED_HOST_BODY = (
     b"Open it as http://localhost:PORT, or list the name in server.allowedHosts.\n"
 )
 
+# Imported before the server listens (none of them imports torch: that stays per page).
+WARM_MODULES = (
+    "polars",
+    "pyarrow",
+    "pandas",
+    "plotly.graph_objects",
+    "curation.descriptions",
+    "ui.resources",
+    "ui.widgets",
+    "ui.plain",
+)
+
 # The open database of this process (held for the server's lifetime: the lock).
 _DATABASE = None
 
@@ -45,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     from streamlit.web import cli
 
     hold_database()
+    warm_up()
     install_host_check()
     PagesManager.uses_pages_directory = False
     sys.argv = compute_streamlit_argv(sys.argv[1:] if argv is None else argv, os.environ)
@@ -69,6 +85,14 @@ def hold_database() -> None:
     except DATABASE_OPEN_ERRORS as exc:
         print(f"workbench run: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def warm_up() -> None:
+    """Import `WARM_MODULES` now rather than in the first page runs."""
+    import importlib
+
+    for name in WARM_MODULES:
+        importlib.import_module(name)
 
 
 def compute_allowed_hosts(address: str | None, configured: list[str] | None) -> list[str]:
