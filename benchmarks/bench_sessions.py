@@ -28,7 +28,6 @@ import contextlib
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -148,7 +147,8 @@ def read_edits(db_path: Path, wnids: list[str]) -> list[tuple[str, str, str]]:
         con = duckdb.connect(str(copy), read_only=True)
         try:
             return con.execute(
-                "SELECT wnid, actor, text_after FROM description_events WHERE list_contains(?, wnid)",
+                "SELECT wnid, actor, text_after FROM description_events "
+                "WHERE list_contains(?, wnid)",
                 [wnids],
             ).fetchall()
         finally:
@@ -205,8 +205,9 @@ async def run_level(browser, url: str, wnids: list[str], *, rounds: int, timeout
     actors = [f"bench-s{i}" for i in range(len(wnids))]
     failures, expected = [], []
     try:
+        sessions = zip(pages, wnids, actors, strict=True)
         opened = await asyncio.gather(
-            *(open_session(p, url, w, a, timeout_s) for p, w, a in zip(pages, wnids, actors)),
+            *(open_session(p, url, w, a, timeout_s) for p, w, a in sessions),
             return_exceptions=True,
         )
         open_s = [o for o in opened if isinstance(o, float)]
@@ -214,9 +215,9 @@ async def run_level(browser, url: str, wnids: list[str], *, rounds: int, timeout
         save_s = []
         for r in range(rounds if not failures else 0):
             texts = [f"bench session {a} round {r} {uuid.uuid4().hex[:12]}" for a in actors]
-            expected += [(w, a, t) for w, a, t in zip(wnids, actors, texts)]
+            expected += [(w, a, t) for w, a, t in zip(wnids, actors, texts, strict=True)]
             saved = await asyncio.gather(
-                *(save_description(p, t, timeout_s) for p, t in zip(pages, texts)),
+                *(save_description(p, t, timeout_s) for p, t in zip(pages, texts, strict=True)),
                 return_exceptions=True,
             )
             save_s += [s for s in saved if isinstance(s, float)]
@@ -246,7 +247,9 @@ async def measure_level(browser, source: Path, count: int, args) -> dict:
             server.wait_until_healthy()
             started, cpu_before = time.perf_counter(), server.cpu_seconds()
             open_s, save_s, failures, errors, expected = await asyncio.wait_for(
-                run_level(browser, server.url, wnids, rounds=args.rounds, timeout_s=args.step_timeout_s),
+                run_level(
+                    browser, server.url, wnids, rounds=args.rounds, timeout_s=args.step_timeout_s
+                ),
                 timeout=args.level_timeout_s,
             )
             elapsed = time.perf_counter() - started
@@ -290,7 +293,9 @@ async def measure_idle(browser, source: Path, args) -> dict:
                 await asyncio.sleep(3)
                 before, t0 = server.cpu_seconds(), time.perf_counter()
                 await asyncio.sleep(args.idle_s)
-                shares[path] = round((server.cpu_seconds() - before) / (time.perf_counter() - t0), 4)
+                shares[path] = round(
+                    (server.cpu_seconds() - before) / (time.perf_counter() - t0), 4
+                )
         finally:
             await context.close()
             server.stop()
