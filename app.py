@@ -6,7 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.auth import gate
-from ui.widgets import render_actor_input
+from ui.resources import page_run_slot
+from ui.widgets import render_actor_input, render_busy
 
 # No page icons: Streamlit's ":material/...:" icons load a font from the internet on every
 # page (the workbench must work offline), and emoji show as empty boxes without an emoji font.
@@ -36,7 +37,11 @@ def run() -> None:
     page = st.navigation(PAGES)
     gate()  # team mode: nothing below runs until the person is signed in
     render_actor_input()  # here, so the field (and the name in it) exists on every page
-    page.run()
+    with page_run_slot() as admitted:  # past capacity: a "busy" message, never a hang
+        if admitted:
+            page.run()
+        else:
+            render_busy()
 
 
 run()

@@ -1,10 +1,20 @@
-"""Options and helpers shared by subcommands."""
+"""Options and helpers shared by subcommands.
+
+Terminal output: data and user text (descriptions, curator names, job messages, captions)
+reach the terminal only through `with_safe_output`, which wraps stdout and stderr for the
+whole command, so an ANSI/OSC escape, a carriage return or a bidi override in any printed
+text shows as `\x1b`, `\r`, `\u202e` instead of acting on the terminal (setting its title,
+clearing the screen, overwriting a line). Fields printed inside one line (a name, a source)
+go through `one_line`, which escapes line breaks too, so they cannot forge a line.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +27,40 @@ from db.connect import DB_ENV_VAR, DEFAULT_DB_PATH, connect
 
 # Set from the parsed command line by `apply_database_options` (one command per process).
 _create_database = False
+# C0 controls but tab and newline, DEL, C1 controls, line/paragraph separators, bidi
+# embeddings, overrides and isolates.
+_TERMINAL_CONTROLS = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+_LINE_BREAKS = re.compile("[\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+def escape_terminal(text: str) -> str:
+    """`text` with every character that acts on a terminal written as its escape (`\x1b`)."""
+    return _TERMINAL_CONTROLS.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+def one_line(text: object) -> str:
+    """A field shown inside one line: line breaks escaped too (as `\n`)."""
+    text = _LINE_BREAKS.sub(lambda m: m.group().encode("unicode_escape").decode(), str(text))
+    return escape_terminal(text)
+class _SafeTerminal:
+    """A text stream that escapes terminal controls in everything written to it; the
+    stream itself stays reachable as `.terminal` (for the progress bar's own `\r`)."""
+    def __init__(self, stream):
+        self.terminal = stream
+    def write(self, text: str) -> int:
+        return self.terminal.write(escape_terminal(text))
+    def __getattr__(self, name: str):
+        return getattr(self.terminal, name)
+def with_safe_output(command: Callable[..., int]) -> Callable[..., int]:
+    """Run `command` with stdout and stderr escaping terminal controls (restored after)."""
+    @functools.wraps(command)
+    def run(*args, **kwargs) -> int:
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = _SafeTerminal(sys.stdout), _SafeTerminal(sys.stderr)
+        try:
+            return command(*args, **kwargs)
+        finally:
+            sys.stdout, sys.stderr = saved
+    return run
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
@@ -124,11 +168,12 @@ def print_progress(fraction: float, message: str = "") -> None:
     filled = int(round(fraction * width))
     # Messages quote data (file names): no control characters reach the terminal.
     shown = "".join(c if c.isprintable() else "?" for c in message[:60])
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:6.1%} {shown:<60}")
+    terminal = getattr(sys.stderr, "terminal", sys.stderr)  # the bar's own \r is wanted
+    terminal.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:6.1%} {shown:<60}")
     _bar_is_open = fraction < 1.0
     if not _bar_is_open:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+        terminal.write("\n")
+    terminal.flush()
 
 
 def end_progress_line() -> None:

@@ -6,7 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import add_actor_option, add_command, open_database, resolve_actor
+from cli.common import (
+    add_actor_option,
+    add_command,
+    one_line,
+    open_database,
+    resolve_actor,
+)
 from curation import descriptions as desc
 
 
@@ -102,10 +108,11 @@ def _show(con, args: argparse.Namespace) -> int:
     if active is None:
         print(f"{args.wnid}: no active description")
     else:
-        print(f"{args.wnid}: active ({active['source']}, revision {active['revision']}):")
+        print(f"{args.wnid}: active ({one_line(active['source'])}, revision {active['revision']}):")
         print(active["text"])
     for row in desc.list_description_candidates(con, args.wnid).iter_rows(named=True):
-        print(f"\n[{row['source']}] {row['title']} ({row['license']})\n{row['text']}")
+        heading = f"[{row['source']}] {row['title']} ({row['license']})"
+        print(f"\n{one_line(heading)}\n{row['text']}")
     return 0
 
 
@@ -114,10 +121,10 @@ def _history(con, args: argparse.Namespace) -> int:
     if events.is_empty():
         print(f"{args.wnid}: no changes yet")
     for e in events.iter_rows(named=True):
-        change = f"{e['source_before'] or '-'} -> {e['source_after'] or '-'}"
+        change = one_line(f"{e['source_before'] or '-'} -> {e['source_after'] or '-'}")
         print(
             f"event {e['event_id']}  rev {e['revision_after']}  {e['at_time']:%Y-%m-%d %H:%M:%S}  "
-            f"{e['actor']}  {e['action']}  {change}"
+            f"{one_line(e['actor'])}  {e['action']}  {change}"
             + (f"  (reverts {e['reverts_event_id']})" if e["reverts_event_id"] else "")
         )
         if args.diff:

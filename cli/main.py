@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 
-from cli.common import apply_database_options, end_progress_line
+from cli.common import apply_database_options, end_progress_line, with_safe_output
 from curation import access
 
 # Modules under cli/ that contribute subcommands, in --help order.
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@with_safe_output
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -230,8 +230,10 @@ def _render_preview(donors, texts: list[str]) -> None:
     st.dataframe(preview.side_by_side, hide_index=True, key="add-side-by-side")
     columns = st.columns(len(preview.nearest))
     for column, (distance, frame) in zip(columns, preview.nearest.items(), strict=True):
-        column.plotly_chart(
-            make_nearest_figure(frame, distance=distance), key=f"add-nearest-{distance}"
+        plain.plotly_chart(
+            make_nearest_figure(frame, distance=distance),
+            where=column,
+            key=f"add-nearest-{distance}",
         )
 
 

@@ -22,6 +22,7 @@ from curation.thumbnails import get_image_root
 from db import captions as caption_db
 from db.classes import list_classes
 from db.storage import get_storage
+from ui import plain
 from ui.figures import make_captions_per_class_figure
 from ui.resources import get_cursor, start_job
 from ui.thumbnails import render_caption_image
@@ -187,7 +188,7 @@ def _render_stats(con, filters: dict) -> None:
         )
         st.caption("All classes")
     st.dataframe(shown.with_columns(_presence_columns()), hide_index=True, width="stretch")
-    st.plotly_chart(make_captions_per_class_figure(per_class), width="stretch")
+    plain.plotly_chart(make_captions_per_class_figure(per_class), width="stretch")
 
 
 def _presence_columns() -> list[pl.Expr]:

@@ -291,12 +291,18 @@ def _render_history(con, wnid: str, may_edit: bool) -> None:
             pl.lit(" -> "),
             pl.col("source_after").fill_null("-"),
         ).alias("source"),
-        pl.struct("text_before", "text_after")
-        .map_elements(
-            lambda r: desc.compute_word_diff(r["text_before"], r["text_after"]),
-            return_dtype=pl.Utf8,
-        )
-        .alias("change ([-removed-] {+added+})"),
+        # Plain Python over lists, never a polars callback (`map_elements`): a Python
+        # callback on polars' thread pool deadlocked the server under ten sessions.
+        pl.Series(
+            "change ([-removed-] {+added+})",
+            [
+                desc.compute_word_diff(before, after)
+                for before, after in zip(
+                    events["text_before"].to_list(), events["text_after"].to_list(), strict=True
+                )
+            ],
+            pl.Utf8,
+        ),
         "based_on_revision",
         "reverts_event_id",
     )

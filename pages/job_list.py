@@ -12,7 +12,7 @@ import streamlit as st
 
 from db import jobs as job_db
 from ui.auth import display_names
-from ui.resources import get_cursor, get_worker
+from ui.resources import get_cursor, get_job_watch, get_worker
 from ui.widgets import render_job_status
 
 REFRESH_EVERY_S = 2.0
@@ -50,10 +50,10 @@ def render() -> None:
 def _render_table(active: bool) -> None:
     @st.fragment(run_every=REFRESH_EVERY_S if active else None)
     def _table() -> None:
-        con = get_cursor()
-        if active and job_db.count_active_jobs(con) == 0:
+        watch = get_job_watch()  # one read for every open page together
+        if active and watch.read("count_active_jobs") == 0:
             st.rerun(scope="app")  # the last running job ended: refresh everything once
-        jobs = job_db.list_jobs(con, limit=100)
+        jobs = watch.read("list_jobs", limit=100)
         names = display_names()
         jobs = jobs.with_columns(
             pl.col("created_by")
@@ -95,7 +95,7 @@ def _choose(job_id: int) -> None:
 def _render_log(job_id: int, active: bool) -> None:
     @st.fragment(run_every=REFRESH_EVERY_S if active else None)
     def _log() -> None:
-        lines = job_db.list_job_logs(get_cursor(), job_id)
+        lines = get_job_watch().read("list_job_logs", job_id)
         st.caption(f"Log ({len(lines)} lines)")
         st.code("\n".join(lines) or "(empty)", language=None, wrap_lines=True)
 

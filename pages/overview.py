@@ -62,9 +62,9 @@ def _render_distribution(per_class: pl.DataFrame) -> None:
     if per_class["n_captions"].sum() == 0:
         st.info("No captions stored yet.")
         return
-    st.plotly_chart(make_captions_per_class_figure(per_class), width="stretch")
+    plain.plotly_chart(make_captions_per_class_figure(per_class), width="stretch")
     totals = per_class.group_by("wnid", "name").agg(pl.col("n_captions").sum())
-    st.plotly_chart(make_class_extremes_figure(totals), width="stretch")
+    plain.plotly_chart(make_class_extremes_figure(totals), width="stretch")
 
 
 def _render_recent_jobs(con) -> None:

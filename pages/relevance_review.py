@@ -112,14 +112,12 @@ def _render_overview(decided: pl.DataFrame, labels: dict, threshold: float) -> N
     cols[1].metric("Kept", int((decided["decision"] == "keep").sum()))
     cols[2].metric("Dropped", int((decided["decision"] == "drop").sum()))
     cols[3].metric("Decided by a person", int((decided["decided_by"] == "human").sum()))
-    st.plotly_chart(make_score_histogram_figure(decided, threshold=threshold), key="rr-hist")
+    plain.plotly_chart(make_score_histogram_figure(decided, threshold=threshold), key="rr-hist")
     summary = compute_class_summary(decided).with_columns(
-        pl.col("wnid")
-        .replace_strict({w: plain.chart_text(t) for w, t in labels.items()}, default=pl.col("wnid"))
-        .alias("label")
+        pl.col("wnid").replace_strict(labels, default=pl.col("wnid")).alias("label")
     )
     st.caption("Classes with the largest share dropped (30 of them)")
-    st.plotly_chart(make_class_decision_figure(summary), key="rr-classes")
+    plain.plotly_chart(make_class_decision_figure(summary), key="rr-classes")
 
 
 def _render_most_likely_wrong(con, decided, labels, root) -> None:

@@ -220,7 +220,7 @@ def _live_chart(run_dir: str, *, active: bool) -> None:
             f"Run {run['run_id']} ({run['mode']}), {run['status']}: test loss and top-1 are "
             f"out of sample ({held_out})."
         )
-        st.plotly_chart(make_training_figure(metrics), key=f"rt-live-{run['run_id']}")
+        plain.plotly_chart(make_training_figure(metrics), key=f"rt-live-{run['run_id']}")
 
     _chart()
 
@@ -240,7 +240,7 @@ def _render_runs(con) -> None:
     if metrics.is_empty():
         st.caption("No finished epoch yet.")
     else:
-        st.plotly_chart(make_training_figure(metrics), key=f"rt-chart-{run_id}")
+        plain.plotly_chart(make_training_figure(metrics), key=f"rt-chart-{run_id}")
 
 
 def _render_checkpoints_and_scoring(con) -> None:

@@ -6,8 +6,6 @@ import numpy as np
 import plotly.graph_objects as go
 import polars as pl
 
-from ui.plain import chart_text
-
 _MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 REFERENCE_STYLE = {"random": "dot", "all positive": "dash"}
 
@@ -27,9 +25,7 @@ def make_metric_bars_figure(
         references: line label -> y (e.g. {'random': 0.5, 'all positive': 0.667}).
     """
     figure = go.Figure()
-    labels = {
-        w: chart_text(f"{n} ({w})") for w, n in metrics.select("wnid", "name").unique().iter_rows()
-    }
+    labels = {w: f"{n} ({w})" for w, n in metrics.select("wnid", "name").unique().iter_rows()}
     classes = metrics["wnid"].unique(maintain_order=True).to_list()
     for method in metrics["method"].unique(maintain_order=True).to_list():
         part = metrics.filter(pl.col("method") == method)

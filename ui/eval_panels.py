@@ -17,7 +17,7 @@ from extension.evaluation.metrics import (
     compute_pr_curve,
     compute_roc_curve,
 )
-from ui import eval_figures
+from ui import eval_figures, plain
 
 METRICS = {"F1": "f1", "precision": "precision", "recall": "recall", "AUROC": "auroc", "AP": "ap"}
 DECISION = ("f1", "precision", "recall")
@@ -133,7 +133,7 @@ def render_run_results(con, run: dict) -> None:
         st.info(_why_nothing_to_show(summary, chosen, rule))
         return
     p = float((part["n_pos"] / (part["n_pos"] + part["n_neg"])).mean())
-    st.plotly_chart(
+    plain.plotly_chart(
         eval_figures.make_metric_bars_figure(
             part,
             metric_label=f"{label} ({rule})" if metric in DECISION else label,
@@ -194,8 +194,10 @@ def _render_curves(con, run_id: int, classes: list[str], methods: list[str], nam
     if roc:
         p = float(scores.filter(pl.col("method") == methods[0])["label"].mean())
         left, right = st.columns(2)
-        left.plotly_chart(eval_figures.make_roc_figure(roc), key="res-roc")
-        right.plotly_chart(eval_figures.make_pr_figure(pr, pos_fraction=p), key="res-pr")
+        plain.plotly_chart(eval_figures.make_roc_figure(roc), where=left, key="res-roc")
+        plain.plotly_chart(
+            eval_figures.make_pr_figure(pr, pos_fraction=p), where=right, key="res-pr"
+        )
 
 
 def render_comparison(con, runs: pl.DataFrame) -> None:
@@ -217,7 +219,7 @@ def render_comparison(con, runs: pl.DataFrame) -> None:
     if part.is_empty():
         st.info("Nothing to compare for this choice.")
         return
-    st.plotly_chart(
+    plain.plotly_chart(
         eval_figures.make_run_comparison_figure(part, metric_label=label), key="cmp-bars"
     )
     wide = part.pivot(on="run", index=["name", "wnid", "method"], values="value")
@@ -267,7 +269,7 @@ def render_fewshot(con, runs: pl.DataFrame) -> None:
         .agg(pl.col("value").mean().alias("mean"))
         .sort("init")
     )
-    st.plotly_chart(
+    plain.plotly_chart(
         eval_figures.make_fewshot_figure(curves, metric_label=label, flat=flat), key="fs-curves"
     )
     st.caption(
@@ -299,7 +301,7 @@ def render_hierarchy(con, runs: pl.DataFrame) -> None:
         "path is missing or follows another word sense). Evaluate many classes for a meaningful "
         "view."
     )
-    st.plotly_chart(eval_figures.make_group_figure(groups, metric_label=label), key="hier-bars")
+    plain.plotly_chart(eval_figures.make_group_figure(groups, metric_label=label), key="hier-bars")
     st.dataframe(
         groups.select("group", "method", "n_classes", "mean", "std", "min", "max"), hide_index=True
     )

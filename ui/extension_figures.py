@@ -5,8 +5,6 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import polars as pl
 
-from ui.plain import chart_text
-
 
 def make_nearest_figure(nearest: pl.DataFrame, *, distance: str) -> go.Figure:
     """Horizontal bars: the nearest base classes and their distance (closest on top).
@@ -15,9 +13,7 @@ def make_nearest_figure(nearest: pl.DataFrame, *, distance: str) -> go.Figure:
         nearest: frame with `name`, `wnid`, `distance` (ascending).
         distance: the distance's name, for the axis title.
     """
-    labels = [
-        chart_text(f"{n} ({w})") for n, w in zip(nearest["name"], nearest["wnid"], strict=True)
-    ]
+    labels = [f"{n} ({w})" for n, w in zip(nearest["name"], nearest["wnid"], strict=True)]
     figure = go.Figure(go.Bar(x=nearest["distance"].to_list(), y=labels, orientation="h"))
     figure.update_layout(
         height=40 + 28 * max(nearest.height, 1),

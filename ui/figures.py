@@ -5,8 +5,6 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import polars as pl
 
-from ui.plain import chart_text
-
 
 def make_captions_per_class_figure(per_class: pl.DataFrame) -> go.Figure:
     """Histogram of captions per class, one trace per caption source.
@@ -18,7 +16,7 @@ def make_captions_per_class_figure(per_class: pl.DataFrame) -> go.Figure:
     sources = [s for s in per_class["source"].unique().sort().to_list() if s is not None]
     for source in sources:
         counts = per_class.filter(pl.col("source") == source)["n_captions"].to_list()
-        figure.add_trace(go.Histogram(x=counts, name=chart_text(source), opacity=0.75, nbinsx=60))
+        figure.add_trace(go.Histogram(x=counts, name=source, opacity=0.75, nbinsx=60))
     figure.update_layout(
         barmode="overlay",
         xaxis_title="captions per class",
@@ -38,10 +36,7 @@ def make_class_extremes_figure(per_class: pl.DataFrame, *, n: int = 15) -> go.Fi
     """
     ordered = per_class.sort("n_captions")
     shown = pl.concat([ordered.head(n), ordered.tail(n)]).unique(maintain_order=True)
-    labels = [
-        chart_text(f"{name} ({wnid})")
-        for name, wnid in zip(shown["name"], shown["wnid"], strict=True)
-    ]
+    labels = [f"{name} ({wnid})" for name, wnid in zip(shown["name"], shown["wnid"], strict=True)]
     figure = go.Figure(go.Bar(x=shown["n_captions"].to_list(), y=labels, orientation="h"))
     figure.update_layout(
         xaxis_title="captions",

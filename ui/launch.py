@@ -11,9 +11,18 @@ What the launcher adds to `streamlit run app.py`, before the server starts:
   an allowed name gets 403: by default localhost, 127.0.0.1, ::1 and the configured
   `server.address`; set `server.allowedHosts` (config or `--server.allowedHosts`) for a
   deployment behind a proxy. Streamlit checks that option itself only for its WebSocket.
+- An Origin check (cross-site requests). A browser names the page that makes a request in
+  its Origin header: a WebSocket handshake or HTTP request whose Origin is not the app's own
+  (the scheme, host and port it is served at, as in the request's Host) gets 403, so a page
+  served from another local port (http://127.0.0.1:8710) can neither drive the app's
+  WebSocket nor call its endpoints. A request without Origin (curl, a same-origin
+  navigation) is not a cross-site one and passes.
 - Error details. `.streamlit/config.toml` sets `client.showErrorDetails = "none"` (the browser
   shows a generic message; tracebacks go to the terminal); `$WORKBENCH_DEBUG=1` (what
   `workbench run --debug` sets) turns full details on.
+- A warm start. The modules every page run needs (Streamlit's elements, polars, pyarrow,
+  pandas, the descriptions library) are imported before the server listens, so the first
+  sessions of a fresh server do not all queue on the import lock at once.
 - The v2 page mode. Streamlit treats a `pages/` folder beside the entry script as a v1
   multipage app until the first `st.navigation` call of the process; a first visit by deep
   link (`/descriptions`) would then run the page without the router. Declaring the v2 mode
@@ -35,6 +44,24 @@ _REFUSED_HOST_BODY = (
     b"403: this server answers only to its own host names (DNS rebinding protection). "
     b"Open it as http://localhost:PORT, or list the name in server.allowedHosts.\n"
 )
+_REFUSED_ORIGIN_BODY = (
+    b"403: this server answers only to pages it served itself (a request from another "
+    b"origin: another site, or another port on this machine).\n"
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HTTP_SCHEME = {"http": "http", "ws": "http", "https": "https", "wss": "https"}
+
+# Imported before the server listens (none of them imports torch: that stays per page).
+WARM_MODULES = (
+    "polars",
+    "pyarrow",
+    "pandas",
+    "plotly.graph_objects",
+    "curation.descriptions",
+    "ui.resources",
+    "ui.widgets",
+    "ui.plain",
+)
 
 # The open database of this process (held for the server's lifetime: the lock).
 _DATABASE = None
@@ -45,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     from streamlit.web import cli
 
     hold_database()
+    warm_up()
     install_host_check()
     PagesManager.uses_pages_directory = False
     sys.argv = compute_streamlit_argv(sys.argv[1:] if argv is None else argv, os.environ)
@@ -69,6 +97,14 @@ def hold_database() -> None:
     except DATABASE_OPEN_ERRORS as exc:
         print(f"workbench run: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def warm_up() -> None:
+    """Import `WARM_MODULES` now rather than in the first page runs."""
+    import importlib
+
+    for name in WARM_MODULES:
+        importlib.import_module(name)
 
 
 def compute_allowed_hosts(address: str | None, configured: list[str] | None) -> list[str]:
@@ -103,8 +139,29 @@ def is_allowed_host(host: str | None, allowed: list[str]) -> bool:
     return False
 
 
+def is_own_origin(origin: str, host: str, scheme: str) -> bool:
+    """Whether an Origin header ('http://localhost:8501') is the app's own origin: the
+    request's `scheme` ('http', 'https', 'ws', 'wss'), and the host and port of its Host
+    header (default ports filled in)."""
+    expected_scheme = _HTTP_SCHEME.get(scheme)
+    try:
+        seen, served = urlsplit(origin.strip()), urlsplit(f"//{host}")
+        seen_port = seen.port or _DEFAULT_PORTS.get(seen.scheme)
+        served_port = served.port or _DEFAULT_PORTS.get(expected_scheme or "")
+    except ValueError:
+        return False
+    return (
+        seen.scheme == expected_scheme
+        and bool(seen.hostname)
+        and seen.hostname == served.hostname
+        and seen_port == served_port
+        and not (seen.path.strip("/") or seen.query or seen.fragment or seen.username)
+    )
+
+
 class HostCheckMiddleware:
-    """ASGI middleware: 403 for an HTTP request or WebSocket handshake from a foreign Host."""
+    """ASGI middleware: 403 for an HTTP request or WebSocket handshake from a foreign Host,
+    or from a page of another origin (an Origin header that is not the app's own)."""
 
     def __init__(self, app, allowed: list[str]):
         self.app = app
@@ -112,20 +169,27 @@ class HostCheckMiddleware:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] in ("http", "websocket"):
-            host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+            headers = dict(scope.get("headers") or [])
+            host = headers.get(b"host", b"").decode("latin-1")
+            origin = headers.get(b"origin")
             if not is_allowed_host(host, self.allowed):
-                await _refuse(scope, send)
+                await _refuse(scope, send, _REFUSED_HOST_BODY)
+                return
+            if origin is not None and not is_own_origin(
+                origin.decode("latin-1"), host, scope.get("scheme", "http")
+            ):
+                await _refuse(scope, send, _REFUSED_ORIGIN_BODY)
                 return
         await self.app(scope, receive, send)
 
 
-async def _refuse(scope, send) -> None:
+async def _refuse(scope, send, body: bytes) -> None:
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008})  # before accept: HTTP 403
         return
     headers = [(b"content-type", b"text/plain; charset=utf-8")]
     await send({"type": "http.response.start", "status": 403, "headers": headers})
-    await send({"type": "http.response.body", "body": _REFUSED_HOST_BODY})
+    await send({"type": "http.response.body", "body": body})
 
 
 def install_host_check() -> None:

@@ -14,6 +14,8 @@ import html
 import re
 from collections.abc import Callable
 
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 # Every character Markdown, GFM autolinks, emoji/icon shortcodes (':') and LaTeX ('$') use.
@@ -67,3 +69,38 @@ def label(text: object) -> str:
 def chart_text(text: object) -> str:
     """Text for a plotly label or hover (plotly reads a few HTML tags: entities make them inert)."""
     return html.escape(str(text), quote=True)
+
+
+def escape_figure(figure: go.Figure) -> go.Figure:
+    """A copy of `figure` with every string in its traces and layout through `chart_text`.
+
+    Plotly's enumerated values ('group', 'lines+markers', '#2e7d32') hold none of the
+    characters it changes; the layout's template (the theme, not ours) is left as it is.
+    """
+    spec = figure.to_plotly_json()
+    layout = dict(spec.get("layout") or {})
+    template = layout.pop("template", None)
+    escaped = go.Figure(
+        data=_escape_strings(spec.get("data") or []), layout=_escape_strings(layout)
+    )
+    if template is not None:
+        escaped.update_layout(template=template)
+    return escaped
+
+
+def _escape_strings(value):
+    if isinstance(value, str):
+        return chart_text(value)
+    if isinstance(value, dict):
+        return {k: _escape_strings(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escape_strings(v) for v in value]
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OUS":
+        return [_escape_strings(v) for v in value.tolist()]
+    return value
+
+
+def plotly_chart(figure: go.Figure, *, where=None, **kwargs):
+    """`st.plotly_chart` (or `where.plotly_chart`, e.g. a column) of `figure` with all its
+    text shown as typed; the one way the app draws a figure."""
+    return (where or st).plotly_chart(escape_figure(figure), **kwargs)

@@ -14,6 +14,7 @@ import streamlit as st
 from curation.relevance import decisions
 from curation.relevance.specs import CaptionFilter
 from ui import plain
+from ui.resources import get_cursor
 from ui.thumbnails import render_caption_image
 from ui.widgets import get_actor, require_actor, select_in_url
 
@@ -126,24 +127,54 @@ def render_bulk(con, version: int, decided, labels) -> None:
         st.dataframe(
             _with_class_names(sample, labels).select(*TABLE_COLUMNS, "title"), hide_index=True
         )
-    cols = st.columns([1, 3, 1])
-    choice = cols[0].radio("Set", ["drop", "keep", "back to model"], key="bulk-choice")
-    reason = cols[1].text_input("Reason (required)", key="bulk-reason")
-    apply = cols[2].button(
-        f"Apply to {len(ids):,}", key="bulk-apply", disabled=not ids or not reason.strip()
-    )
-    if apply and (actor := require_actor()):
+    # One form: the choice and the reason travel with the click that applies them (a reason
+    # typed just before the click can not arrive after it), and a round's reason is cleared
+    # once applied, so the next round never reuses it.
+    with st.form("bulk-form", border=False):
+        cols = st.columns([1, 3, 1])
+        cols[0].radio("Set", ["drop", "keep", "back to model"], key="bulk-choice")
+        cols[1].text_input("Reason (required)", key="bulk-reason")
+        cols[2].form_submit_button(
+            f"Apply to {len(ids):,}",
+            key="bulk-apply",
+            disabled=not ids,
+            on_click=_apply_bulk,
+            args=(caption_filter, len(ids)),
+        )
+    refused = st.session_state.pop("bulk-refused", None)
+    if refused:
+        plain.warning(refused)
+    _render_bulk_history(con)
+
+
+def _apply_bulk(caption_filter: CaptionFilter, expected_count: int) -> None:
+    """Submit callback: the choice and reason submitted with this click, applied to the
+    filter's matches as the curator saw them (`expected_count` of them)."""
+    choice = st.session_state.get("bulk-choice", "drop")
+    reason = str(st.session_state.get("bulk-reason") or "").strip()
+    actor = get_actor()
+    if actor is None:
+        st.session_state["bulk-refused"] = (
+            "Enter your name in the sidebar first: every change records who made it."
+        )
+        return
+    if not reason:
+        st.session_state["bulk-refused"] = "Type the reason for this bulk change first."
+        return
+    try:
         change = decisions.update_decisions_bulk(
-            con,
+            get_cursor(),
             caption_filter,
             decision=None if choice == "back to model" else choice,
             reason=reason,
             actor=actor,
-            expected_count=len(ids),
+            expected_count=expected_count,
         )
-        st.session_state["rr-message"] = change.describe()
-        st.rerun()
-    _render_bulk_history(con)
+    except ValueError as exc:  # e.g. the matches changed since the page was drawn
+        st.session_state["bulk-refused"] = str(exc)
+        return
+    st.session_state["bulk-reason"] = ""  # the next round needs its own reason
+    st.session_state["rr-message"] = change.describe()
 
 
 def _render_bulk_history(con) -> None:

@@ -5,6 +5,10 @@ Pages call `get_cursor()` once per script run and pass the cursor down to librar
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import duckdb
 import polars as pl
 import streamlit as st
@@ -13,8 +17,15 @@ from db import jobs as job_db
 from db import relevance as relevance_db
 from db.connect import DATABASE_OPEN_ERRORS, connect, resolve_db_path
 from db.sql import get_database_path
+from jobs.watch import JobWatch
 from jobs.worker import JobWorker, submit_job
 from ui import plain
+
+# Page runs that may work at once. Past it, a run waits up to BUSY_AFTER_S for a slot, then
+# says the server is busy (and tries again by itself) instead of piling onto the GIL.
+MAX_CONCURRENT_PAGE_RUNS = 4
+BUSY_AFTER_S = 20.0
+_PAGE_RUN_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT_PAGE_RUNS)
 
 
 def get_connection() -> duckdb.DuckDBPyConnection:
@@ -35,6 +46,13 @@ def get_worker() -> JobWorker:
     """The single background job worker thread of this database (started once per process)."""
     get_connection()  # a database that cannot be opened stops the page here, with a message
     return _start_worker(str(resolve_db_path().resolve()))
+
+
+def get_job_watch() -> JobWatch:
+    """The process's one watch on the jobs table, which the pages' polling fragments read
+    (one database read per second for every open page together, not one per page)."""
+    get_connection()
+    return _open_job_watch(str(resolve_db_path().resolve()))
 
 
 # Cached per database path, so tests (and a user switching $WORKBENCH_DB) never get a
@@ -66,6 +84,11 @@ def _tidy_storage(con: duckdb.DuckDBPyConnection) -> None:
 @st.cache_resource(show_spinner=False, on_release=lambda worker: worker.stop())
 def _start_worker(db_path: str) -> JobWorker:
     return JobWorker(_open_connection(db_path)).start()
+
+
+@st.cache_resource(show_spinner=False)
+def _open_job_watch(db_path: str) -> JobWatch:
+    return JobWatch(_open_connection(db_path))
 
 
 def get_cursor() -> duckdb.DuckDBPyConnection:
@@ -101,3 +124,19 @@ def cancel_job(job_id: int) -> None:
     from ui.widgets import get_actor
 
     cancel(get_cursor(), job_id, actor=get_actor())
+
+
+@contextmanager
+def page_run_slot() -> Iterator[bool]:
+    """Hold one of the process's page-run slots for the block.
+
+    Yields:
+        True once a slot is held (released when the block ends, however it ends), or False
+        when none freed up within `BUSY_AFTER_S` seconds: the server is past capacity.
+    """
+    admitted = _PAGE_RUN_SLOTS.acquire(timeout=BUSY_AFTER_S)
+    try:
+        yield admitted
+    finally:
+        if admitted:
+            _PAGE_RUN_SLOTS.release()

@@ -19,10 +19,11 @@ import streamlit as st
 
 from db import jobs as job_db
 from ui import auth, plain
-from ui.resources import cancel_job, get_cursor
+from ui.resources import cancel_job, get_cursor, get_job_watch
 
 ACTOR_KEY = "curator"  # widget key and URL query parameter (`?curator=ana`)
 POLL_EVERY_S = 1.0
+BUSY_RETRY_S = 5.0
 
 
 def get_actor() -> str | None:
@@ -59,6 +60,26 @@ def render_actor_input() -> None:
     st.sidebar.caption("Local mode: unauthenticated name")
 
 
+def render_busy() -> None:
+    """What a page shows when the server is past capacity: a plain message, and a new try
+    every `BUSY_RETRY_S` seconds (or at the click of a button)."""
+    st.warning(
+        "The server is busy with other sessions right now. This page loads as soon as it "
+        f"can: it tries again every {BUSY_RETRY_S:.0f} seconds."
+    )
+
+    ticks = {"from_timer": False}  # False while the page's own run draws the fragment
+
+    @st.fragment(run_every=BUSY_RETRY_S)
+    def _retry() -> None:
+        if ticks["from_timer"]:
+            st.rerun(scope="app")
+
+    st.button("Try again now", key="busy-retry")
+    _retry()
+    ticks["from_timer"] = True
+
+
 def find_latest_job(kind: str, *, spec_filter: dict | None = None) -> int | None:
     """The newest job of a kind (optionally whose spec has these values), or None."""
     jobs = job_db.list_jobs(get_cursor(), kind=kind, limit=50)
@@ -74,8 +95,9 @@ def find_latest_job(kind: str, *, spec_filter: dict | None = None) -> int | None
 def render_job_status(job_id: int, *, key: str) -> dict | None:
     """Progress bar, message, cancel button and errors of one job.
 
-    While the job is queued or running, a fragment polls it every second; when it finishes,
-    the page reruns once, so what the job produced appears without a reload.
+    While the job is queued or running, a fragment polls it every second (through the
+    process's one job watch, so open pages share one read); when it finishes, the page
+    reruns once, so what the job produced appears without a reload.
 
     Returns:
         The job as this script run saw it (None when it does not exist).
@@ -89,7 +111,12 @@ def render_job_status(job_id: int, *, key: str) -> dict | None:
 
     @st.fragment(run_every=POLL_EVERY_S if active else None)
     def _poll() -> None:
-        current = job_db.get_job(get_cursor(), job_id)
+        # Timer ticks of every open page share the process's one read; the page's own run
+        # reads the database itself.
+        if polling["from_timer"]:
+            current = get_job_watch().get_job(job_id)
+        else:
+            current = job_db.get_job(get_cursor(), job_id)
         finished = active and current["status"] not in job_db.ACTIVE_STATUSES
         if finished and polling["from_timer"]:
             st.rerun(scope="app")  # the job just finished: show its results everywhere

@@ -158,7 +158,7 @@ def check_caption_source(con: duckdb.DuckDBPyConnection, source: str | None) -> 
 def _compute_dataset(records: pl.DataFrame, descriptions: dict[str, str], spec: DatasetSpec):
     texts = compute_caption_texts(records)
     frame = records.select("caption_id", "wnid").with_columns(pl.Series("text", texts, pl.Utf8))
-    words = frame["text"].map_elements(compute_word_count, return_dtype=pl.Int64)
+    words = pl.Series([compute_word_count(t) for t in texts], dtype=pl.Int64)
     too_short = words < spec.min_words
     sentences = {
         w: compute_sentences(descriptions[w], max_sentences=spec.max_sentences)
@@ -227,7 +227,9 @@ def compute_dataset_report(
     frame, kept, per_class, *, too_short, no_description, no_captions, sentences, spec
 ):
     """The counts shown before training (all plain ints and lists, JSON-ready)."""
-    non_ascii = kept["text"].map_elements(compute_is_non_ascii_heavy, return_dtype=pl.Boolean)
+    non_ascii = pl.Series(
+        [compute_is_non_ascii_heavy(t) for t in kept["text"].to_list()], dtype=pl.Boolean
+    )
     dropped_classes = frame.filter(~pl.col("wnid").is_in(list(sentences)))
     return {
         "n_captions_read": frame.height,

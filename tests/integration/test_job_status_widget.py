@@ -73,3 +73,24 @@ def test_a_users_choice_outlives_new_defaults():
     at.session_state["best"] = ["b"]
     at.run()
     assert at.multiselect(key="pick").value == ["c"]
+
+
+# The router with every page-run slot taken by other sessions.
+def test_a_page_past_capacity_says_busy_instead_of_waiting_forever(app_catalog_con, monkeypatch):
+    from tests.conftest import REPO_ROOT
+    from ui import resources
+
+    monkeypatch.setattr(resources, "BUSY_AFTER_S", 0.2)
+    taken = 0
+    while resources._PAGE_RUN_SLOTS.acquire(blocking=False):
+        taken += 1
+    try:
+        at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60).run()
+    finally:
+        for _ in range(taken):
+            resources._PAGE_RUN_SLOTS.release()
+    assert not at.exception
+    assert taken == resources.MAX_CONCURRENT_PAGE_RUNS
+    assert "busy" in at.warning[0].value
+    at.run()  # slots free again: the page itself
+    assert not any("busy" in w.value for w in at.warning) and at.title[0].value

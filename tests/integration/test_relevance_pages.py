@@ -110,7 +110,7 @@ def test_review_page_bulk_drop_undo_threshold_and_export(app_db, tmp_path):
     at.run()
     assert not at.exception
     assert any("8 captions match" in c.value for c in at.caption)
-    at.text_input(key="bulk-reason").input("studio shots").run()
+    at.text_input(key="bulk-reason").input("studio shots")  # a form: sent with the click
     at.button(key="bulk-apply").click().run()
     assert not at.exception
     bulk = decision_db.list_bulk_events(con)
@@ -143,7 +143,7 @@ def test_edits_without_a_name_are_refused_with_a_message(app_db):
     at = open_page(str(PAGES / "relevance_review.py"), timeout=60, curator=None)
     at.query_params["tab"] = "Bulk"
     at.run()
-    at.text_input(key="bulk-reason").input("no name").run()
+    at.text_input(key="bulk-reason").input("no name")
     at.button(key="bulk-apply").click().run()
     assert any("Enter your name" in w.value for w in at.warning)
     assert decision_db.list_bulk_events(con).is_empty()
@@ -154,3 +154,28 @@ def test_review_page_without_scores_says_what_to_do(tmp_path, monkeypatch):
     at = open_page(str(PAGES / "relevance_review.py"), timeout=60).run()
     assert not at.exception
     assert any("No scores yet" in i.value for i in at.info)
+
+
+def test_a_bulk_round_never_stores_the_previous_rounds_reason(app_db):
+    """Issue 23, finding 11: under load a bulk decision was stored with the previous round's
+    reason (the click arrived without the reason typed for it; the field still held the old
+    one). The choice and reason now travel with the click in one form, and an applied
+    reason is cleared, so a click without its own reason is refused."""
+    con, _ = app_db
+    at = open_page(str(PAGES / "relevance_review.py"), timeout=60)
+    at.query_params["tab"] = "Bulk"
+    at.query_params["q"] = "goldfish"
+    at.run()
+    at.text_input(key="bulk-reason").input("round one")
+    at.button(key="bulk-apply").click().run()
+    assert decision_db.list_bulk_events(con)["reason"].to_list() == ["round one"]
+    at.radio(key="bulk-choice").set_value("keep")
+    at.button(key="bulk-apply").click().run()  # round two: its reason never arrived
+    assert not at.exception
+    assert decision_db.list_bulk_events(con)["reason"].to_list() == ["round one"]
+    assert any("reason" in w.value for w in at.warning)
+    at.text_input(key="bulk-reason").input("round two")
+    at.radio(key="bulk-choice").set_value("keep")
+    at.button(key="bulk-apply").click().run()
+    events = decision_db.list_bulk_events(con).sort("bulk_id")
+    assert events["reason"].to_list() == ["round one", "round two"]

@@ -9,6 +9,10 @@
 7. Host header: a DNS-rebinding request (Host and Origin set to another name) was accepted.
    Now HTTP requests and WebSocket handshakes with a foreign Host get 403. Upload size and
    error details are set in `.streamlit/config.toml` (checked as Streamlit reads it).
+
+Issue 23, finding 8: a page served from another local port (Origin http://127.0.0.1:8710)
+drove the app's WebSocket and read its text. Now a handshake or request whose Origin is not
+the app's own (scheme, host and port) gets 403.
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ from curation.catalog import seed_imagenet1k
 from curation.imagenet_x import ingest_imagenet_x
 from db.connect import DatabaseLockedError, connect
 from tests.conftest import REPO_ROOT
-from ui.launch import compute_allowed_hosts, compute_streamlit_argv, is_allowed_host
+from ui.launch import (
+    compute_allowed_hosts,
+    compute_streamlit_argv,
+    is_allowed_host,
+    is_own_origin,
+)
 
 WORKBENCH = Path(sys.executable).parent / "workbench"
 START_TIMEOUT_S = 120
@@ -187,7 +196,9 @@ def test_ending_workbench_run_by_its_pid_leaves_no_server_behind(tmp_path, how):
             os.kill(child, signal.SIGKILL)  # never leave it behind, even when the test fails
 
 
-def _http_status(port: int, host_header: str, *, websocket: bool, origin: str | None) -> int:
+def _http_status(
+    port: int, host_header: str, *, websocket: bool, origin: str | None, method: str = "GET"
+) -> int:
     connection = http.client.HTTPConnection("localhost", port, timeout=10)
     headers = {"Host": host_header}
     if origin:
@@ -202,7 +213,7 @@ def _http_status(port: int, host_header: str, *, websocket: bool, origin: str | 
             "Sec-WebSocket-Version": "13",
         }
     try:
-        connection.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
         for name, value in headers.items():
             connection.putheader(name, value)
         connection.endheaders()
@@ -222,6 +233,47 @@ def test_a_request_with_a_foreign_host_is_refused(served, websocket):
         assert _http_status(port, host, websocket=websocket, origin=origin) == 403, host
         assert _http_status(port, host, websocket=websocket, origin=None) == 403, host
     assert _http_status(port, f"127.0.0.1:{port}", websocket=websocket, origin=None) == ok
+
+
+@pytest.mark.parametrize("websocket", [False, True], ids=["http", "websocket"])
+def test_a_request_from_a_page_of_another_origin_is_refused(served, websocket):
+    app, _ = served
+    port = app.port
+    ok = 101 if websocket else 200
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}"):
+        assert _http_status(port, host, websocket=websocket, origin=f"http://{host}") == ok
+    foreign = [
+        "http://127.0.0.1:8710",
+        "http://localhost:9999",
+        f"https://localhost:{port}",  # another scheme is another origin
+        f"http://127.0.0.1:{port}",  # another host name than the one the app is open at
+        "null",
+    ]
+    for origin in foreign:
+        status = _http_status(port, f"localhost:{port}", websocket=websocket, origin=origin)
+        assert status == 403, origin
+    if not websocket:  # a state-changing request too
+        post = _http_status(
+            port,
+            f"localhost:{port}",
+            websocket=False,
+            origin="http://localhost:9999",
+            method="POST",
+        )
+        assert post == 403
+
+
+def test_own_origin_means_the_same_scheme_host_and_port():
+    assert is_own_origin("http://localhost:8612", "localhost:8612", "ws")
+    assert is_own_origin("http://[::1]:8612", "[::1]:8612", "http")
+    assert is_own_origin("https://wb.example.org", "wb.example.org", "wss")
+    assert is_own_origin("http://localhost:80", "localhost", "http")
+    assert not is_own_origin("http://localhost:8710", "localhost:8612", "ws")
+    assert not is_own_origin("https://localhost:8612", "localhost:8612", "ws")
+    assert not is_own_origin("http://evil.example:8612", "localhost:8612", "http")
+    assert not is_own_origin("http://localhost:8612.evil", "localhost:8612", "http")
+    assert not is_own_origin("http://user@localhost:8612", "localhost:8612", "http")
+    assert not is_own_origin("null", "localhost:8612", "http")
 
 
 def test_allowed_hosts_default_to_local_names_and_honour_a_configured_list():

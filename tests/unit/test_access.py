@@ -178,7 +178,9 @@ def test_load_auth_config_and_run_refuse_a_broken_file(tmp_path, db_path, capsys
     broken.write_text("[auth\nclient_id = 1", encoding="utf-8")
     with pytest.raises(ValueError, match="not valid TOML"):
         load_auth_config(broken)
-    code = workbench(["run", "--db", str(db_path), "--create", "--auth-config", str(broken), "--port", "8617"])
+    code = workbench(
+        ["run", "--db", str(db_path), "--create", "--auth-config", str(broken), "--port", "8617"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "not valid TOML" in err
 
