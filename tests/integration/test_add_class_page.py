@@ -148,3 +148,30 @@ def test_table1_of_an_existing_class(built_con):
     table1 = at.dataframe[-3].value  # Table 1, then the nearest classes per distance
     assert {"cosine", "euclidean"} <= set(table1["distance"])  # + "embedding" once embedded
     assert "n02123045" not in " ".join(table1["closest"])  # never itself
+
+
+def test_a_page_left_open_queues_the_embedding_job_once_then_offers_emb_methods(
+    built_con, tmp_path, monkeypatch
+):
+    """Issue 17 item 1: after the 'text-embeddings' job succeeded, the page's long-lived
+    encoder saw a stale picture of its vector cache and queued the job again on every run."""
+    from ui import extension_resources
+
+    monkeypatch.chdir(tmp_path)  # an empty vector cache: the job has texts to embed
+    extension_resources.get_text_encoder.clear()
+    extension_resources._embeddings_ready.clear()
+    at = open_page(PAGE, timeout=180).run()
+    assert not at.exception
+    first = job_db.list_jobs(built_con, kind="text-embeddings")
+    assert first.height == 1
+    job = wait_for_job(built_con, int(first["job_id"][0]), timeout_s=300)
+    assert job["status"] == "succeeded", job["error"]
+    for _ in range(4):  # the finished job's rerun, then the fragment's ticks
+        at.run()
+        assert not at.exception
+    assert job_db.list_jobs(built_con, kind="text-embeddings").height == 1
+    assert not any("being computed" in c.value for c in at.caption)
+    at.text_input(key="add-name").input("house cat").run()
+    at.text_area(key="add-description").input(DESCRIPTION).run()
+    assert "embedding" in set(at.dataframe[0].value["distance"])  # the embedding distance is on
+    assert job_db.list_jobs(built_con, kind="text-embeddings").height == 1
