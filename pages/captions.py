@@ -24,7 +24,7 @@ from db.classes import list_classes
 from ui.figures import make_captions_per_class_figure
 from ui.resources import get_cursor, start_job
 from ui.thumbnails import render_caption_image
-from ui.widgets import find_latest_job, render_job_status
+from ui.widgets import find_latest_job, render_job_status, select_in_url
 
 PAGE_SIZES = (25, 50, 100, 200)
 
@@ -94,9 +94,9 @@ def _render_filters(con, sources: pl.DataFrame) -> dict:
 
 
 def _render_results(con, filters: dict) -> None:
-    size = int(st.session_state.get("cap-page-size") or st.query_params.get("cap-page-size") or 50)
+    size = _int_param("cap-page-size", 50)
     size = size if size in PAGE_SIZES else 50
-    page = max(1, int(st.session_state.get("cap-page") or st.query_params.get("cap-page") or 1))
+    page = max(1, _int_param("cap-page", 1))
     frame, total = caption_db.list_captions(con, **filters, limit=size, offset=(page - 1) * size)
     n_pages = max(1, -(-total // size))
     if page > n_pages:  # the filters shrank the result: show its last page
@@ -135,23 +135,36 @@ def _render_results(con, filters: dict) -> None:
         key="cap-table",
     )
     rows = event.selection.rows if event else []
-    if rows:
-        st.session_state["cap-record"] = int(frame["caption_id"][rows[0]])
+    if rows:  # a click: the record's id goes to the widget and the URL
+        chosen = int(frame["caption_id"][rows[0]])
+        st.session_state["cap-record"] = chosen
+        st.query_params["cap-record"] = str(chosen)
     _render_record(con, frame)
+
+
+def _int_param(key: str, default: int) -> int:
+    """An integer widget value (session state, else the URL), `default` for junk such as
+    `?cap-page=abc` in a hand-edited or truncated link (which is dropped from the URL, so
+    the widget bound to it starts clean)."""
+    raw = st.session_state.get(key) or st.query_params.get(key)
+    try:
+        return int(raw) if raw is not None else default
+    except (TypeError, ValueError):
+        st.query_params.pop(key, None)
+        st.session_state.pop(key, None)
+        return default
 
 
 def _render_record(con, frame: pl.DataFrame) -> None:
     st.subheader("One record in full")
     labels = dict(zip(frame["caption_id"], frame["filename"], strict=True))
     ids = frame["caption_id"].to_list()
-    chosen = st.session_state.get("cap-record") or st.query_params.get("cap-record")
-    st.session_state["cap-record"] = int(chosen) if chosen and int(chosen) in ids else ids[0]
-    caption_id = st.selectbox(
+    # The URL holds the record's id (not its label), so a reload or a shared link reopens it.
+    caption_id = select_in_url(
         "Record (or click a row above)",
         ids,
         key="cap-record",
         format_func=lambda i: f"{i} · {labels.get(i, '')}",
-        bind="query-params",
     )
     record = caption_db.get_caption(con, int(caption_id)) if caption_id is not None else None
     if record is None:
