@@ -21,6 +21,7 @@ from db import added_classes as added_db
 from db import classes as class_db
 from extension.models import Head, compute_extended_model, load_base_model
 from extension.specs import DEFAULT_CACHE_DIR, ExportSpec
+from extension.synthesis.model_card import write_model_card
 from extension.synthesis.new_class import load_head_file
 
 
@@ -99,6 +100,14 @@ def run_export(
         ],
     }
     (tmp / "provenance.json").write_text(json.dumps(provenance, indent=1), encoding="utf-8")
+    write_model_card(
+        con,
+        tmp,
+        architecture=model.pretrained_cfg.get("architecture"),
+        num_classes=len(label_names),
+        model_spec=model_spec.to_dict(),
+        rows=rows,
+    )
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     progress(1.0, f"exported {len(label_names)} classes")
