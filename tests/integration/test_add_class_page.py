@@ -133,9 +133,23 @@ def test_duplicate_class_id_is_refused_before_any_job(built_con):
     at.text_input(key="add-name").input("tench again").run()
     at.text_input(key="add-id").input("n01440764").run()
     at.text_area(key="add-description").input(DESCRIPTION).run()
-    at.button(key="add-synthesize").click().run()
-    assert any("already in the catalog" in e.value.replace("\\", "") for e in at.error)
+    assert any("n01440764" in w.value for w in at.warning)  # points at the existing class
+    assert at.button(key="add-synthesize").disabled  # a taken id is never reused
     assert job_db.list_jobs(app_con, kind="synthesize-class").is_empty()
+
+
+def test_a_name_that_is_already_a_class_needs_add_anyway_as_a_variant(built_con):
+    """Issue 17 item 4: "axolotl" (ImageNet-1k n01632777) was synthesized with no warning."""
+    at = open_page(PAGE, timeout=120).run()
+    at.text_input(key="add-name").input("Axolotl").run()
+    at.text_area(key="add-description").input(DESCRIPTION).run()
+    warnings = " ".join(w.value.replace("\\", "") for w in at.warning)
+    assert "Already a class" in warnings and "n01632777" in warnings
+    assert at.button(key="add-synthesize").disabled
+    at.checkbox(key="add-variant").check().run()
+    assert not at.button(key="add-synthesize").disabled
+    at.text_input(key="add-name").input("axolotl in a tank").run()
+    assert not any("Already a class" in w.value for w in at.warning)
 
 
 def test_table1_of_an_existing_class(built_con):
