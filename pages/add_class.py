@@ -247,6 +247,10 @@ def _render_added_classes(con, donors, model: ModelSpec) -> None:
     wnids = added["wnid"].to_list()[::-1]  # newest first: a fresh draft is selected
     if st.session_state.get("add-class") not in wnids:
         st.session_state.pop("add-class", None)
+    seen = st.session_state.get("add-class-newest")
+    if seen is not None and seen != wnids[0]:  # a synthesis finished since: show its draft
+        st.session_state["add-class"] = wnids[0]
+    st.session_state["add-class-newest"] = wnids[0]
     wnid = st.selectbox(
         "Class",
         wnids,

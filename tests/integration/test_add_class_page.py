@@ -189,3 +189,32 @@ def test_a_page_left_open_queues_the_embedding_job_once_then_offers_emb_methods(
     at.text_area(key="add-description").input(DESCRIPTION).run()
     assert "embedding" in set(at.dataframe[0].value["distance"])  # the embedding distance is on
     assert job_db.list_jobs(built_con, kind="text-embeddings").height == 1
+
+
+def test_a_second_synthesis_shows_its_own_draft(built_con):
+    """Issue 17 item 5: after a second class was synthesized the page kept showing the first."""
+    from extension.specs import AddClassSpec
+    from extension.synthesis.methods import resolve_method
+    from extension.synthesis.new_class import run_add_class
+
+    def synthesize(class_id: str, name: str) -> None:
+        spec = AddClassSpec(
+            class_id=class_id,
+            name=name,
+            description=DESCRIPTION,
+            methods=(resolve_method("paper-cosine"),),
+            actor="tester",
+        )
+        run_add_class(built_con, spec)  # what the 'synthesize-class' job does
+
+    synthesize("custom-first-cat", "first cat")
+    at = open_page(PAGE, timeout=120).run()
+    assert at.selectbox(key="add-class").value == "custom-first-cat"
+    synthesize("custom-second-cat", "second cat")
+    at.run()  # the finished job's rerun
+    assert not at.exception
+    assert at.selectbox(key="add-class").value == "custom-second-cat"
+    assert any("second cat (custom-second-cat): draft" in t.value for t in at.text)
+    at.selectbox(key="add-class").set_value("custom-first-cat").run()
+    at.run()  # the curator's own choice sticks while nothing new appears
+    assert at.selectbox(key="add-class").value == "custom-first-cat"
