@@ -83,6 +83,26 @@ def test_a_long_lived_reader_sees_shards_a_job_wrote_later(tmp_path):
     assert len(list((tmp_path / "v").glob("shard-*"))) == 2
 
 
+def test_a_cancel_acts_within_one_batch_not_one_shard(encoder_dir, tmp_path):
+    """Issue 17 item 7: a cancel waited for the next whole shard (thousands of texts)."""
+
+    class Cancelled(Exception):
+        pass
+
+    calls = []
+
+    def progress(fraction: float, message: str = "") -> None:
+        calls.append(fraction)
+        if len(calls) == 2:  # the first report after the start: the user pressed Cancel
+            raise Cancelled
+
+    encoder = load_text_encoder(str(encoder_dir), cache_dir=tmp_path, batch_size=2)
+    with pytest.raises(Cancelled):
+        encoder.embed([f"text number {i}" for i in range(10)], progress)
+    assert calls[-1] < 1.0  # raised after a batch, before the shard was finished
+    assert not list(encoder.store.folder.glob("shard-*.safetensors"))
+
+
 def test_class_vectors_weight_the_description_like_all_captions(text_con, encoder_dir, tmp_path):
     encoder = load_text_encoder(str(encoder_dir), cache_dir=tmp_path)
     # One more caption for the tench, so the pooling differs from a plain mean.
