@@ -34,24 +34,35 @@ _TERMINAL_CONTROLS = re.compile(
 )
 _LINE_BREAKS = re.compile("[\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
+
 def escape_terminal(text: str) -> str:
     """`text` with every character that acts on a terminal written as its escape (`\x1b`)."""
     return _TERMINAL_CONTROLS.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+
+
 def one_line(text: object) -> str:
     """A field shown inside one line: line breaks escaped too (as `\n`)."""
     text = _LINE_BREAKS.sub(lambda m: m.group().encode("unicode_escape").decode(), str(text))
     return escape_terminal(text)
+
+
 class _SafeTerminal:
     """A text stream that escapes terminal controls in everything written to it; the
     stream itself stays reachable as `.terminal` (for the progress bar's own `\r`)."""
+
     def __init__(self, stream):
         self.terminal = stream
+
     def write(self, text: str) -> int:
         return self.terminal.write(escape_terminal(text))
+
     def __getattr__(self, name: str):
         return getattr(self.terminal, name)
+
+
 def with_safe_output(command: Callable[..., int]) -> Callable[..., int]:
     """Run `command` with stdout and stderr escaping terminal controls (restored after)."""
+
     @functools.wraps(command)
     def run(*args, **kwargs) -> int:
         saved = sys.stdout, sys.stderr
@@ -60,6 +71,7 @@ def with_safe_output(command: Callable[..., int]) -> Callable[..., int]:
             return command(*args, **kwargs)
         finally:
             sys.stdout, sys.stderr = saved
+
     return run
 
 

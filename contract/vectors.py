@@ -22,9 +22,11 @@ class VectorStore:
         self.folder = Path(folder)
         self.name = name or self.folder.name
         self._rows = None  # digest -> (D,) tensor, loaded on first use
+        self._shards: set[str] = set()  # shard file names already in `_rows`
 
     def known(self) -> set[str]:
-        """Digests with stored vectors."""
+        """Digests with stored vectors, including shards another writer (a job's own
+        `VectorStore` of the same folder, another process) added since the last call."""
         return set(self._load())
 
     def get(self, digests: Sequence[str]):
@@ -58,19 +60,28 @@ class VectorStore:
         tmp.replace(final)
         if self._rows is not None:
             self._rows.update(zip(digests, vectors.float(), strict=True))
+            self._shards.add(final.name)
         return final
 
     def reload(self) -> None:
         """Forget what was loaded (shards written by another process appear on next use)."""
         self._rows = None
+        self._shards = set()
 
     def _load(self) -> dict:
+        """digest -> vector, reading only the shards not read yet (a listing per call, so a
+        long-lived reader never answers from a stale picture of the folder)."""
         if self._rows is None:
+            self._rows, self._shards = {}, set()
+        new = sorted(
+            p for p in self.folder.glob("shard-*.safetensors") if p.name not in self._shards
+        )
+        if new:
             from safetensors.torch import load_file
 
-            self._rows = {}
-            for shard in sorted(self.folder.glob("shard-*.safetensors")):
+            for shard in new:
                 data = load_file(str(shard))
                 hexes = [bytes(r.tolist()).hex() for r in data["sha256"]]
                 self._rows.update(zip(hexes, data["features"], strict=True))
+                self._shards.add(shard.name)
         return self._rows

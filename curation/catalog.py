@@ -79,6 +79,28 @@ def slugify_custom_id(name: str) -> str:
     return f"custom-{slug}"
 
 
+def find_existing_classes(
+    con: duckdb.DuckDBPyConnection, *, name: str, class_id: str = ""
+) -> list[dict]:
+    """Catalog classes (ImageNet-1k or added) a new class would duplicate: the same id, or a
+    name equal (case and spacing aside) to the class's name or one of its WordNet lemmas.
+
+    Returns:
+        [{'wnid', 'name', 'origin'}], in catalog order (empty: nothing alike).
+    """
+
+    def norm(text: str) -> str:
+        return " ".join(text.lower().replace("_", " ").split())
+
+    wanted, class_id = norm(name), class_id.strip()
+    found = []
+    for row in class_db.list_classes(con).iter_rows(named=True):
+        words = {norm(row["name"] or "")} | {norm(x) for x in (row["lemmas"] or "").split(",")}
+        if row["wnid"] == class_id or (wanted and wanted in words):
+            found.append({k: row[k] for k in ("wnid", "name", "origin")})
+    return found
+
+
 def add_class(con: duckdb.DuckDBPyConnection, *, class_id: str, name: str | None = None) -> dict:
     """Add a class to the catalog: an ImageNet-21k wnid, or a 'custom-...' id with a name.
 

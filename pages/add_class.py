@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from curation.catalog import slugify_custom_id
+from curation.catalog import find_existing_classes, slugify_custom_id
 from db import added_classes as added_db
 from db.storage import get_storage
 from extension.specs import AddClassSpec, ExportSpec, KeepClassSpec, ModelSpec, PhotoCheckSpec
@@ -126,8 +126,12 @@ def _render_new_class(con, donors, model: ModelSpec) -> None:
         default=defaults,
         key="add-methods",
     )
+    blocked = _render_existing_class_warning(con, name, class_id)
     if st.button(
-        "Synthesize", key="add-synthesize", type="primary", disabled=not (texts and methods)
+        "Synthesize",
+        key="add-synthesize",
+        type="primary",
+        disabled=not (texts and methods) or blocked,
     ):
         _start_synthesis(con, name, class_id, texts, methods, model, calibration_set)
     job_id = find_latest_job("synthesize-class")
@@ -196,6 +200,24 @@ def _render_calibration_choice(con, model: ModelSpec) -> int | None:
     return set_id
 
 
+def _render_existing_class_warning(con, name: str, class_id: str) -> bool:
+    """Point at catalog classes the new one duplicates; True while Synthesize stays off
+    (until the curator ticks "add anyway as a variant", or for a taken id: always)."""
+    if not name.strip():
+        return False
+    same = find_existing_classes(con, name=name, class_id=class_id)
+    if not same:
+        return False
+    plain.warning(
+        "Already a class: "
+        + "; ".join(f"{c['name']} ({c['wnid']}, {c['origin']})" for c in same)
+        + ". Open it on Class descriptions, or add this one anyway as a variant."
+    )
+    if any(c["wnid"] == class_id for c in same):
+        return True  # an id is never reused: choose another id
+    return not st.checkbox("Add anyway as a variant", key="add-variant")
+
+
 def _start_synthesis(con, name, class_id, texts, methods, model, calibration_set) -> None:
     actor = require_actor()
     if actor is None:
@@ -247,6 +269,10 @@ def _render_added_classes(con, donors, model: ModelSpec) -> None:
     wnids = added["wnid"].to_list()[::-1]  # newest first: a fresh draft is selected
     if st.session_state.get("add-class") not in wnids:
         st.session_state.pop("add-class", None)
+    seen = st.session_state.get("add-class-newest")
+    if seen is not None and seen != wnids[0]:  # a synthesis finished since: show its draft
+        st.session_state["add-class"] = wnids[0]
+    st.session_state["add-class-newest"] = wnids[0]
     wnid = st.selectbox(
         "Class",
         wnids,

@@ -26,7 +26,7 @@ from ui import plain
 from ui.figures import make_captions_per_class_figure
 from ui.resources import get_cursor, start_job
 from ui.thumbnails import render_caption_image
-from ui.widgets import find_latest_job, get_int_in_url, render_job_status
+from ui.widgets import find_latest_job, get_int_in_url, render_job_status, select_in_url
 
 PAGE_SIZES = (25, 50, 100, 200)
 
@@ -137,8 +137,10 @@ def _render_results(con, filters: dict) -> None:
         key="cap-table",
     )
     rows = event.selection.rows if event else []
-    if rows:
-        st.session_state["cap-record"] = int(frame["caption_id"][rows[0]])
+    if rows:  # a click: the record's id goes to the widget and the URL
+        chosen = int(frame["caption_id"][rows[0]])
+        st.session_state["cap-record"] = chosen
+        st.query_params["cap-record"] = str(chosen)
     _render_record(con, frame)
 
 
@@ -146,14 +148,12 @@ def _render_record(con, frame: pl.DataFrame) -> None:
     st.subheader("One record in full")
     labels = dict(zip(frame["caption_id"], frame["filename"], strict=True))
     ids = frame["caption_id"].to_list()
-    chosen = get_int_in_url("cap-record", ids[0])
-    st.session_state["cap-record"] = chosen if chosen in ids else ids[0]
-    caption_id = st.selectbox(
+    # The URL holds the record's id (not its label), so a reload or a shared link reopens it.
+    caption_id = select_in_url(
         "Record (or click a row above)",
         ids,
         key="cap-record",
         format_func=lambda i: f"{i} · {labels.get(i, '')}",
-        bind="query-params",
     )
     record = caption_db.get_caption(con, int(caption_id)) if caption_id is not None else None
     if record is None:

@@ -235,6 +235,10 @@ def _render_runs(con) -> None:
         int(r["run_id"]): f"run {r['run_id']} ({r['mode']}, {r['status']})"
         for r in runs.iter_rows(named=True)
     }
+    newest, seen = max(labels), st.session_state.get("run-newest")
+    if seen is not None and newest > seen:  # a run started since: show it, not the URL's old one
+        st.query_params["run"] = str(newest)
+    st.session_state["run-newest"] = newest
     run_id = select_in_url("Run", list(labels), key="run", format_func=labels.get)
     metrics = relevance_db.list_epoch_metrics(con, int(run_id))
     if metrics.is_empty():

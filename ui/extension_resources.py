@@ -97,6 +97,16 @@ def get_donors(con, model: ModelSpec):
     job = job_db.get_job(con, job_id) if job_id is not None else None
     job_state = f"{job_id}:{job['status']}" if job else None
     ready = _embeddings_ready(int(build["build_id"]), job_state)
-    if not ready and state == "current":
+    if not ready and state == "current" and not _embedded_since(job, build):
         start_job_once("text-embeddings", TextEmbeddingSpec().to_dict())
     return _load_donors(model.to_json(), int(build["build_id"]), ready), state
+
+
+def _embedded_since(job: dict | None, build: dict) -> bool:
+    """Whether an embedding job succeeded after this statistics build was made: then the
+    texts were embedded and another job would only repeat it (a page must never requeue a
+    job in a loop, whatever it reads wrong; the Jobs page and `workbench text-embeddings`
+    can still run one)."""
+    if not job or job["status"] != "succeeded" or build.get("built_at") is None:
+        return False
+    return job["created_at"] >= build["built_at"]

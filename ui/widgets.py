@@ -144,7 +144,11 @@ def _render_job_body(job: dict, *, key: str) -> None:
         st.error("The job failed:" if status == "failed" else "The job was interrupted:")
         st.code(job["error"] or "(no message)", language=None, wrap_lines=True)
     elif status == "cancelled":
-        st.warning("Cancelled. Nothing half-written was kept.")
+        st.warning(
+            "Cancelled. What was finished before the cancel (whole cache shards of features "
+            "or embeddings) was kept and is reused by the next run; only the step in "
+            "progress was dropped."
+        )
 
 
 def follow_defaults(key: str, defaults: list) -> None:

@@ -83,6 +83,7 @@ def compute_text_features(
     batch_size: int = 64,
     max_length: int = 128,
     device: str = "cpu",
+    on_batch=None,
 ) -> np.ndarray:
     """Mean-pooled encoder features of each text alone (pure: no cache, no database), fp32.
 
@@ -91,6 +92,8 @@ def compute_text_features(
     Args:
         encoder: a transformers encoder (e.g. `load_encoder(name)[0]`), on `device`.
         texts: (N,) strings.
+        on_batch: called with the number of texts done after each batch (a job's progress,
+            so a cancel acts within one batch, not one shard).
 
     Returns:
         (N, D) float32 features.
@@ -106,12 +109,16 @@ def compute_text_features(
     out = np.zeros((n, dim), dtype=np.float32)
     lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=n)
     encoder.eval()
+    done = 0
     with torch.inference_mode():
         for rows in compute_length_buckets(lengths, batch_size=batch_size):
             enc = tokenize_texts(tokenizer, [texts[r] for r in rows], max_length=max_length)
             mask = enc["attention_mask"].to(device)
             hidden = encoder(input_ids=enc["input_ids"].to(device), attention_mask=mask)[0]
             out[rows] = compute_mean_pooling(hidden.float(), mask).cpu().numpy()  # (B, D)
+            done += len(rows)
+            if on_batch is not None:
+                on_batch(done)
     return out
 
 
@@ -157,6 +164,17 @@ def load_text_features(
     else:
         for start in range(0, len(todo), chunk_size):
             chunk = todo[start : start + chunk_size]
+
+            def _report(n: int, start: int = start) -> None:
+                done = start + n
+                rate = done / max(time.perf_counter() - started, 1e-9)
+                eta = (len(todo) - done) / max(rate, 1e-9)
+                progress(
+                    done / len(todo),
+                    f"encoded {done:,} of {len(todo):,} new texts ({rate:,.0f}/s, "
+                    f"about {eta / 60:,.1f} min left)",
+                )
+
             vectors = compute_text_features(
                 encoder,
                 tokenizer,
@@ -164,13 +182,9 @@ def load_text_features(
                 batch_size=batch_size,
                 max_length=max_length,
                 device=device,
+                on_batch=_report,
             )
             _write_shard(store, chunk, vectors)
-            done = start + len(chunk)
-            rate = done / max(time.perf_counter() - started, 1e-9)
-            progress(
-                done / len(todo), f"encoded {done:,} of {len(todo):,} new texts ({rate:.0f}/s)"
-            )
     seconds = time.perf_counter() - started
     features = store.get(keys).numpy() if keys else np.zeros((0, 0), np.float32)
     report = FeatureReport(

@@ -27,6 +27,7 @@ from db import classes as class_db
 from db.storage import get_storage
 from extension.models import Head, compute_extended_model, load_base_model
 from extension.specs import ExportSpec
+from extension.synthesis.model_card import write_model_card
 from extension.synthesis.new_class import load_head_file
 
 
@@ -102,6 +103,14 @@ def run_export(
             model, str(tmp), model_config={"label_names": label_names}, safe_serialization=True
         )
         _write_class_files(con, tmp, model_spec, rows, label_names)
+        write_model_card(
+            con,
+            tmp,
+            architecture=model.pretrained_cfg.get("architecture"),
+            num_classes=len(label_names),
+            model_spec=model_spec.to_dict(),
+            rows=rows,
+        )
         files = list_folder_files(tmp)
     progress(1.0, f"exported {len(label_names)} classes")
     return {

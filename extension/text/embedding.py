@@ -93,7 +93,11 @@ class TextEncoder:
             progress(0.0, f"embedding {len(todo):,} new texts (of {len(texts):,})")
         for start in range(0, len(todo), _SHARD_TEXTS):
             chunk = todo[start : start + _SHARD_TEXTS]
-            vectors = self._compute([t for _, t in chunk])
+
+            def _batch_done(n: int, start: int = start) -> None:  # a cancel acts per batch
+                progress((start + n) / len(todo), f"embedded {start + n:,} of {len(todo):,}")
+
+            vectors = self._compute([t for _, t in chunk], on_batch=_batch_done)
             self.store.write_shard([d for d, _ in chunk], vectors)
             done = start + len(chunk)
             progress(done / len(todo), f"embedded {done:,} of {len(todo):,} new texts")
@@ -104,8 +108,13 @@ class TextEncoder:
         return int(self.model.config.hidden_size)
 
     @torch.no_grad()
-    def _compute(self, texts: list[str]) -> torch.Tensor:
-        """(N, E) unit vectors, batches of similar length (less padding)."""
+    def _compute(self, texts: list[str], on_batch=None) -> torch.Tensor:
+        """(N, E) unit vectors, batches of similar length (less padding).
+
+        Args:
+            on_batch: called with the number of texts done after each batch (a job's
+                progress, so a cancel acts within one batch, not one shard).
+        """
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = torch.zeros(len(texts), self.dimension)
         for start in range(0, len(order), self.batch_size):
@@ -116,6 +125,8 @@ class TextEncoder:
             hidden = self.model(**batch).last_hidden_state  # (B, T, E)
             pooled = compute_mean_pooling(hidden, batch["attention_mask"]).float().cpu()
             out[idx] = torch.nn.functional.normalize(pooled, dim=1)
+            if on_batch is not None:
+                on_batch(start + len(idx))
         return out
 
 

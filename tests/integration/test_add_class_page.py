@@ -142,9 +142,23 @@ def test_duplicate_class_id_is_refused_before_any_job(built_con):
     at.text_input(key="add-name").input("tench again").run()
     at.text_input(key="add-id").input("n01440764").run()
     at.text_area(key="add-description").input(DESCRIPTION).run()
-    at.button(key="add-synthesize").click().run()
-    assert any("already in the catalog" in e.value.replace("\\", "") for e in at.error)
+    assert any("n01440764" in w.value for w in at.warning)  # points at the existing class
+    assert at.button(key="add-synthesize").disabled  # a taken id is never reused
     assert job_db.list_jobs(app_con, kind="synthesize-class").is_empty()
+
+
+def test_a_name_that_is_already_a_class_needs_add_anyway_as_a_variant(built_con):
+    """Issue 17 item 4: "axolotl" (ImageNet-1k n01632777) was synthesized with no warning."""
+    at = open_page(PAGE, timeout=120).run()
+    at.text_input(key="add-name").input("Axolotl").run()
+    at.text_area(key="add-description").input(DESCRIPTION).run()
+    warnings = " ".join(w.value.replace("\\", "") for w in at.warning)
+    assert "Already a class" in warnings and "n01632777" in warnings
+    assert at.button(key="add-synthesize").disabled
+    at.checkbox(key="add-variant").check().run()
+    assert not at.button(key="add-synthesize").disabled
+    at.text_input(key="add-name").input("axolotl in a tank").run()
+    assert not any("Already a class" in w.value for w in at.warning)
 
 
 def test_table1_of_an_existing_class(built_con):
@@ -157,3 +171,59 @@ def test_table1_of_an_existing_class(built_con):
     table1 = at.dataframe[-3].value  # Table 1, then the nearest classes per distance
     assert {"cosine", "euclidean"} <= set(table1["distance"])  # + "embedding" once embedded
     assert "n02123045" not in " ".join(table1["closest"])  # never itself
+
+
+def test_a_page_left_open_queues_the_embedding_job_once_then_offers_emb_methods(
+    built_con, tmp_path, monkeypatch
+):
+    """Issue 17 item 1: after the 'text-embeddings' job succeeded, the page's long-lived
+    encoder saw a stale picture of its vector cache and queued the job again on every run."""
+    from ui import extension_resources
+
+    monkeypatch.chdir(tmp_path)  # an empty vector cache: the job has texts to embed
+    extension_resources.get_text_encoder.clear()
+    extension_resources._embeddings_ready.clear()
+    at = open_page(PAGE, timeout=180).run()
+    assert not at.exception
+    first = job_db.list_jobs(built_con, kind="text-embeddings")
+    assert first.height == 1
+    job = wait_for_job(built_con, int(first["job_id"][0]), timeout_s=300)
+    assert job["status"] == "succeeded", job["error"]
+    for _ in range(4):  # the finished job's rerun, then the fragment's ticks
+        at.run()
+        assert not at.exception
+    assert job_db.list_jobs(built_con, kind="text-embeddings").height == 1
+    assert not any("being computed" in c.value for c in at.caption)
+    at.text_input(key="add-name").input("house cat").run()
+    at.text_area(key="add-description").input(DESCRIPTION).run()
+    assert "embedding" in set(at.dataframe[0].value["distance"])  # the embedding distance is on
+    assert job_db.list_jobs(built_con, kind="text-embeddings").height == 1
+
+
+def test_a_second_synthesis_shows_its_own_draft(built_con):
+    """Issue 17 item 5: after a second class was synthesized the page kept showing the first."""
+    from extension.specs import AddClassSpec
+    from extension.synthesis.methods import resolve_method
+    from extension.synthesis.new_class import run_add_class
+
+    def synthesize(class_id: str, name: str) -> None:
+        spec = AddClassSpec(
+            class_id=class_id,
+            name=name,
+            description=DESCRIPTION,
+            methods=(resolve_method("paper-cosine"),),
+            actor="tester",
+        )
+        run_add_class(built_con, spec)  # what the 'synthesize-class' job does
+
+    synthesize("custom-first-cat", "first cat")
+    at = open_page(PAGE, timeout=120).run()
+    assert at.selectbox(key="add-class").value == "custom-first-cat"
+    synthesize("custom-second-cat", "second cat")
+    at.run()  # the finished job's rerun
+    assert not at.exception
+    assert at.selectbox(key="add-class").value == "custom-second-cat"
+    assert any("second cat (custom-second-cat): draft" in t.value for t in at.text)
+    at.selectbox(key="add-class").set_value("custom-first-cat").run()
+    at.run()  # the curator's own choice sticks while nothing new appears
+    assert at.selectbox(key="add-class").value == "custom-first-cat"

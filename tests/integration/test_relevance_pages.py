@@ -179,3 +179,28 @@ def test_a_bulk_round_never_stores_the_previous_rounds_reason(app_db):
     at.button(key="bulk-apply").click().run()
     events = decision_db.list_bulk_events(con).sort("bulk_id")
     assert events["reason"].to_list() == ["round one", "round two"]
+
+
+def test_runs_follow_a_newer_run_over_the_one_in_the_url(app_db):
+    """Issue 17 item 8: after run 2 started, Runs kept the (cancelled) run from the URL."""
+    from db import relevance as relevance_db
+
+    con, _ = app_db
+    old = int(relevance_db.list_runs(con)["run_id"][0])
+    at = open_page(str(PAGES / "relevance_train.py"), timeout=60)
+    at.query_params["run"] = str(old)
+    at.run()
+    assert at.selectbox(key="run").value == old
+    new = relevance_db.insert_run(
+        con,
+        name="second",
+        encoder="tiny",
+        class_wnids=[GOLDFISH],
+        checkpoint_dir="runs/second",
+        spec={},
+        dataset_report={},
+        mode="frozen",
+    )
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="run").value == new

@@ -68,6 +68,41 @@ def test_text_vectors_are_cached_per_encoder_and_text(encoder_dir, tmp_path):
     assert load_text_encoder(str(other_dir), cache_dir=tmp_path).key != encoder.key
 
 
+def test_a_long_lived_reader_sees_shards_a_job_wrote_later(tmp_path):
+    """Issue 17 item 1: the page's cached store answered from the folder as it was when it
+    first looked, so a finished embedding job looked unfinished forever."""
+    from contract.vectors import VectorStore
+
+    reader, writer = VectorStore(tmp_path / "v"), VectorStore(tmp_path / "v")
+    assert reader.known() == set()
+    writer.write_shard(["ab" * 32], torch.ones(1, 3))
+    assert reader.known() == {"ab" * 32}
+    torch.testing.assert_close(reader.get(["ab" * 32]), torch.ones(1, 3))
+    reader.write_shard(["cd" * 32], torch.zeros(1, 3))
+    assert writer.known() == {"ab" * 32, "cd" * 32}
+    assert len(list((tmp_path / "v").glob("shard-*"))) == 2
+
+
+def test_a_cancel_acts_within_one_batch_not_one_shard(encoder_dir, tmp_path):
+    """Issue 17 item 7: a cancel waited for the next whole shard (thousands of texts)."""
+
+    class Cancelled(Exception):
+        pass
+
+    calls = []
+
+    def progress(fraction: float, message: str = "") -> None:
+        calls.append(fraction)
+        if len(calls) == 2:  # the first report after the start: the user pressed Cancel
+            raise Cancelled
+
+    encoder = load_text_encoder(str(encoder_dir), cache_dir=tmp_path, batch_size=2)
+    with pytest.raises(Cancelled):
+        encoder.embed([f"text number {i}" for i in range(10)], progress)
+    assert calls[-1] < 1.0  # raised after a batch, before the shard was finished
+    assert not list(encoder.store.folder.glob("shard-*.safetensors"))
+
+
 def test_class_vectors_weight_the_description_like_all_captions(text_con, encoder_dir, tmp_path):
     encoder = load_text_encoder(str(encoder_dir), cache_dir=tmp_path)
     # One more caption for the tench, so the pooling differs from a plain mean.

@@ -163,3 +163,26 @@ def test_weights_file_shape_mismatch_is_clear(tmp_path):
         load_base_model(
             ModelSpec(name="test_efficientnet", weights_path=str(tmp_path / "none.safetensors"))
         )
+
+
+def test_export_readme_recipe_loads_the_same_logits(text_con, tmp_path):
+    """Issue 17 item 3: the export carries its loading recipe; both documented calls give
+    the exported head, and the obvious call that gives a random head is warned against."""
+    import re
+
+    run_add_class(text_con, _spec(), heads_dir=tmp_path / "heads")
+    keep_added_class(text_con, "custom-house-cat", primary_method="ridge-norm")
+    folder = tmp_path / "export"
+    run_export(text_con, ExportSpec(out_dir=str(folder), model=TINY_MODEL))
+    readme = (folder / "README.md").read_text()
+    assert "custom-house-cat" in readme and "ridge-norm" in readme and "added by" in readme
+    code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    assert "num_classes=1001\n" in code and "NOT create_model" in code
+    scope: dict = {}
+    exec(code.replace("EXPORT", str(folder)), scope)  # the second call wins in `model`
+    import timm
+
+    reference = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(scope["model"].eval()(x), reference(x), atol=0, rtol=0)

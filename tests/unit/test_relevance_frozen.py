@@ -69,6 +69,35 @@ def test_features_are_computed_once_per_encoder_weights_max_length_and_text(
     assert report.n_new == 3
 
 
+def test_a_cancel_of_the_feature_job_acts_within_one_batch(tiny_encoder_dir, tmp_path):
+    """Issue 17 item 7: a cancel waited for the next 2,048-text chunk; item 8: an ETA."""
+
+    class Cancelled(Exception):
+        pass
+
+    messages = []
+
+    def progress(fraction: float, message: str = "") -> None:
+        messages.append(message)
+        raise Cancelled
+
+    encoder, tokenizer = load_encoder(str(tiny_encoder_dir))
+    key = compute_encoder_key("tiny", encoder)
+    texts = [f"caption number {i}" for i in range(12)]
+    with pytest.raises(Cancelled):
+        load_text_features(
+            encoder,
+            tokenizer,
+            texts,
+            encoder_key=key,
+            cache_dir=tmp_path,
+            batch_size=2,
+            progress=progress,
+        )
+    assert "min left" in messages[0]
+    assert not list(tmp_path.rglob("shard-*.safetensors"))  # stopped before the chunk's end
+
+
 def test_folds_are_stratified_and_seeded():
     labels = np.repeat(np.arange(7), [1, 2, 5, 10, 11, 3, 40])
     folds = frozen.compute_folds(labels, folds=5, seed=3)
