@@ -255,7 +255,8 @@ def compute_duplicate_groups(
             f"threshold {threshold} is below {pairs.min_similarity}, the lowest cosine the "
             "pairs were collected at"
         )
-    normalized = [normalize_caption_text(t) for t in texts["text"].to_list()]
+    texts = with_normalized_texts(texts)
+    normalized = texts["normalized"].to_list()
     exact = compute_exact_labels(normalized)
     ids = texts["caption_id"].to_numpy().astype(np.int64)
     a, b = _exact_edges(exact)
@@ -264,10 +265,18 @@ def compute_duplicate_groups(
         row_of = _rows_of(ids, np.asarray(pair_caption_ids, np.int64))
         a, b = np.r_[a, row_of[pairs.a[keep]]], np.r_[b, row_of[pairs.b[keep]]]
     labels = compute_group_labels(len(ids), a, b)
-    frame = texts.select("caption_id", "wnid", "text").with_columns(
-        pl.Series("normalized", normalized, pl.Utf8), pl.Series("label", labels)
+    frame = texts.select("caption_id", "wnid", "text", "normalized").with_columns(
+        pl.Series("label", labels)
     )
     return _summarize(frame, threshold, len(ids), 0 if pairs is None else pairs.n_rows)
+
+
+def with_normalized_texts(texts: pl.DataFrame) -> pl.DataFrame:
+    """`texts` with a `normalized` column (`normalize_caption_text`), unless it has one."""
+    if "normalized" in texts.columns:
+        return texts
+    normalized = [normalize_caption_text(t) for t in texts["text"].to_list()]
+    return texts.with_columns(pl.Series("normalized", normalized, pl.Utf8))
 
 
 def _exact_edges(exact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -326,16 +335,18 @@ def find_duplicate_groups(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     pairs: SimilarPairs | None = None,
+    texts: pl.DataFrame | None = None,
 ) -> DuplicateGroups:
     """Duplicate groups of every caption: exact ones always, near ones over the captions of
     `index` (None: exact only). `pairs`: from an earlier `compute_similar_pairs` over
-    `index.matrix` (a page keeps them while the threshold moves)."""
+    `index.matrix`, `texts`: from `with_normalized_texts(list_caption_texts(con))` (a page
+    keeps both while the threshold moves)."""
     threshold = check_threshold(threshold)
     if index is not None and index.size and pairs is None:
         pairs = compute_similar_pairs(index.matrix, min_similarity=min(threshold, MIN_THRESHOLD))
     use_pairs = index is not None and index.size > 0
     return compute_duplicate_groups(
-        list_caption_texts(con),
+        list_caption_texts(con) if texts is None else texts,
         pairs=pairs if use_pairs else None,
         pair_caption_ids=index.caption_ids if use_pairs else None,
         threshold=threshold,

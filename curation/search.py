@@ -172,6 +172,15 @@ def get_feature_store_state(encoder_key: str, *, cache_dir: str | Path = FEATURE
     return tuple(sorted(p.name for p in folder.glob("shard-*.safetensors")))
 
 
+def load_query_encoder(encoder_name: str = OFFLINE_ENCODER):
+    """(encoder on the CPU, tokenizer, encoder key): what encodes queries like the captions."""
+    from curation.relevance.features import compute_encoder_key
+    from curation.relevance.model import load_encoder
+
+    encoder, tokenizer = load_encoder(encoder_name)
+    return encoder, tokenizer, compute_encoder_key(encoder_name, encoder)
+
+
 def encode_query(encoder, tokenizer, text: str, *, max_length: int = 128) -> np.ndarray:
     """(D,) the normalised feature of a query, computed as the captions' are."""
     vector = compute_text_features(encoder, tokenizer, [check_query(text)], max_length=max_length)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
-from db.sql import fetch_frame
+from db.sql import fetch_frame, fetch_row
 
 DETAIL_COLUMNS = (
     "caption_id",
@@ -40,5 +40,5 @@ def list_caption_details(
 
 def get_caption_state(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     """(number of captions, largest caption id): changes when captions are added or removed."""
-    row = con.execute("SELECT count(*), coalesce(max(caption_id), 0) FROM captions").fetchone()
+    row = fetch_row(con, "SELECT count(*), coalesce(max(caption_id), 0) FROM captions")
     return int(row[0]), int(row[1])
