@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
     "cli.descriptions",
     "cli.relevance",
     "cli.captions",
+    "cli.explore",
     "cli.evaluate",
     "cli.extension",
 )

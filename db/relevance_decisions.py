@@ -204,12 +204,25 @@ def list_filtered_caption_ids(
     p_min: float | None = None,
     p_max: float | None = None,
     suggested_other: bool = False,
+    decision: str | None = None,
+    caption_ids: tuple[int, ...] = (),
 ) -> list[int]:
     """Caption ids matching a filter (the Captions page's substring semantics: literal,
     case-insensitive, over title, description and tags). With a model version, only the
     captions it scored; p_min/p_max bound P(own class); suggested_other keeps captions whose
-    suggested class is another one."""
+    suggested class is another one; decision: a person's 'keep' / 'drop' / 'none' (no
+    person's decision); caption_ids: only these (empty = any)."""
     clauses, params = [], []
+    if caption_ids:
+        clauses.append("c.caption_id IN (SELECT unnest(?::BIGINT[]))")
+        params.append([int(i) for i in caption_ids])
+    if decision == "none":
+        clauses.append("c.caption_id NOT IN (SELECT caption_id FROM relevance_decisions)")
+    elif decision is not None:
+        clauses.append(
+            "c.caption_id IN (SELECT caption_id FROM relevance_decisions WHERE decision = ?)"
+        )
+        params.append(decision)
     if model_version is not None:
         clauses.append("s.model_version = ?")
         params.append(model_version)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from contract.specs import JsonSpec
 from curation.captions import IngestCaptionsSpec
 from curation.relevance.specs import FeatureSpec, ScoringSpec, TrainSpec
+from curation.search import CaptionFeatureSpec
 from extension.specs import (
     AddClassSpec,
     EmbedSpec,
@@ -37,6 +38,11 @@ LIBRARY_JOBS: dict[str, tuple[type[JsonSpec], str, tuple[str, ...] | None]] = {
     "relevance-features": (
         FeatureSpec,
         "curation.relevance.features:run_compute_relevance_features",
+        None,
+    ),
+    "caption-features": (
+        CaptionFeatureSpec,
+        "curation.search:run_compute_caption_features",
         None,
     ),
     "relevance-score": (ScoringSpec, "curation.relevance.score:run_score_relevance", None),

@@ -26,7 +26,7 @@ from curation.thumbnails import get_image_root, update_image_root
 from db import relevance as relevance_db
 from db import relevance_decisions as decision_db
 from db.classes import list_classes
-from ui import plain, relevance_panels
+from ui import explore_panels, plain, relevance_panels
 from ui.relevance_figures import make_class_decision_figure, make_score_histogram_figure
 from ui.resources import get_cursor
 from ui.widgets import require_actor, select_in_url
@@ -39,6 +39,7 @@ TABS = [
     "Thresholds",
     "Export",
     "Images",
+    "Search by meaning",
 ]
 
 
@@ -250,6 +251,9 @@ def render() -> None:
     with tabs["Images"]:
         if tabs["Images"].open:
             _render_images(con)
+    with tabs["Search by meaning"]:
+        if tabs["Search by meaning"].open:
+            explore_panels.render_search(con, key="rr-search")
 
 
 render()

@@ -18,6 +18,7 @@ OFFLINE_ENCODER = "offline:all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # 'auto' = frozen on a CPU (minutes for every class), finetune on CUDA (the paper's training).
 MODES = ("auto", "frozen", "finetune")
+PERSON_DECISIONS = ("keep", "drop", "none")  # CaptionFilter.decision: 'none' = undecided
 
 
 def resolve_mode(mode: str, device: str) -> str:
@@ -258,6 +259,9 @@ class CaptionFilter(JsonSpec):
         search: case-insensitive literal substring of the title, description or tags.
         p_min, p_max: bounds on P(own class) of `model_version`'s scores (inclusive).
         suggested_other: only captions whose suggested class is another class.
+        decision: a person's decision: 'keep', 'drop' or 'none' (no person decided yet).
+        caption_ids: only these captions (a search's results, a duplicate group, a map
+            selection); empty = no restriction.
     """
 
     model_version: int | None = None
@@ -267,8 +271,12 @@ class CaptionFilter(JsonSpec):
     p_min: float | None = None
     p_max: float | None = None
     suggested_other: bool = False
+    decision: str | None = None
+    caption_ids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        check_choice("decision", self.decision, (*PERSON_DECISIONS, None))
+        object.__setattr__(self, "caption_ids", tuple(int(i) for i in self.caption_ids))
         for name in ("p_min", "p_max"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
@@ -288,4 +296,6 @@ class CaptionFilter(JsonSpec):
         parts += [f"P(own) >= {self.p_min}"] if self.p_min is not None else []
         parts += [f"P(own) <= {self.p_max}"] if self.p_max is not None else []
         parts += ["suggested class is another"] if self.suggested_other else []
+        parts += [f"decision {self.decision}"] if self.decision else []
+        parts += [f"{len(self.caption_ids):,} chosen captions"] if self.caption_ids else []
         return ", ".join(parts) or "every caption"
