@@ -180,8 +180,9 @@ def test_a_page_left_open_queues_the_embedding_job_once_then_offers_emb_methods(
     encoder saw a stale picture of its vector cache and queued the job again on every run."""
     from ui import extension_resources
 
-    monkeypatch.chdir(tmp_path)  # an empty vector cache: the job has texts to embed
-    extension_resources.get_text_encoder.clear()
+    # A storage root of its own: an empty vector cache, so the job has texts to embed.
+    monkeypatch.setenv("WORKBENCH_STORAGE", str(tmp_path / "storage"))
+    extension_resources._load_text_encoder.clear()
     extension_resources._embeddings_ready.clear()
     at = open_page(PAGE, timeout=180).run()
     assert not at.exception
