@@ -118,6 +118,7 @@ def test_review_page_bulk_drop_undo_threshold_and_export(app_db, tmp_path):
     at.button(key="bulk-undo").click().run()
     assert decision_db.list_decisions(con).is_empty()
     at.query_params["tab"] = "Most likely wrong"
+    at.query_params["rank"] = "Lowest P(own) (the paper's)"
     at.run()
     table = at.dataframe[0].value  # pandas
     assert len(table) == 32 and {"class", "suggested", "p_own"} <= set(table.columns)
@@ -132,6 +133,41 @@ def test_review_page_bulk_drop_undo_threshold_and_export(app_db, tmp_path):
     assert not at.exception
     assert (tmp_path / "export" / "captions.parquet").exists()
     assert at.get("download_button"), "zip download offered"
+
+
+def test_review_page_two_rankings_and_accept_the_suggested_class(app_db):
+    con, version = app_db
+    con.execute(  # the tiny model is right on most: make two captions suggest another class
+        "UPDATE relevance_scores SET suggested_wnid = 'n01443537' WHERE caption_id IN "
+        "(SELECT caption_id FROM captions WHERE wnid <> 'n01443537' ORDER BY caption_id LIMIT 2)"
+    )
+    at = open_page(str(PAGES / "relevance_review.py"), timeout=60)
+    at.query_params["tab"] = "Most likely wrong"
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert {"suspect_wrong_class", "suggested", "suggested_share"} <= set(table.columns)
+    values = table["suspect_wrong_class"].tolist()
+    assert values == sorted(values, reverse=True)
+    at.query_params["rank"] = "No class content"
+    at.run()
+    values = at.dataframe[0].value["suspect_no_content"].tolist()
+    assert values == sorted(values, reverse=True)
+    at.query_params["rank"] = "Lowest P(own) (the paper's)"
+    at.run()
+    frame = at.dataframe[0].value
+    rows = [i for i, s in enumerate(frame["suggested"]) if "n01443537" in s][:2]
+    rows = [i for i in rows if "n01443537" not in frame["class"][i]]
+    at.session_state["rr-wrong"] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    at.run()
+    at.text_input(key="rr-accept-reason").input("the text names a goldfish").run()
+    at.button(key="rr-accept").click().run()
+    assert not at.exception
+    relabelled = con.execute("SELECT count(*) FROM relevance_relabels").fetchone()[0]
+    assert relabelled == len(rows) > 0
+    at.run()
+    at.button(key="rr-relabel-undo").click().run()
+    assert con.execute("SELECT count(*) FROM relevance_relabels").fetchone()[0] == 0
 
 
 def test_edits_without_a_name_are_refused_with_a_message(app_db):
