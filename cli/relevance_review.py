@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from cli.common import add_actor_option, open_database, resolve_actor
 
@@ -97,7 +98,7 @@ def _handle_wrong(con, args) -> int:
 
     decided = get_decided_captions(con, _model_version(con, args))
     ranked = compute_ranking(decided, kind=args.kind, wnid=args.wnid).head(args.limit)
-    print(f"# {args.kind}: {RANKINGS[args.kind]}")
+    print(f"{args.kind}: {RANKINGS[args.kind]}", file=sys.stderr)  # stdout: JSON lines
     columns = {
         "wrong-class": ["suspect_wrong_class", "suggested_wnid", "suggested_share", "p_own"],
         "no-content": ["suspect_no_content", "p_own", "p_suggested"],

@@ -94,9 +94,9 @@ def list_scored_captions(
 
     Columns: caption_id, source, filename, wnid (the caption's class now: a curator's relabel,
     else the original), original_wnid (as imported), relabelled, title, description, tags,
-    p_own, p_mean, n_tokens, truncated, suggested_wnid, p_suggested, out_of_sample, suspect_wrong_class,
-    suspect_no_content, suggested_share, label_issue, human_decision, human_reason (NULL when
-    no person decided).
+    p_own, p_mean, n_tokens, truncated, suggested_wnid, p_suggested, out_of_sample,
+    suspect_wrong_class, suspect_no_content, suggested_share, label_issue, human_decision,
+    human_reason (NULL when no person decided).
     """
     sql = (
         "SELECT c.caption_id, c.source, c.filename, coalesce(r.wnid, c.wnid) AS wnid, "

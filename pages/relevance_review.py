@@ -1,8 +1,8 @@
 """Review relevance: overview, the dataset-wide "most likely wrong" lists (wrong class with
 the suggested class, which a curator can accept; no class content; the paper's P(own)), a
 class's captions, a caption in full (with its image) and a person's keep/drop with undo,
-bulk keep/drop of a filter's matches as one undoable event, thresholds kept per model version, the export (server
-folder and zip download) and the image folder.
+bulk keep/drop of a filter's matches as one undoable event, thresholds kept per model
+version, the export (server folder and zip download) and the image folder.
 
 The model version, class, tab and filters are in the URL. Caption text is data: shown with
 st.text / st.dataframe, messages through `ui.plain`.

@@ -62,7 +62,8 @@ def _render_table(con, version: int, rows: pl.DataFrame, labels: dict, *, kind, 
         selection_mode="multi-row",
         key="rr-wrong",
     )
-    picked = event.selection.rows if event is not None else []
+    # a selection can outlive its rows (a relabel or decision takes them off the list)
+    picked = [r for r in (event.selection.rows if event is not None else []) if r < shown.height]
     if not picked:
         st.caption(
             "Click rows to open a caption or to accept the suggested class for several at once."

@@ -149,15 +149,20 @@ def test_review_page_two_rankings_and_accept_the_suggested_class(app_db):
     assert {"suspect_wrong_class", "suggested", "suggested_share"} <= set(table.columns)
     values = table["suspect_wrong_class"].tolist()
     assert values == sorted(values, reverse=True)
-    at.query_params["rank"] = "No class content"
+    at = open_page(str(PAGES / "relevance_review.py"), timeout=60)  # the list from a link
+    at.query_params.update(tab="Most likely wrong", rank="No class content")
     at.run()
     values = at.dataframe[0].value["suspect_no_content"].tolist()
     assert values == sorted(values, reverse=True)
-    at.query_params["rank"] = "Lowest P(own) (the paper's)"
+    at = open_page(str(PAGES / "relevance_review.py"), timeout=60)
+    at.query_params.update(tab="Most likely wrong", rank="Lowest P(own) (the paper's)")
     at.run()
     frame = at.dataframe[0].value
-    rows = [i for i, s in enumerate(frame["suggested"]) if "n01443537" in s][:2]
-    rows = [i for i in rows if "n01443537" not in frame["class"][i]]
+    rows = [
+        i
+        for i, (c, s) in enumerate(zip(frame["class"], frame["suggested"], strict=True))
+        if "n01443537" in s and "n01443537" not in c
+    ]
     at.session_state["rr-wrong"] = {"selection": {"rows": rows, "columns": [], "cells": []}}
     at.run()
     at.text_input(key="rr-accept-reason").input("the text names a goldfish").run()
