@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from cli.common import add_actor_option, open_database, resolve_actor
 
@@ -16,6 +17,24 @@ def add_actions(actions, make_action) -> None:
     _add_version_option(wrong)
     wrong.add_argument("--limit", type=int, default=20)
     wrong.add_argument("--wnid", default=None, help="only this class")
+    wrong.add_argument(
+        "--kind",
+        choices=["wrong-class", "no-content", "paper"],
+        default="wrong-class",
+        help="wrong-class: filed under another class (with the suggested class and how sure); "
+        "no-content: says nothing about any class; paper: the paper's lowest P(own) first",
+    )
+    accept = make_action(
+        actions, "accept", "move captions to the class the model suggests (undoable)", handle
+    )
+    accept.add_argument("caption_ids", type=int, nargs="+")
+    accept.add_argument("--reason", required=True)
+    _add_version_option(accept)
+    add_actor_option(accept)
+    undo_accept = make_action(actions, "undo-accept", "undo a relabel event or batch", handle)
+    undo_accept.add_argument("--event", type=int, default=None)
+    undo_accept.add_argument("--batch", type=int, default=None)
+    add_actor_option(undo_accept)
     decide = make_action(actions, "decide", "keep or drop a caption by hand (or clear)", handle)
     decide.add_argument("caption_id", type=int)
     decide.add_argument("decision", choices=["keep", "drop", "clear"])
@@ -80,13 +99,44 @@ def handle(args: argparse.Namespace) -> int:
 
 def _handle_wrong(con, args) -> int:
     from curation.relevance.export import get_decided_captions
-    from curation.relevance.rules import compute_most_likely_wrong
+    from curation.relevance.rules import RANKINGS, compute_ranking
 
     decided = get_decided_captions(con, _model_version(con, args))
-    ranked = compute_most_likely_wrong(decided, wnid=args.wnid).head(args.limit)
-    columns = ["caption_id", "wnid", "p_own", "suggested_wnid", "p_suggested", "decision"]
-    for row in ranked.select(*columns, "title").iter_rows(named=True):
+    ranked = compute_ranking(decided, kind=args.kind, wnid=args.wnid).head(args.limit)
+    print(f"{args.kind}: {RANKINGS[args.kind]}", file=sys.stderr)  # stdout: JSON lines
+    columns = {
+        "wrong-class": ["suspect_wrong_class", "suggested_wnid", "suggested_share", "p_own"],
+        "no-content": ["suspect_no_content", "p_own", "p_suggested"],
+        "paper": ["p_own", "suggested_wnid", "p_suggested"],
+    }[args.kind]
+    for row in ranked.select("caption_id", "wnid", *columns, "decision", "title").iter_rows(
+        named=True
+    ):
         print(json.dumps(row, default=str))
+    return 0
+
+
+def _handle_accept(con, args) -> int:
+    from curation.relevance.relabels import accept_suggested_classes
+
+    change = accept_suggested_classes(
+        con,
+        args.caption_ids,
+        model_version=_model_version(con, args),
+        reason=args.reason,
+        actor=resolve_actor(args.actor),
+    )
+    print(change.describe())
+    return 0
+
+
+def _handle_undo_accept(con, args) -> int:
+    from curation.relevance.relabels import undo_relabel
+
+    change = undo_relabel(
+        con, actor=resolve_actor(args.actor), event_id=args.event, batch_id=args.batch
+    )
+    print(change.describe())
     return 0
 
 
@@ -176,6 +226,8 @@ def _handle_export(con, args) -> int:
 
 _HANDLERS = {
     "wrong": _handle_wrong,
+    "accept": _handle_accept,
+    "undo-accept": _handle_undo_accept,
     "decide": _handle_decide,
     "bulk": _handle_bulk,
     "undo-bulk": _handle_undo_bulk,

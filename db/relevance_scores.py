@@ -23,7 +23,12 @@ SCORE_SCHEMA = {
     "suggested_wnid": pl.Utf8,
     "p_suggested": pl.Float64,
     "out_of_sample": pl.Boolean,
+    "suspect_wrong_class": pl.Float64,
+    "suspect_no_content": pl.Float64,
+    "suggested_share": pl.Float64,
+    "label_issue": pl.Boolean,
 }
+ISSUE_COLUMNS = ("suspect_wrong_class", "suspect_no_content", "suggested_share", "label_issue")
 
 
 def insert_scores(
@@ -40,11 +45,14 @@ def insert_scores(
 
     Args:
         scores: columns caption_id, p_own, p_mean, n_tokens, truncated, suggested_wnid,
-            p_suggested, out_of_sample.
+            p_suggested, out_of_sample; optionally suspect_wrong_class, suspect_no_content,
+            suggested_share, label_issue (NULL when absent).
 
     Returns:
         The scoring run id.
     """
+    missing = [c for c in ISSUE_COLUMNS if c not in scores.columns]
+    scores = scores.with_columns(pl.lit(None).alias(c) for c in missing)
     frame = scores.select(list(SCORE_SCHEMA)).cast(SCORE_SCHEMA)
 
     def work(tx: duckdb.DuckDBPyConnection) -> int:
@@ -56,9 +64,11 @@ def insert_scores(
             )
             tx.execute(
                 "INSERT INTO relevance_scores (caption_id, model_version, p_own, p_mean, "
-                "n_tokens, truncated, suggested_wnid, p_suggested, out_of_sample) SELECT "
+                "n_tokens, truncated, suggested_wnid, p_suggested, out_of_sample, "
+                "suspect_wrong_class, suspect_no_content, suggested_share, label_issue) SELECT "
                 "caption_id, ?, p_own, p_mean, n_tokens, truncated, suggested_wnid, "
-                "p_suggested, out_of_sample FROM _relevance_scores",
+                "p_suggested, out_of_sample, suspect_wrong_class, suspect_no_content, "
+                "suggested_share, label_issue FROM _relevance_scores",
                 [model_version],
             )
         return int(
@@ -82,20 +92,26 @@ def list_scored_captions(
 ) -> pl.DataFrame:
     """Scores of one model version joined with caption fields and the human decision.
 
-    Columns: caption_id, source, filename, wnid, title, description, tags, p_own, p_mean,
-    n_tokens, truncated, suggested_wnid, p_suggested, out_of_sample, human_decision,
+    Columns: caption_id, source, filename, wnid (the caption's class now: a curator's relabel,
+    else the original), original_wnid (as imported), relabelled, title, description, tags,
+    p_own, p_mean, n_tokens, truncated, suggested_wnid, p_suggested, out_of_sample,
+    suspect_wrong_class, suspect_no_content, suggested_share, label_issue, human_decision,
     human_reason (NULL when no person decided).
     """
     sql = (
-        "SELECT c.caption_id, c.source, c.filename, c.wnid, c.title, c.description, c.tags, "
+        "SELECT c.caption_id, c.source, c.filename, coalesce(r.wnid, c.wnid) AS wnid, "
+        "c.wnid AS original_wnid, r.wnid IS NOT NULL AS relabelled, c.title, c.description, "
+        "c.tags, "
         "s.p_own, s.p_mean, s.n_tokens, s.truncated, s.suggested_wnid, s.p_suggested, "
-        "s.out_of_sample, d.decision AS human_decision, "
+        "s.out_of_sample, s.suspect_wrong_class, s.suspect_no_content, s.suggested_share, "
+        "s.label_issue, d.decision AS human_decision, "
         "d.reason AS human_reason FROM relevance_scores s JOIN captions c USING (caption_id) "
-        "LEFT JOIN relevance_decisions d USING (caption_id) WHERE s.model_version = ?"
+        "LEFT JOIN relevance_decisions d USING (caption_id) "
+        "LEFT JOIN relevance_relabels r USING (caption_id) WHERE s.model_version = ?"
     )
     params: list = [model_version]
     if wnid is not None:
-        sql += " AND c.wnid = ?"
+        sql += " AND coalesce(r.wnid, c.wnid) = ?"
         params.append(wnid)
     return fetch_frame(con, sql + " ORDER BY c.caption_id", params)
 

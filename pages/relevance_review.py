@@ -1,7 +1,8 @@
-"""Review relevance: overview, the dataset-wide "most likely wrong" list, a class's captions,
-a caption in full (with its image) and a person's keep/drop with undo, bulk keep/drop of a
-filter's matches as one undoable event, thresholds kept per model version, the export (server
-folder and zip download) and the image folder.
+"""Review relevance: overview, the dataset-wide "most likely wrong" lists (wrong class with
+the suggested class, which a curator can accept; no class content; the paper's P(own)), a
+class's captions, a caption in full (with its image) and a person's keep/drop with undo,
+bulk keep/drop of a filter's matches as one undoable event, thresholds kept per model
+version, the export (server folder and zip download) and the image folder.
 
 The model version, class, tab and filters are in the URL. Caption text is data: shown with
 st.text / st.dataframe, messages through `ui.plain`.
@@ -21,12 +22,12 @@ from curation.relevance.export import (
     get_decided_captions,
     list_curated_exports,
 )
-from curation.relevance.rules import compute_class_summary, compute_most_likely_wrong
+from curation.relevance.rules import compute_class_summary
 from curation.thumbnails import get_image_root, update_image_root
 from db import relevance as relevance_db
 from db import relevance_decisions as decision_db
 from db.classes import list_classes
-from ui import explore_panels, plain, relevance_panels
+from ui import explore_panels, plain, relevance_panels, relevance_rankings
 from ui.relevance_figures import make_class_decision_figure, make_score_histogram_figure
 from ui.resources import get_cursor
 from ui.widgets import require_actor, select_in_url
@@ -121,18 +122,8 @@ def _render_overview(decided: pl.DataFrame, labels: dict, threshold: float) -> N
     plain.plotly_chart(make_class_decision_figure(summary), key="rr-classes")
 
 
-def _render_most_likely_wrong(con, decided, labels, root) -> None:
-    cols = st.columns([1, 1, 2])
-    n = cols[0].number_input("Show", 10, 1000, 50, 10, key="rr-wrong-n")
-    reviewed = cols[1].checkbox("Include reviewed", key="rr-wrong-reviewed")
-    ranked = compute_most_likely_wrong(decided, include_reviewed=reviewed)
-    cols[2].caption(
-        "Every class, lowest P(own class) first, with the class the model suggests instead "
-        f"({ranked.height:,} captions not reviewed by a person yet)."
-    )
-    relevance_panels.render_caption_table(
-        con, ranked.head(int(n)), labels, key="rr-wrong", root=root
-    )
+def _render_most_likely_wrong(con, version, decided, labels, root) -> None:
+    relevance_rankings.render_rankings(con, version, decided, labels, root)
 
 
 def _render_class_captions(con, decided, labels, root) -> None:
@@ -235,7 +226,7 @@ def render() -> None:
             _render_overview(decided, labels, threshold)
     with tabs["Most likely wrong"]:
         if tabs["Most likely wrong"].open:
-            _render_most_likely_wrong(con, decided, labels, root)
+            _render_most_likely_wrong(con, version, decided, labels, root)
     with tabs["Captions of a class"]:
         if tabs["Captions of a class"].open:
             _render_class_captions(con, decided, labels, root)

@@ -22,7 +22,8 @@ ANY = "(any)"
 TABLE_COLUMNS = ("caption_id", "class", "p_own", "suggested", "p_suggested", "decision")
 
 
-def _with_class_names(frame: pl.DataFrame, labels: dict) -> pl.DataFrame:
+def with_class_names(frame: pl.DataFrame, labels: dict) -> pl.DataFrame:
+    """`frame` plus `class` and `suggested`: the wnid and suggested_wnid as "name (wnid)"."""
     return frame.with_columns(
         pl.col("wnid").replace_strict(labels, default=pl.col("wnid")).alias("class"),
         pl.col("suggested_wnid")
@@ -33,7 +34,7 @@ def _with_class_names(frame: pl.DataFrame, labels: dict) -> pl.DataFrame:
 
 def render_caption_table(con, rows: pl.DataFrame, labels: dict, *, key: str, root) -> None:
     """A table with single-row selection; the picked caption in full below it."""
-    shown = _with_class_names(rows, labels)
+    shown = with_class_names(rows, labels)
     event = st.dataframe(
         shown.select(*TABLE_COLUMNS, "title", "description", "tags"),
         hide_index=True,
@@ -45,10 +46,11 @@ def render_caption_table(con, rows: pl.DataFrame, labels: dict, *, key: str, roo
     if not picked:
         st.caption("Click a row to open the caption.")
         return
-    _render_caption_detail(con, shown.row(picked[0], named=True), root=root, key=key)
+    render_caption_detail(con, shown.row(picked[0], named=True), root=root, key=key)
 
 
-def _render_caption_detail(con, row: dict, *, root, key: str) -> None:
+def render_caption_detail(con, row: dict, *, root, key: str) -> None:
+    """A caption in full: its image, text, scores with their reasons, keep/drop, history."""
     image, text = st.columns([1, 2])
     with image:
         render_caption_image(root, row["filename"], row["wnid"])
@@ -63,6 +65,14 @@ def _render_caption_detail(con, row: dict, *, root, key: str) -> None:
             f"{row['suggested']} (P {row['p_suggested'] or 0:.3f})\n"
             f"model: {row['model_decision']}  final: {row['decision']} ({row['decided_by']})"
         )
+        if row.get("suspect_wrong_class") is not None:
+            st.text(
+                f"suspect wrong class {row['suspect_wrong_class']:.3f} (suggested class's share "
+                f"{row['suggested_share']:.3f})  suspect no class content "
+                f"{row['suspect_no_content']:.3f}  cleanlab flags it: {row.get('label_issue')}"
+            )
+        if row.get("relabelled"):
+            plain.caption(f"Relabelled by a curator; imported as {row['original_wnid']}.")
     _render_decision_form(con, int(row["caption_id"]), key=key)
 
 
@@ -125,7 +135,7 @@ def render_bulk(con, version: int, decided, labels) -> None:
     if ids:
         sample = decided.filter(pl.col("caption_id").is_in(ids[:200]))
         st.dataframe(
-            _with_class_names(sample, labels).select(*TABLE_COLUMNS, "title"), hide_index=True
+            with_class_names(sample, labels).select(*TABLE_COLUMNS, "title"), hide_index=True
         )
     # One form: the choice and the reason travel with the click that applies them (a reason
     # typed just before the click can not arrive after it), and a round's reason is cleared

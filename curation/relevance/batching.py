@@ -75,11 +75,13 @@ def compute_caption_outputs(
     device: str,
     amp_dtype=None,
     progress: Callable[[float, str], None] | None = None,
+    keep_probs: bool = False,
 ) -> dict[str, np.ndarray]:
     """Run the model on each caption alone (no class sentence).
 
     Args:
         labels: (N,) row of each caption's own class.
+        keep_probs: also return `probs`, the (N, C) float32 sigmoid outputs.
 
     Returns:
         (N,) arrays: p_own (sigmoid of the own class), p_mean (mean sigmoid over classes),
@@ -94,6 +96,8 @@ def compute_caption_outputs(
     out["correct"] = np.zeros(n, dtype=bool)
     out["suggested"] = np.zeros(n, dtype=np.int64)
     out["n_tokens"] = np.zeros(n, dtype=np.int32)
+    if keep_probs:
+        out["probs"] = np.zeros((n, model.num_classes), dtype=np.float32)
     char_lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=n)
     batches = compute_length_buckets(char_lengths, batch_size=batch_size)
     model.eval()
@@ -124,3 +128,5 @@ def _store_batch(out: dict, rows: np.ndarray, logits, labels, enc) -> None:
     out["p_suggested"][rows] = best.values.cpu().numpy()
     out["correct"][rows] = (best.indices == labels).cpu().numpy()
     out["n_tokens"][rows] = enc["attention_mask"].sum(dim=1).cpu().numpy()
+    if "probs" in out:
+        out["probs"][rows] = probs.float().cpu().numpy()

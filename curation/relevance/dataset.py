@@ -17,6 +17,7 @@ import polars as pl
 
 from curation.relevance.specs import DatasetSpec
 from db import relevance as relevance_db
+from db import relevance_relabels as relabel_db
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # A sentence ends at . ! ? (with closing quotes/brackets) before whitespace and an uppercase
@@ -134,8 +135,47 @@ def build_relevance_dataset(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -
     """
     check_caption_source(con, spec.source)
     records = relevance_db.list_caption_records(con, wnids=spec.wnids or None, source=spec.source)
+    n_read = records.height
+    if spec.use_curation:
+        records = apply_curation(con, records, drop_dropped=True)
     descriptions = relevance_db.list_active_description_texts(con)
-    return _compute_dataset(records, dict(descriptions.select("wnid", "text").iter_rows()), spec)
+    dataset = _compute_dataset(records, dict(descriptions.select("wnid", "text").iter_rows()), spec)
+    dataset.report["n_left_out_dropped_by_curator"] = n_read - records.height
+    relabelled = records["relabelled"] if spec.use_curation else pl.Series([], dtype=pl.Boolean)
+    dataset.report["n_relabelled_by_curator"] = int(relabelled.sum())
+    return dataset
+
+
+def apply_curation(
+    con: duckdb.DuckDBPyConnection,
+    records: pl.DataFrame,
+    *,
+    drop_dropped: bool,
+    class_wnids: list[str] | None = None,
+) -> pl.DataFrame:
+    """A curator's decisions on caption records: a relabelled caption takes its curated class
+    (only where it is in `class_wnids`, when given), and with drop_dropped the captions a
+    person dropped leave. Adds `relabelled` (bool).
+
+    Kept captions are trusted as they are (the ranking lists leave them out).
+    """
+    curation = relabel_db.list_caption_curation(con)
+    if drop_dropped:
+        dropped = curation.filter(pl.col("decision") == "drop")["caption_id"]
+        records = records.filter(~pl.col("caption_id").is_in(dropped.implode()))
+    relabels = curation.filter(pl.col("curated_wnid").is_not_null()).select(
+        "caption_id", "curated_wnid"
+    )
+    if class_wnids is not None:
+        relabels = relabels.filter(pl.col("curated_wnid").is_in(list(class_wnids)))
+    return (
+        records.join(relabels, on="caption_id", how="left")
+        .with_columns(
+            pl.col("curated_wnid").is_not_null().alias("relabelled"),
+            pl.coalesce("curated_wnid", "wnid").alias("wnid"),
+        )
+        .drop("curated_wnid")
+    )
 
 
 def check_caption_source(con: duckdb.DuckDBPyConnection, source: str | None) -> str | None:

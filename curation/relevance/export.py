@@ -3,8 +3,11 @@
 Writes into a new folder (default: under the storage root's exports/; never into a folder
 with content, see `contract.storage.new_output_folder`) and, for a download, the same files
 (only those) as one zip:
-- `captions.parquet`: every scored caption with its fields, P(own), mean P, the suggested
-  class and its P, whether the score is out of sample, threshold, the model's and the final
+- `captions.parquet`: every scored caption with its fields, its class (`wnid` =
+  `curated_wnid`, a curator's relabel or else the original) and `original_wnid`, P(own), mean
+  P, the suggested class with its P and share (how sure), `suspect_wrong_class` and
+  `suspect_no_content` (higher = more suspect, comparable across classes), cleanlab's
+  `label_issue` flag, whether the score is out of sample, threshold, the model's and the final
   decision, who decided (model or human, with the reason), the raw and the uniform
   coefficient, and the model version;
 - `class_descriptions.parquet`: per class the description sentences the model was trained on;
@@ -42,6 +45,8 @@ CAPTION_COLUMNS = (
     "source",
     "filename",
     "wnid",
+    "original_wnid",
+    "curated_wnid",
     "title",
     "description",
     "tags",
@@ -49,6 +54,10 @@ CAPTION_COLUMNS = (
     "p_mean",
     "suggested_wnid",
     "p_suggested",
+    "suggested_share",
+    "suspect_wrong_class",
+    "suspect_no_content",
+    "label_issue",
     "out_of_sample",
     "threshold",
     "model_decision",
@@ -113,7 +122,10 @@ def export_curated_set(
         raise ValueError(f"model version {model_version} has scored no captions yet: score first")
     decided = (
         get_decided_captions(con, model_version, threshold=threshold)
-        .with_columns(pl.lit(model_version, pl.Int64).alias("model_version"))
+        .with_columns(
+            pl.lit(model_version, pl.Int64).alias("model_version"),
+            pl.col("wnid").alias("curated_wnid"),
+        )
         .select(CAPTION_COLUMNS)
     )
     rows = decided.filter(pl.col("decision") == "keep") if kept_only else decided
@@ -189,7 +201,11 @@ def compute_dataset_card(
         f"(classes with their own threshold: {len(per_class)})",
         "- kept: raw coefficient r = 1 if P >= 0.9 else P + 0.1; coefficient = empirical CDF of r "
         "over kept captions (#{r_j <= r_i} / n_kept), uniform on (0, 1]",
-        "- a person's keep/drop (with a reason) overrides the rules",
+        "- a person's keep/drop (with a reason) overrides the rules; a caption a person moved "
+        "to another class has `curated_wnid` != `original_wnid`",
+        "- suspect_wrong_class / suspect_no_content: higher = more suspect (0..1), from the "
+        "out-of-sample probabilities with cleanlab's label-quality scores (issues.py); "
+        "label_issue: cleanlab's find_label_issues(confident_learning)",
         "",
         "## Counts",
         f"- kept {counts['n_kept']}, dropped {counts['n_dropped']}, decided by a person "

@@ -245,13 +245,20 @@ def _evaluate_folds(weight, bias, x, y, fold_ids) -> tuple[float, float]:
 
 
 def compute_head_outputs(
-    features: np.ndarray, labels: np.ndarray, heads: FrozenHeads, head_of_row: np.ndarray
+    features: np.ndarray,
+    labels: np.ndarray,
+    heads: FrozenHeads,
+    head_of_row: np.ndarray,
+    *,
+    keep_probs: bool = False,
 ) -> dict[str, np.ndarray]:
     """Each caption through its head (pure).
 
     Args:
         features: (N, D) raw features. labels: (N,) own-class rows.
         head_of_row: (N,) fold head to use, or MEAN_HEAD (-1) for the mean of the K heads.
+        keep_probs: also return `probs`, the (N, C) float32 sigmoid outputs (for the
+            label-quality scores of `issues.py`).
 
     Returns:
         (N,) arrays: p_own, p_mean (mean sigmoid over classes), suggested (argmax row),
@@ -262,6 +269,8 @@ def compute_head_outputs(
     n = len(labels)
     out = {k: np.zeros(n, dtype=np.float64) for k in ("p_own", "p_mean", "p_suggested", "loss")}
     out["suggested"] = np.zeros(n, dtype=np.int64)
+    if keep_probs:
+        out["probs"] = np.zeros((n, heads.weight.shape[1]), dtype=np.float32)
     x = torch.from_numpy(compute_head_inputs(features))
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
     weight, bias = torch.from_numpy(heads.weight), torch.from_numpy(heads.bias)
@@ -287,6 +296,8 @@ def _store_outputs(out: dict, rows: np.ndarray, logits, labels) -> None:
     out["p_suggested"][rows] = best.values.numpy()
     out["suggested"][rows] = best.indices.numpy()
     out["loss"][rows] = _bce_one_hot(logits[:, None, :], labels)[:, 0].numpy()
+    if "probs" in out:
+        out["probs"][rows] = probs.numpy()
 
 
 def save_frozen_heads(run_dir: str | Path, heads: FrozenHeads) -> tuple[str, str]:

@@ -202,6 +202,7 @@ def score_frozen_records(
     engine: str = "local",
     ray_address: str = "",
     ray_pool=None,
+    keep_probs: bool = False,
 ) -> dict[str, np.ndarray]:
     """Score captions with a frozen-mode model version (features from the cache).
 
@@ -212,6 +213,8 @@ def score_frozen_records(
             setting wins when it has one).
         engine, ray_address, ray_pool: where missing caption features are computed
             (`features.load_text_features`).
+        keep_probs: also return `probs`, the (N, C) out-of-sample sigmoid outputs (for
+            `issues.py`).
 
     Returns:
         (N,) arrays as `frozen.compute_head_outputs`, plus n_tokens, truncated,
@@ -249,7 +252,7 @@ def score_frozen_records(
         ray_pool=ray_pool,
     )
     head_of_row = _compute_head_of_row(run_dir, records["caption_id"].to_numpy())
-    out = frozen.compute_head_outputs(features, labels, heads, head_of_row)
+    out = frozen.compute_head_outputs(features, labels, heads, head_of_row, keep_probs=keep_probs)
     lengths = compute_token_lengths(tokenizer, texts) + compute_special_token_count(tokenizer)
     out["n_tokens"] = np.minimum(lengths, max_length).astype(np.int32)
     out["truncated"] = lengths > max_length

@@ -114,20 +114,54 @@ def compute_class_summary(decisions: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def compute_most_likely_wrong(
-    decisions: pl.DataFrame, *, wnid: str | None = None, include_reviewed: bool = False
-) -> pl.DataFrame:
-    """Captions ordered from most to least likely wrong, over every class (or one).
+RANKINGS = {
+    "wrong-class": "filed under the wrong class: highest suspect_wrong_class first",
+    "no-content": "says nothing about any class: highest suspect_no_content first",
+    "paper": "the paper's signal: lowest P(own class) first",
+}
 
-    The order is cleanlab's self-confidence: P(own class) ascending (ties: the suggested
-    class's P descending), so a caption the model gives to another class with confidence
-    comes first.
+
+def compute_ranking(
+    decisions: pl.DataFrame,
+    *,
+    kind: str = "wrong-class",
+    wnid: str | None = None,
+    include_reviewed: bool = False,
+) -> pl.DataFrame:
+    """Captions ordered from most to least suspect, over every class (or one).
 
     Args:
-        decisions: `compute_decisions` output with suggested_wnid and p_suggested.
-        include_reviewed: also list captions a person already kept or dropped.
+        decisions: `compute_decisions` output with suggested_wnid, p_suggested and the
+            suspect columns (`issues.py`); rows without a suspect score (scored before it
+            existed) come last on those rankings.
+        kind: 'wrong-class' (suspect_wrong_class, ties: the suggested class's share),
+            'no-content' (suspect_no_content) or 'paper' (P(own) ascending, ties: the
+            suggested class's P descending).
+        include_reviewed: also list captions a person kept, dropped or relabelled.
+
+    Raises:
+        ValueError: unknown kind (the message names the kinds).
     """
+    if kind not in RANKINGS:
+        raise ValueError(f"kind must be one of {sorted(RANKINGS)}, got {kind!r}")
     frame = decisions if wnid is None else decisions.filter(pl.col("wnid") == wnid)
     if not include_reviewed:
         frame = frame.filter(pl.col("decided_by") != "human")
-    return frame.sort(["p_own", "p_suggested", "caption_id"], descending=[False, True, False])
+        if "relabelled" in frame.columns:
+            frame = frame.filter(~pl.col("relabelled").fill_null(False))
+    if kind == "paper":
+        return frame.sort(["p_own", "p_suggested", "caption_id"], descending=[False, True, False])
+    column = "suspect_wrong_class" if kind == "wrong-class" else "suspect_no_content"
+    tie = "suggested_share" if kind == "wrong-class" else "p_own"
+    return frame.sort(
+        [column, tie, "caption_id"],
+        descending=[True, kind == "wrong-class", False],
+        nulls_last=True,
+    )
+
+
+def compute_most_likely_wrong(
+    decisions: pl.DataFrame, *, wnid: str | None = None, include_reviewed: bool = False
+) -> pl.DataFrame:
+    """The paper's ranking (`compute_ranking(kind='paper')`): P(own class) ascending."""
+    return compute_ranking(decisions, kind="paper", wnid=wnid, include_reviewed=include_reviewed)

@@ -21,6 +21,7 @@ from contract.progress import Progress, no_progress
 from curation.relevance import checkpoint as ckpt
 from curation.relevance.batching import compute_caption_outputs
 from curation.relevance.dataset import (
+    apply_curation,
     check_caption_source,
     compute_caption_texts,
     compute_word_count,
@@ -63,6 +64,8 @@ def run_score_relevance(
     records = relevance_db.list_caption_records(
         con, wnids=list(spec.wnids) or class_wnids, source=spec.source
     )
+    # a relabelled caption is scored under its curated class (dropped ones are scored too)
+    records = apply_curation(con, records, drop_dropped=False, class_wnids=class_wnids)
     scores, report = score_caption_records(
         version, records, spec, progress, cache_dir=get_storage(con).text_features
     )
@@ -100,7 +103,8 @@ def score_caption_records(
 
     Returns:
         (scores frame: caption_id, p_own, p_mean, n_tokens, truncated, suggested_wnid,
-        p_suggested, out_of_sample; report dict).
+        p_suggested, out_of_sample, suspect_wrong_class, suspect_no_content,
+        suggested_share, label_issue; report dict with label_issues).
     """
     class_wnids = version["run"]["class_wnids"]
     texts = compute_caption_texts(records)
@@ -127,6 +131,7 @@ def score_caption_records(
             engine=spec.engine,
             ray_address=spec.ray_address,
             ray_pool=spec.ray_pool,
+            keep_probs=True,
         )
     else:
         out = _score_finetune(version, kept, kept_texts, labels, spec, device, progress)
@@ -142,10 +147,51 @@ def score_caption_records(
             "out_of_sample": pl.Series(out["out_of_sample"], dtype=pl.Boolean),
         }
     )
+    issue_scores, issue_report = (
+        compute_caption_issues(version, out, labels) if len(labels) else ([], {"n_flagged": 0})
+    )
+    scores = scores.with_columns(issue_scores)
     report = _compute_report(version, records.height, long_enough, out)
+    report["label_issues"] = issue_report
     if "features" in out:  # frozen mode: what the feature cache and its engine did
         report["features"] = out["features"]
     return scores, report
+
+
+def compute_caption_issues(
+    version: dict, out: dict, labels: np.ndarray
+) -> tuple[list[pl.Series], dict]:
+    """The two suspect scores and cleanlab's flags from the (N, C) probabilities `out["probs"]`
+    (dropped from `out` after), as columns; and what happened (flag count, or why not).
+
+    cleanlab's find_label_issues needs every row out of sample and every class with a caption
+    per fold; where that fails its column is NULL and the report says why (the suspect scores
+    need only each caption's own row). A model with one class gets NULL scores and the reason.
+    """
+    from curation.relevance import issues
+
+    probs, n = out.pop("probs"), len(labels)
+    values: dict[str, object] = {c: [None] * n for c in scores_db.ISSUE_COLUMNS}
+    report: dict[str, object] = {"n_flagged": None}
+    try:
+        scores = issues.compute_suspect_scores(probs, labels) if n else {}
+        values.update({k: v for k, v in scores.items() if k in values})
+        folds = int(version["run"].get("spec", {}).get("head", {}).get("folds", 1))
+        oos = _known_oos(out["out_of_sample"])
+        flags = issues.compute_label_issue_flags(probs, labels, out_of_sample=oos, folds=folds)
+        values["label_issue"] = flags
+        report["n_flagged"] = int(flags.sum())
+    except ValueError as exc:
+        report["why_not"] = str(exc)
+    columns = [pl.Series(c, values[c], scores_db.SCORE_SCHEMA[c]) for c in values]
+    return columns, report
+
+
+def _known_oos(values) -> np.ndarray | None:
+    """(N,) bool, or None when any caption's out-of-sample status is unknown."""
+    if any(v is None for v in values):
+        return None
+    return np.asarray([bool(v) for v in values], dtype=bool)
 
 
 def _compute_report(version: dict, n_captions: int, long_enough: np.ndarray, out: dict) -> dict:
@@ -186,6 +232,7 @@ def _score_finetune(version, records, texts, labels, spec: ScoringSpec, device, 
         device=device,
         amp_dtype=compute_amp_dtype(device, spec.precision),
         progress=progress,
+        keep_probs=True,
     )
     out["truncated"] = _compute_truncated(tokenizer, texts, out["n_tokens"], spec)
     split = ckpt.load_caption_table(run["checkpoint_dir"], ckpt.SPLIT_FILE)

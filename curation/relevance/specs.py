@@ -48,6 +48,8 @@ class DatasetSpec(JsonSpec):
         wnids: restrict to these classes (empty = every class with captions).
         max_classes: keep only the first N eligible classes by wnid (0 = all); for quick runs.
         source: only captions of this caption source (None = every source).
+        use_curation: captions a person dropped leave the training set and relabelled ones
+            train under their curated class (decisions feed back).
     """
 
     seed: int = 0
@@ -58,6 +60,7 @@ class DatasetSpec(JsonSpec):
     wnids: tuple[str, ...] = ()
     max_classes: int = 0
     source: str | None = None
+    use_curation: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 < self.test_fraction < 1.0:

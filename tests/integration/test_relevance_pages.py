@@ -119,6 +119,7 @@ def test_review_page_bulk_drop_undo_threshold_and_export(app_db, tmp_path):
     at.button(key="bulk-undo").click().run()
     assert decision_db.list_decisions(con).is_empty()
     at.query_params["tab"] = "Most likely wrong"
+    at.query_params["rank"] = "Lowest P(own) (the paper's)"
     at.run()
     table = at.dataframe[0].value  # pandas
     assert len(table) == 32 and {"class", "suggested", "p_own"} <= set(table.columns)
@@ -136,6 +137,46 @@ def test_review_page_bulk_drop_undo_threshold_and_export(app_db, tmp_path):
     exports = list(get_storage(con).exports.glob(f"relevance-v{version}-*/captions.parquet"))
     assert len(exports) == 1
     assert at.get("download_button"), "zip download offered"
+
+
+def test_review_page_two_rankings_and_accept_the_suggested_class(app_db):
+    con, version = app_db
+    con.execute(  # the tiny model is right on most: make two captions suggest another class
+        "UPDATE relevance_scores SET suggested_wnid = 'n01443537' WHERE caption_id IN "
+        "(SELECT caption_id FROM captions WHERE wnid <> 'n01443537' ORDER BY caption_id LIMIT 2)"
+    )
+    at = open_page(str(PAGES / "relevance_review.py"), timeout=60)
+    at.query_params["tab"] = "Most likely wrong"
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert {"suspect_wrong_class", "suggested", "suggested_share"} <= set(table.columns)
+    values = table["suspect_wrong_class"].tolist()
+    assert values == sorted(values, reverse=True)
+    at = open_page(str(PAGES / "relevance_review.py"), timeout=60)  # the list from a link
+    at.query_params.update(tab="Most likely wrong", rank="No class content")
+    at.run()
+    values = at.dataframe[0].value["suspect_no_content"].tolist()
+    assert values == sorted(values, reverse=True)
+    at = open_page(str(PAGES / "relevance_review.py"), timeout=60)
+    at.query_params.update(tab="Most likely wrong", rank="Lowest P(own) (the paper's)")
+    at.run()
+    frame = at.dataframe[0].value
+    rows = [
+        i
+        for i, (c, s) in enumerate(zip(frame["class"], frame["suggested"], strict=True))
+        if "n01443537" in s and "n01443537" not in c
+    ]
+    at.session_state["rr-wrong"] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    at.run()
+    at.text_input(key="rr-accept-reason").input("the text names a goldfish").run()
+    at.button(key="rr-accept").click().run()
+    assert not at.exception
+    relabelled = con.execute("SELECT count(*) FROM relevance_relabels").fetchone()[0]
+    assert relabelled == len(rows) > 0
+    at.run()
+    at.button(key="rr-relabel-undo").click().run()
+    assert con.execute("SELECT count(*) FROM relevance_relabels").fetchone()[0] == 0
 
 
 def test_edits_without_a_name_are_refused_with_a_message(app_db):

@@ -126,9 +126,16 @@ def test_cli_frozen_mode_features_review_bulk_and_zip(tiny_encoder_dir, tmp_path
     assert (head["epochs"], head["learning_rate"]) == (4, 0.03)
     assert main(["relevance", "score", "--db", db]) == 0
     assert '"n_out_of_sample": 32' in capsys.readouterr().out
-    assert main(["relevance", "wrong", "--db", db, "--limit", "3"]) == 0
+    assert main(["relevance", "wrong", "--db", db, "--limit", "3", "--kind", "paper"]) == 0
     ranked = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(ranked) == 3 and ranked[0]["p_own"] <= ranked[2]["p_own"]
+    for kind, column in (
+        ("wrong-class", "suspect_wrong_class"),
+        ("no-content", "suspect_no_content"),
+    ):
+        assert main(["relevance", "wrong", "--db", db, "--limit", "3", "--kind", kind]) == 0
+        ranked = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert len(ranked) == 3 and ranked[0][column] >= ranked[2][column]
     bulk = ["relevance", "bulk", "drop", "--db", db, "--reason", "r", "--search", "goldfish"]
     assert main([*bulk, "--dry-run"]) == 0
     assert capsys.readouterr().out.startswith("8 captions match")
