@@ -170,7 +170,7 @@ def test_export_readme_recipe_loads_the_same_logits(text_con, tmp_path):
     the exported head, and the obvious call that gives a random head is warned against."""
     import re
 
-    run_add_class(text_con, _spec(), heads_dir=tmp_path / "heads")
+    run_add_class(text_con, _spec())
     keep_added_class(text_con, "custom-house-cat", primary_method="ridge-norm")
     folder = tmp_path / "export"
     run_export(text_con, ExportSpec(out_dir=str(folder), model=TINY_MODEL))

@@ -22,6 +22,7 @@ from curation.relevance.specs import (
     ScoringSpec,
     TrainSpec,
 )
+from curation.search import CaptionFeatureSpec
 from extension.specs import (
     AddClassSpec,
     EmbedSpec,
@@ -59,6 +60,7 @@ DATASET = DatasetSpec(
     wnids=("n01440764",),
     max_classes=2,
     source="mine",
+    use_curation=False,
 )
 HEAD = FrozenHeadSpec(
     epochs=7,
@@ -164,6 +166,11 @@ EXAMPLES = {
         p_min=0.1,
         p_max=0.4,
         suggested_other=True,
+        decision="drop",
+        caption_ids=(1, 2),
+    ),
+    CaptionFeatureSpec: CaptionFeatureSpec(
+        encoder="enc", max_length=32, batch_size=4, device="cpu", cache_dir="c"
     ),
     TrainSpec: TrainSpec(
         checkpoint_dir="ckpt",
