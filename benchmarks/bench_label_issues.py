@@ -28,7 +28,8 @@ captions nobody reviewed are ranked again.
 
 Usage:
     .venv/bin/python benchmarks/bench_label_issues.py [--db PATH] [--review N]
-Results: benchmarks/results/label_issues.md and label_issues.json.
+Results: benchmarks/results/label_issues.md and .json (label_issues_full.* with --per-class 0,
+every caption of the default).
 """
 
 from __future__ import annotations
@@ -488,7 +489,8 @@ def main(argv: list[str] | None = None) -> int:
         **run(setup, args.review, rates),
     }
     results["load_after"] = run_record.read_load_average()
-    run_record.write_results("label_issues", results, _markdown(results))
+    name = "label_issues_full" if args.per_class == 0 else "label_issues"
+    run_record.write_results(name, results, _markdown(results))
     return 0
 
 
