@@ -71,7 +71,10 @@ def _do(change, *args) -> None:
     except (ValueError, PermissionError) as exc:
         st.session_state[FLASH_KEY] = ("error", str(exc))
         return
-    shown = result.get("email") or result["user_key"] if isinstance(result, dict) else result
+    if isinstance(result, dict):  # a person's row: say who, and the role they have now
+        shown = f"{result.get('email') or result['user_key']} is now {result['role']}"
+    else:
+        shown = result
     st.session_state[FLASH_KEY] = ("success", f"Done: {shown}.")
 
 
