@@ -198,9 +198,9 @@ def end_progress_line() -> None:
 
 def _record_interrupted_work(con: duckdb.DuckDBPyConnection) -> None:
     """Say in the table what a killed process left: its training runs 'stopped' (resumable),
-    not 'training'. This process holds the file, so no other process trains. (A killed job
-    already reads 'interrupted' from its worker's heartbeat; queued jobs stay queued for
-    `workbench jobs run-queued`.)"""
+    not 'training'. This process holds the file, so no other process trains. (Jobs a killed
+    process left are recorded by `workbench jobs list`, as the app does at its start; until
+    then a running one reads 'interrupted' from its worker's heartbeat.)"""
     from db import relevance as relevance_db
 
     relevance_db.stop_interrupted_runs(con)

@@ -21,6 +21,9 @@ def handle(args: argparse.Namespace) -> int:
             job_db.fail_interrupted_jobs(con, include_queued=False)
             print(f"ran {run_queued_jobs(con)} job(s)")
         else:
+            # As the app does at its start: what a process that ended left running or queued
+            # reads as failed ('Interrupted: ...'), not as still queued or running.
+            job_db.fail_interrupted_jobs(con, include_queued=True)
             frame = job_db.list_jobs(con).select(
                 "job_id", "kind", "status", "created_by", "progress", "message", "error"
             )

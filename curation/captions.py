@@ -41,7 +41,7 @@ from curation.json_errors import find_json_list_error
 from db import caption_staging as staging_db
 from db import captions as caption_db
 from db import classes as class_db
-from db.sql import transaction
+from db.sql import DatabaseWriteError, compute_write_error, transaction
 
 DEFAULT_SOURCE = "imagenet-captions"
 SOURCE_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}\Z")  # full match, ASCII
@@ -207,6 +207,8 @@ def ingest_caption_file(
     Raises:
         FileNotFoundError, ValueError: a missing file, a file that is not a JSON list, a bad
             source name, or an empty catalog. Nothing is written then.
+        db.sql.DatabaseWriteError: the disk is full (or the file cannot be written): one
+            line naming the database; nothing was imported.
     """
     progress = progress or no_progress
     check_caption_source_name(con, source)
@@ -238,8 +240,14 @@ def ingest_caption_file(
         report["ingest_id"] = _record_run(tx, report)
         return report
 
-    with staging_db.staging_tables(con):
-        report = transaction(con, work)
+    try:
+        with staging_db.staging_tables(con):
+            report = transaction(con, work)
+    except DatabaseWriteError as exc:  # rolled back: the database is as it was
+        raise DatabaseWriteError(f"{exc}: nothing was imported") from exc
+    except duckdb.IOException as exc:  # the staging tables themselves found no room
+        failure = compute_write_error(con, exc)
+        raise DatabaseWriteError(f"{failure}: nothing was imported") from exc
     progress(1.0, f"done: {report['n_inserted']:,} new, {report['n_updated']:,} updated")
     return report
 

@@ -12,6 +12,7 @@ import json
 import os
 import socket
 from collections.abc import Sequence
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -201,24 +202,54 @@ def request_cancel(con: duckdb.DuckDBPyConnection, job_id: int) -> None:
     )
 
 
+def list_live_worker_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Workers whose process is alive: a fresh heartbeat, and, for a worker of this host, a
+    process with its id that still exists (a killed process is seen at once, not only when
+    its heartbeat ages past `STALE_AFTER_S`; a reused id only delays that until then)."""
+    rows = con.execute(
+        "SELECT worker_id, pid, host FROM job_workers WHERE heartbeat_at >= "
+        f"current_timestamp::TIMESTAMP - INTERVAL {int(STALE_AFTER_S)} SECOND"
+    ).fetchall()
+    here = socket.gethostname()
+    return [int(w) for w, pid, host in rows if host != here or _process_exists(int(pid))]
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether a process with this id runs on this host (a zombie, killed and not yet
+    reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
 def fail_interrupted_jobs(con: duckdb.DuckDBPyConnection, *, include_queued: bool) -> int:
     """Record jobs whose worker is gone as failed ('interrupted'), so the table says it.
 
+    A running job is failed when its worker is not live (`list_live_worker_ids`); a job of a
+    live worker, in this process or another, is never touched.
+
     Args:
-        include_queued: also fail queued jobs (at app start: nobody will run them silently;
-            a CLI `run-queued` keeps them, it is about to run them).
+        include_queued: also fail queued jobs when no live worker is left to run them (at
+            the app's start and in `workbench jobs list`: nobody will run them silently; a
+            CLI `run-queued` keeps them, it is about to run them).
 
     Returns:
         How many jobs were marked.
     """
-    statuses = "('queued', 'running')" if include_queued else "('running')"
-    stale = (
-        "worker_id IS NULL OR worker_id NOT IN (SELECT worker_id FROM job_workers WHERE "
-        f"heartbeat_at >= current_timestamp::TIMESTAMP - INTERVAL {int(STALE_AFTER_S)} SECOND)"
-    )
+    live = list_live_worker_ids(con)
+    fail_queued = include_queued and not live
     rows = con.execute(
         "UPDATE jobs SET status = 'failed', finished_at = current_timestamp, error = ? "
-        f"WHERE status IN {statuses} AND (status = 'queued' OR {stale}) RETURNING job_id",
-        [INTERRUPTED_ERROR],
+        "WHERE (status = 'queued' AND ?) OR (status = 'running' AND "
+        "(worker_id IS NULL OR NOT list_contains(?::BIGINT[], worker_id))) RETURNING job_id",
+        [INTERRUPTED_ERROR, fail_queued, live],
     ).fetchall()
     return len(rows)

@@ -26,6 +26,8 @@ import duckdb
 import polars as pl
 
 T = TypeVar("T")
+# How the operating system says a write found no room (ENOSPC, EDQUOT), in DuckDB's messages.
+_NO_SPACE = ("no space left on device", "disk quota exceeded")
 MAX_WRITE_ATTEMPTS = 10
 _in_transaction = threading.local()
 
@@ -98,6 +100,7 @@ def transaction(
 
     Raises:
         duckdb.TransactionException: still conflicting after `attempts` tries.
+        DatabaseWriteError: the disk is full or the file cannot be written (rolled back).
         Exception: whatever `work` raised (the transaction is rolled back).
     """
     active = _active_connections()
@@ -112,16 +115,45 @@ def transaction(
             return result
         except (duckdb.TransactionException, duckdb.ConstraintException) as exc:
             rollback_if_open(con)
+            if (failure := compute_write_error(con, exc)) is not None:
+                raise failure from exc
             if attempt == attempts - 1 or not _is_write_conflict(exc):
                 raise
             # Exponential backoff with jitter, so two racing writers do not collide again.
             time.sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
+        except duckdb.IOException as exc:
+            rollback_if_open(con)
+            raise compute_write_error(con, exc) or exc from exc
         except BaseException:
             rollback_if_open(con)
             raise
         finally:
             active.discard(id(con))
     raise AssertionError("unreachable")
+
+
+class DatabaseWriteError(RuntimeError):
+    """The database file could not be written (disk full, or another I/O error); what the
+    transaction wrote was rolled back, and what was stored before is unchanged."""
+
+
+def compute_write_error(
+    con: duckdb.DuckDBPyConnection, exc: duckdb.Error
+) -> DatabaseWriteError | None:
+    """The one-line `DatabaseWriteError` for DuckDB's failure to write the database file
+    (`exc`: an IOException, or a failed COMMIT saying it could not write), else None."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    lowered = text.lower()
+    no_space = any(marker in lowered for marker in _NO_SPACE)
+    if not (no_space or isinstance(exc, duckdb.IOException) or "could not write" in lowered):
+        return None
+    where: object = "the database"
+    with suppress(duckdb.Error):  # a connection DuckDB gave up on may refuse even this read
+        where = get_database_path(con) or where
+    if no_space:
+        return DatabaseWriteError(f"disk full while writing {where}")
+    reason = text.split("Error: ", 1)[-1]
+    return DatabaseWriteError(f"could not write {where} ({reason})")
 
 
 def _active_connections() -> set[int]:

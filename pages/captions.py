@@ -26,7 +26,13 @@ from ui import explore_panels, plain
 from ui.figures import make_captions_per_class_figure
 from ui.resources import get_cursor, start_job
 from ui.thumbnails import render_caption_image
-from ui.widgets import find_latest_job, get_int_in_url, render_job_status, select_in_url
+from ui.widgets import (
+    find_latest_job,
+    get_int_in_url,
+    render_job_status,
+    select_in_url,
+    set_int_in_url,
+)
 
 PAGE_SIZES = (25, 50, 100, 200)
 
@@ -103,9 +109,8 @@ def _render_filters(con, sources: pl.DataFrame) -> dict:
 
 
 def _render_results(con, filters: dict) -> None:
-    size = get_int_in_url("cap-page-size", 50)
-    size = size if size in PAGE_SIZES else 50
-    page = max(1, get_int_in_url("cap-page", 1))
+    size = get_int_in_url("cap-page-size", 50, choices=PAGE_SIZES)
+    page = get_int_in_url("cap-page", 1, min_value=1)
     frame, total = caption_db.list_captions(con, **filters, limit=size, offset=(page - 1) * size)
     n_pages = max(1, -(-total // size))
     if page > n_pages:  # the filters shrank the result: show its last page
@@ -113,24 +118,16 @@ def _render_results(con, filters: dict) -> None:
         frame, total = caption_db.list_captions(
             con, **filters, limit=size, offset=(page - 1) * size
         )
-    if st.session_state.get("cap-page") != page:
-        st.session_state["cap-page"] = page
+    # Not bound to the URL by Streamlit (whose binding reads the link as it came, `1e999`
+    # included): read through `get_int_in_url`, written back by `set_int_in_url`.
+    for key, value in (("cap-page", page), ("cap-page-size", size)):
+        if st.session_state.get(key) != value:
+            st.session_state[key] = value
     left, right, _ = st.columns([2, 2, 4])
-    left.number_input(
-        f"Page (of {n_pages:,})",
-        min_value=1,
-        max_value=n_pages,
-        key="cap-page",
-        bind="query-params",
-    )
-    right.selectbox(
-        "Rows per page",
-        PAGE_SIZES,
-        index=PAGE_SIZES.index(size),
-        key="cap-page-size",
-        on_change=_reset_page,
-        bind="query-params",
-    )
+    left.number_input(f"Page (of {n_pages:,})", min_value=1, max_value=n_pages, key="cap-page")
+    right.selectbox("Rows per page", PAGE_SIZES, key="cap-page-size", on_change=_reset_page)
+    set_int_in_url("cap-page", st.session_state["cap-page"], default=1)
+    set_int_in_url("cap-page-size", st.session_state["cap-page-size"], default=50)
     st.caption(f"{total:,} matching captions")
     if frame.is_empty():
         st.info("No captions match these filters.")

@@ -13,7 +13,7 @@ import streamlit as st
 from db import jobs as job_db
 from ui.auth import display_names
 from ui.resources import get_cursor, get_job_watch, get_worker
-from ui.widgets import render_job_status
+from ui.widgets import URL_INT_LIMIT, parse_int_in_bounds, render_job_status
 
 REFRESH_EVERY_S = 2.0
 COLUMNS = ("job_id", "kind", "status", "by", "progress", "message", "created_at", "finished_at")
@@ -80,11 +80,10 @@ def _render_table(active: bool) -> None:
 
 def _selected_job() -> int | None:
     """The job chosen in this session, else the one in the URL."""
-    chosen = st.session_state.get("job-selected") or st.query_params.get("job")
-    try:
-        return int(chosen) if chosen is not None else None
-    except ValueError:
-        return None
+    chosen = st.session_state.get("job-selected")
+    if chosen is not None:
+        return int(chosen)
+    return parse_int_in_bounds(st.query_params.get("job"), min_value=1, max_value=URL_INT_LIMIT)
 
 
 def _choose(job_id: int) -> None:

@@ -16,6 +16,7 @@ from contract.devices import resolve_device
 from curation.relevance.checkpoint import make_run_dir
 from curation.relevance.dataset import build_relevance_dataset
 from curation.relevance.model import list_encoder_aliases
+from curation.relevance.runs import list_run_folders
 from curation.relevance.specs import (
     DatasetSpec,
     FeatureSpec,
@@ -156,10 +157,16 @@ def _render_train_form(dataset_spec: DatasetSpec) -> None:
     encoder = _encoder_input()
     name = st.text_input("Run name", value="relevance", key="rt-name")
     options = {"head": _frozen_head_inputs()} if mode == "frozen" else _finetune_inputs()
-    run_dir = st.text_input(
-        "Run folder (empty: a new folder under the storage root's relevance/; a fine-tune run's "
-        "folder resumes it)",
-        value="",
+    # A choice among the storage root's run folders, never a typed server path.
+    root = get_storage(get_cursor()).relevance
+    run_dir = st.selectbox(
+        "Run folder (a fine-tune run's folder resumes it)",
+        ["", *list_run_folders(get_cursor())],
+        format_func=lambda d: (
+            "A new folder under the storage root's relevance/"
+            if not d
+            else str(Path(d).relative_to(root.resolve()))
+        ),
         key="rt-dir",
     )
     cols = st.columns(2)

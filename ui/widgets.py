@@ -168,21 +168,60 @@ def follow_defaults(key: str, defaults: list) -> None:
         st.session_state.pop(key, None)
 
 
-def get_int_in_url(key: str, default: int) -> int:
+# Past any page count or row id the workbench holds, and within DuckDB's BIGINT.
+URL_INT_LIMIT = 10**12
+
+
+def get_int_in_url(
+    key: str,
+    default: int,
+    *,
+    min_value: int = 0,
+    max_value: int = URL_INT_LIMIT,
+    choices: tuple[int, ...] | None = None,
+) -> int:
     """The integer a widget `key` holds, else its URL parameter, else `default`.
 
-    A URL value that is not a plain ASCII integer (`?cap-page=abc`, Arabic-Indic digits) is
+    The one way a page reads a number from its URL. A URL value that is not a plain ASCII
+    integer (`?cap-page=abc`, `1e999`, Arabic-Indic digits), lies outside
+    [`min_value`, `max_value`] (`-5`, `99999999999999999999`) or is not one of `choices` is
     dropped from the URL, so no widget bound to it reads it either, and `default` is used.
     """
     held = st.session_state.get(key)
-    if isinstance(held, int) and not isinstance(held, bool):
+    if isinstance(held, int) and not isinstance(held, bool) and min_value <= held <= max_value:
         return held
-    raw = str(st.query_params.get(key) or "").strip()
-    if raw.isascii() and raw.lstrip("-").isdigit() and len(raw) <= 12:
-        return int(raw)
-    if raw:
+    value = parse_int_in_bounds(
+        st.query_params.get(key), min_value=min_value, max_value=max_value, choices=choices
+    )
+    if value is not None:
+        return value
+    if key in st.query_params:
         del st.query_params[key]
     return default
+
+
+def set_int_in_url(key: str, value: int, *, default: int) -> None:
+    """Keep `?<key>=<value>` in the URL (none when it is the default), for a reload or a link."""
+    if value == default:
+        if key in st.query_params:
+            del st.query_params[key]
+    elif st.query_params.get(key) != str(value):
+        st.query_params[key] = str(value)
+
+
+def parse_int_in_bounds(
+    raw: object, *, min_value: int, max_value: int, choices: tuple[int, ...] | None = None
+) -> int | None:
+    """`raw` as an int when it is a plain ASCII integer within the bounds (and one of
+    `choices`, when given), else None."""
+    text = str(raw or "").strip()
+    digits = text[1:] if text.startswith("-") else text
+    if not (text.isascii() and digits.isdigit() and len(digits) <= 18):
+        return None
+    value = int(text)
+    if not min_value <= value <= max_value or (choices is not None and value not in choices):
+        return None
+    return value
 
 
 def select_in_url(label: str, options: list, *, key: str, format_func=str, default=None):

@@ -41,3 +41,18 @@ def start_or_resume_run(
     )
     relevance_db.update_run_status(con, existing["run_id"], "training")
     return int(existing["run_id"])
+
+
+def list_run_folders(con) -> list[str]:
+    """The folders of recorded runs that lie under the storage root's relevance/ folder, newest
+    first: the only folders a page may offer to train into (a fine-tune run's resumes it).
+    A run recorded elsewhere (an older version, a CLI `--checkpoint-dir`) is not offered."""
+    from db.storage import get_storage
+
+    root = get_storage(con).relevance.resolve()
+    folders = []
+    for folder in relevance_db.list_runs(con)["checkpoint_dir"].to_list():
+        resolved = Path(folder).resolve()
+        if resolved.is_relative_to(root) and resolved != root and str(resolved) not in folders:
+            folders.append(str(resolved))
+    return folders

@@ -220,3 +220,56 @@ def test_an_encoder_whose_weights_are_a_code_running_pickle_is_one_line(tmp_path
     message = str(info.value)
     assert "\n" not in message and "weights_only" not in message and "pickle" in message
     assert not canary.exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("3", 3),
+        (" 3 ", 3),
+        ("1e999", None),
+        ("inf", None),
+        ("abc", None),
+        ("٣", None),
+        ("+3", None),
+        ("-5", None),
+        ("0", None),
+        ("99999999999999999999", None),
+        ("9" * 5000, None),
+        ("7", None),  # not one of the choices
+    ],
+)
+def test_a_number_in_a_link_is_read_within_its_bounds(raw, expected):
+    from ui.widgets import parse_int_in_bounds
+
+    choices = (3, 25, 50)
+    assert parse_int_in_bounds(raw, min_value=1, max_value=10**12, choices=choices) == expected
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"cap-page": "1e999"},
+        {"cap-page": "-5"},
+        {"cap-page": "99999999999999999999"},
+        {"cap-page-size": "7"},
+        {"cap-page-size": "-50", "cap-page": "0"},
+    ],
+)
+def test_captions_fall_back_to_the_default_page_on_a_bad_link(app_catalog_con, query):
+    from curation.captions import ingest_caption_file
+    from tests.conftest import SHARED_DIR
+
+    sample = SHARED_DIR / "data" / "imagenet_captions" / "sample_records.json"
+    if not sample.exists():
+        pytest.skip("../shared is not next to the repository")
+    ingest_caption_file(app_catalog_con, sample)
+    at = open_page(str(REPO_ROOT / "pages" / "captions.py"), timeout=120)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="cap-page").value == 1
+    assert at.selectbox(key="cap-page-size").value == 50
+    for key, value in query.items():
+        assert at.query_params.get(key) != value
