@@ -132,6 +132,30 @@ def test_a_failure_after_the_first_row_leaves_no_file_and_no_draft(text_con, tmp
     assert added_db.list_added_classes(text_con).is_empty()
 
 
+def test_keeping_a_class_makes_its_typed_text_its_description(text_con):
+    from curation import descriptions as desc
+
+    run_add_class(text_con, _spec())
+    keep_added_class(text_con, "custom-house-cat", actor="keeper")
+    active = desc.get_active_description(text_con, "custom-house-cat")
+    assert (active["text"], active["source"], active["revision"]) == (DESCRIPTION, "manual", 1)
+    history = desc.list_description_history(text_con, "custom-house-cat")
+    assert history["actor"].to_list() == ["tester"]  # who typed it, in the edit history
+
+
+def test_a_chosen_description_is_not_replaced_by_typed_text(text_con):
+    from curation import descriptions as desc
+
+    tench = "n01440764"
+    desc.update_active_description(text_con, tench, text="Chosen by a curator.", actor="ann")
+    assert desc.adopt_typed_description(text_con, tench, text="typed", actor="bob") is None
+    assert desc.get_active_description(text_con, tench)["text"] == "Chosen by a curator."
+    desc.clear_active_description(text_con, tench, actor="ann")  # revision 2, none active
+    change = desc.adopt_typed_description(text_con, tench, text="typed", actor="bob")
+    assert change.revision == 3
+    assert desc.get_active_description(text_con, tench)["text"] == "typed"
+
+
 def test_discard_removes_rows_and_files(text_con, tmp_path):
     result = run_add_class(text_con, _spec())
     paths = [Path(h["path"]) for h in result["heads"]]
