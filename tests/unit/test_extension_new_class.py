@@ -98,6 +98,18 @@ def test_add_keep_export_reload_in_plain_timm(text_con, tmp_path):
         torch.testing.assert_close(again(x), logits, atol=0, rtol=0)
     classes = json.loads((tmp_path / "export" / "classes.json").read_text())
     assert classes[-1]["name"] == "house cat" and len(classes) == 1001
+    config = json.loads((tmp_path / "export" / "config.json").read_text())
+    assert config["added_classes"] == [
+        {
+            "index": 1000,
+            "wnid": "custom-house-cat",
+            "name": "house cat",
+            "description": DESCRIPTION,
+            "texts": ["a cat sleeping on a sofa"],
+            "method": "ridge-norm",
+        }
+    ]
+    assert config["label_descriptions"] == {"custom-house-cat": DESCRIPTION}
 
 
 def test_bad_input_stores_nothing(text_con, tmp_path):
