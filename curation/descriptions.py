@@ -195,6 +195,32 @@ def update_active_description(
     )
 
 
+def adopt_typed_description(
+    con: duckdb.DuckDBPyConnection, wnid: str, *, text: str, actor: str | None
+) -> DescriptionChange | None:
+    """Make the text a curator typed for a new class (Add a class) its active description,
+    unless the class has one already (a curator's choice is never replaced).
+
+    Runs inside the caller's transaction when there is one (keeping a class is one action).
+
+    Args:
+        actor: who typed it (recorded in the history); None or blank: nothing is recorded.
+
+    Returns:
+        The change, or None when a description was already active, the text is blank or no
+        actor is known.
+    """
+    if not (isinstance(actor, str) and actor.strip() and isinstance(text, str) and text.strip()):
+        return None
+    seen = desc_db.get_current_revision(con, wnid)
+    if desc_db.get_active_description(con, wnid) is not None:
+        return None
+    try:
+        return update_active_description(con, wnid, text=text, actor=actor, based_on_revision=seen)
+    except DescriptionConflict:
+        return None  # someone chose one meanwhile: theirs stays
+
+
 def pick_description(
     con: duckdb.DuckDBPyConnection,
     wnid: str,

@@ -58,8 +58,10 @@ LIBRARY_JOBS: dict[str, tuple[type[JsonSpec], str, tuple[str, ...] | None]] = {
 }
 
 # Long builds the pages start on their own, not on a click: they run in the worker's
-# prefetch lane, beside what people start, never in front of it (`jobs.worker.LANES`).
-PREFETCH_KINDS: tuple[str, ...] = ("text-embeddings",)
+# prefetch lane, beside what people start, never in front of it (`jobs.worker.LANES`). The
+# caption features (minutes over every caption) once held a text-stats build that Add a class
+# waited for ~9 minutes (issue 17).
+PREFETCH_KINDS: tuple[str, ...] = ("text-embeddings", "caption-features")
 
 
 def _library_job(target: str, keep: tuple[str, ...] | None):

@@ -26,6 +26,7 @@ from ui.widgets import find_latest_job, get_actor, render_job_status
 TABS = ["Results", "Compare runs", "Few-shot", "Hierarchy", "New run", "Image sets"]
 FLASH_KEY = "eval-flash"
 START_ERROR_KEY = "eval-start-error"  # why the last Run click queued nothing
+ALL_CLASSES, SOME_CLASSES = "all", "Choose classes"
 PROTOCOL_HELP = (
     "Per class: up to N images of the class and N of other classes, drawn with the seed. Heads: "
     "the trained row, and each synthesis method's row built leave-one-out (from the other "
@@ -103,14 +104,7 @@ def _render_new_run(con) -> None:
     labels = set_db.list_image_set_items(con, int(set_id))["wnid"].to_numpy()
     class_names = dict(present.select("wnid", "name").iter_rows())
     options = present["wnid"].to_list()
-    defaults = [TINY_SUBSTITUTES.get(w, w) for w in PAPER_CLASSES]
-    classes = st.multiselect(
-        "Classes",
-        options,
-        default=_default_classes(con, options, defaults),
-        format_func=lambda w: f"{class_names.get(w, w)} ({w})",
-        key="new-classes",
-    )
+    classes = _render_class_choice(con, options, class_names)
     _render_support(labels, classes, class_names)
     from extension.synthesis.methods import list_methods
 
@@ -136,9 +130,9 @@ def _render_new_run(con) -> None:
         key="new-start",
         disabled=not classes,
         on_click=_start_from_form,
-        args=("evaluate",),
+        args=("evaluate", options),
     )
-    _render_fewshot_start(labels, classes)
+    _render_fewshot_start(labels, classes, options)
     error = st.session_state.pop(START_ERROR_KEY, None)
     if error:
         plain.error(error)
@@ -146,6 +140,35 @@ def _render_new_run(con) -> None:
         job_id = find_latest_job(kind)
         if job_id is not None:
             render_job_status(job_id, key=key)
+
+
+def _render_class_choice(con, options: list[str], names: dict) -> list[str]:
+    """Every class of the set by default (a set of 500 classes is not picked one by one);
+    the multiselect only when the curator narrows to a subset."""
+    scope = st.radio(
+        "Classes",
+        [ALL_CLASSES, SOME_CLASSES],
+        format_func=lambda s: f"All classes of the set ({len(options)})" if s == ALL_CLASSES else s,
+        horizontal=True,
+        key="new-scope",
+    )
+    if scope == ALL_CLASSES:
+        return options
+    paper = [TINY_SUBSTITUTES.get(w, w) for w in PAPER_CLASSES]
+    return st.multiselect(
+        "Classes to evaluate",
+        options,
+        default=_default_classes(con, options, paper),
+        format_func=lambda w: f"{names.get(w, w)} ({w})",
+        key="new-classes",
+    )
+
+
+def _chosen_classes(form, options: list[str]) -> list[str]:
+    """The classes of the New run form at a click: all of the set's, or the chosen subset."""
+    if form.get("new-scope", ALL_CLASSES) == ALL_CLASSES:
+        return list(options)
+    return list(form.get("new-classes") or [])
 
 
 def _default_classes(con, options: list[str], paper: list[str]) -> list[str]:
@@ -182,7 +205,7 @@ def _render_support(labels, classes: list[str], names: dict) -> None:
             st.info(f"{kind}: {plain.escape_markdown(reason)}.")
 
 
-def _render_fewshot_start(labels, classes: list[str]) -> None:
+def _render_fewshot_start(labels, classes: list[str], options: list[str]) -> None:
     shots = st.multiselect(
         "Few-shot k", [1, 2, 5, 10, 25, 50], default=[1, 5, 10, 25], key="fs-shots"
     )
@@ -194,7 +217,7 @@ def _render_fewshot_start(labels, classes: list[str]) -> None:
         key="fs-start",
         disabled=reason is not None,
         on_click=_start_from_form,
-        args=("fewshot",),
+        args=("fewshot", options),
     )
 
 
@@ -225,12 +248,13 @@ def _fewshot_spec(set_id, classes, methods, shots, n, seed) -> dict:
     ).to_dict()
 
 
-def _start_from_form(kind: str) -> None:
+def _start_from_form(kind: str, options: list[str]) -> None:
     """Button callback: queue 'evaluate' or 'fewshot' with the New run tab's values as they
-    are at the click. A callback runs before the next script run, so the click is never lost
-    to a rerun that another click starts at once (a tab switch right after "Run")."""
+    are at the click (`options`: the chosen set's classes). A callback runs before the next
+    script run, so the click is never lost to a rerun that another click starts at once (a
+    tab switch right after "Run")."""
     form = st.session_state
-    common = (form["new-set"], form["new-classes"], form["new-methods"])
+    common = (form["new-set"], _chosen_classes(form, options), form["new-methods"])
     try:
         if kind == "evaluate":
             spec = _eval_spec(

@@ -41,12 +41,37 @@ def compute_references(metric: str, pos_fraction: float) -> dict[str, float]:
     }[metric]
 
 
+def compute_default_metric(metric_keys, rule: str) -> str:
+    """The label of the first metric (in `METRICS` order) that was computed: a run of classes
+    too small for decision rules has AUROC and AP only, so it opens on AUROC, not on an F1
+    that is not there.
+
+    Args:
+        metric_keys: the stored metric keys of the shown runs ('auroc', 'f1@crossfit', ...).
+    """
+    present = set(metric_keys)
+    for label, metric in METRICS.items():
+        if compute_metric_key(metric, rule) in present:
+            return label
+    return next(iter(METRICS))
+
+
 def render_metric_choice(
-    key: str, rules: dict[str, str], default_rule: str
+    key: str, rules: dict[str, str], default_rule: str, *, metric_keys=()
 ) -> tuple[str, str, str]:
-    """Metric and decision-rule pickers; states the rule. Returns (label, metric, rule)."""
+    """Metric and decision-rule pickers; states the rule. Returns (label, metric, rule).
+
+    Args:
+        metric_keys: the metric keys the shown runs hold; the picker opens on the first.
+    """
     left, right = st.columns(2)
-    label = left.selectbox("Metric", list(METRICS), key=f"{key}-metric")
+    labels = list(METRICS)
+    label = left.selectbox(
+        "Metric",
+        labels,
+        index=labels.index(compute_default_metric(metric_keys, default_rule)),
+        key=f"{key}-metric",
+    )
     names = list(rules)
     rule = right.selectbox(
         "Decision rule (F1, precision, recall)",
@@ -124,7 +149,9 @@ def render_run_results(con, run: dict) -> None:
     )
     methods = metrics["method"].unique(maintain_order=True).to_list()
     shown = right.multiselect("Heads", methods, default=methods, key="res-methods")
-    label, metric, rule = render_metric_choice("res", summary["rules"], summary["default_rule"])
+    label, metric, rule = render_metric_choice(
+        "res", summary["rules"], summary["default_rule"], metric_keys=metrics["metric"].unique()
+    )
     key = compute_metric_key(metric, rule)
     part = metrics.filter(
         pl.col("wnid").is_in(chosen) & pl.col("method").is_in(shown) & (pl.col("metric") == key)
@@ -211,7 +238,10 @@ def render_comparison(con, runs: pl.DataFrame) -> None:
         return
     metrics = eval_db.list_eval_metrics(con, chosen)
     label, metric, rule = render_metric_choice(
-        "cmp", eval_db.get_eval_run(con, chosen[0])["summary"]["rules"], "crossfit"
+        "cmp",
+        eval_db.get_eval_run(con, chosen[0])["summary"]["rules"],
+        "crossfit",
+        metric_keys=metrics["metric"].unique(),
     )
     part = metrics.filter(pl.col("metric") == compute_metric_key(metric, rule)).with_columns(
         pl.format("run {}", pl.col("run_id")).alias("run")
@@ -285,12 +315,14 @@ def render_hierarchy(con, runs: pl.DataFrame) -> None:
     labels = {r: f"run {r}: {n}" for r, n in runs.select("run_id", "name").iter_rows()}
     run_id = st.selectbox("Run", runs["run_id"].to_list(), format_func=labels.get, key="hier-run")
     run = eval_db.get_eval_run(con, int(run_id))
+    stored = eval_db.list_eval_metrics(con, [int(run_id)])
     label, metric, rule = render_metric_choice(
-        "hier", run["summary"]["rules"], run["summary"]["default_rule"]
+        "hier",
+        run["summary"]["rules"],
+        run["summary"]["default_rule"],
+        metric_keys=stored["metric"].unique(),
     )
-    metrics = eval_db.list_eval_metrics(con, [int(run_id)]).filter(
-        pl.col("metric") == compute_metric_key(metric, rule)
-    )
+    metrics = stored.filter(pl.col("metric") == compute_metric_key(metric, rule))
     if metrics.is_empty():
         st.info("Nothing to show for this choice.")
         return

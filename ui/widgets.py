@@ -131,9 +131,12 @@ def render_job_status(job_id: int, *, key: str) -> dict | None:
 
 def _render_job_body(job: dict, *, key: str) -> None:
     status = job["status"]
-    plain.progress(
-        job["progress"], f"Job {job['job_id']} ({job['kind']}): {status} - {job['message']}"
-    )
+    # The message (which may quote paths, URLs, names) goes to st.text, which renders nothing:
+    # in the progress label it would need invisible word joiners against autolinks, and those
+    # travel with every copy-paste of the message.
+    plain.progress(job["progress"], f"Job {job['job_id']} ({job['kind']}): {status}")
+    if job["message"]:
+        st.text(job["message"])
     if status in job_db.ACTIVE_STATUSES:
         if st.button("Cancel", key=f"{key}-cancel-{job['job_id']}"):
             try:

@@ -44,6 +44,8 @@ class RelevanceDataset:
         sentences: wnid -> the leading sentences used for that class.
         report: counts (see `compute_dataset_report`).
         per_class: wnid, n_train, n_test, n_sentences, n_train_pairs.
+        description_revisions: wnid -> revision of the active description the sentences
+            were taken from (the export says when the description moved on since).
     """
 
     class_wnids: tuple[str, ...]
@@ -51,6 +53,7 @@ class RelevanceDataset:
     sentences: dict[str, list[str]]
     report: dict = field(default_factory=dict)
     per_class: pl.DataFrame = field(default_factory=pl.DataFrame)
+    description_revisions: dict[str, int] = field(default_factory=dict)
 
 
 def compute_caption_text(title: str, description: str, tags: list[str] | None) -> str:
@@ -141,6 +144,8 @@ def build_relevance_dataset(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -
     descriptions = relevance_db.list_active_description_texts(con)
     dataset = _compute_dataset(records, dict(descriptions.select("wnid", "text").iter_rows()), spec)
     dataset.report["n_left_out_dropped_by_curator"] = n_read - records.height
+    revisions = dict(descriptions.select("wnid", "revision").iter_rows())
+    dataset.description_revisions.update({w: revisions[w] for w in dataset.class_wnids})
     relabelled = records["relabelled"] if spec.use_curation else pl.Series([], dtype=pl.Boolean)
     dataset.report["n_relabelled_by_curator"] = int(relabelled.sum())
     return dataset

@@ -10,7 +10,9 @@ with content, see `contract.storage.new_output_folder`) and, for a download, the
   `label_issue` flag, whether the score is out of sample, threshold, the model's and the final
   decision, who decided (model or human, with the reason), the raw and the uniform
   coefficient, and the model version;
-- `class_descriptions.parquet`: per class the description sentences the model was trained on;
+- `class_descriptions.parquet`: per class the description sentences the model was trained on,
+  the description revision they came from, and the active description now with its revision
+  (the card names the classes whose description changed since training);
 - `DATASET_CARD.md`: what it is, the rules, the counts, and the licenses of the text sources.
 """
 
@@ -139,7 +141,13 @@ def export_curated_set(
     used = set(decided["source"].to_list()) | set(classes["description_source"].drop_nulls())
     overall = get_thresholds(con, model_version)[0] if threshold is None else threshold
     card = compute_dataset_card(
-        con, version, counts, threshold=overall, kept_only=kept_only, used_sources=used
+        con,
+        version,
+        counts,
+        threshold=overall,
+        kept_only=kept_only,
+        used_sources=used,
+        description_note=compute_description_note(classes),
     )
     with new_output_folder(out) as tmp:
         rows.write_parquet(tmp / "captions.parquet")
@@ -157,27 +165,80 @@ def export_curated_set(
 
 
 def _class_descriptions(con: duckdb.DuckDBPyConnection, version: dict) -> pl.DataFrame:
-    """wnid, name, sentences (as trained, from the checkpoint), current active text."""
+    """wnid, name, sentences (as trained, from the checkpoint) and `sentences_revision` (the
+    description revision they came from; null for a model trained before revisions were
+    recorded), the current active text and `active_revision`."""
     meta = ckpt.load_run_meta(version["run"]["checkpoint_dir"]) or {}
     sentences = meta.get("sentences", {})
+    revisions = meta.get("description_revisions", {})
     wnids = version["run"]["class_wnids"]
     active = relevance_db.list_active_description_texts(con)
     names = list_classes(con).select("wnid", "name")
     frame = pl.DataFrame(
-        {"wnid": wnids, "sentences": [sentences.get(w, []) for w in wnids]},
-        schema={"wnid": pl.Utf8, "sentences": pl.List(pl.Utf8)},
+        {
+            "wnid": wnids,
+            "sentences": [sentences.get(w, []) for w in wnids],
+            "sentences_revision": [revisions.get(w) for w in wnids],
+        },
+        schema={"wnid": pl.Utf8, "sentences": pl.List(pl.Utf8), "sentences_revision": pl.Int64},
     )
     return frame.join(names, on="wnid", how="left").join(
-        active.rename({"source": "description_source", "text": "active_description"}),
+        active.rename(
+            {
+                "source": "description_source",
+                "text": "active_description",
+                "revision": "active_revision",
+            }
+        ),
         on="wnid",
         how="left",
     )
 
 
+def compute_description_note(classes: pl.DataFrame) -> list[str]:
+    """The dataset card's lines on which description revision the sentences came from."""
+    lines = [
+        "- `class_descriptions.parquet`: `sentences` are the leading sentences of each class's "
+        "description as the model was trained on them (revision `sentences_revision`); "
+        "`active_description` is the description now (revision `active_revision`)"
+    ]
+    unknown = classes.filter(pl.col("sentences_revision").is_null()).height
+    moved = classes.filter(
+        pl.col("sentences_revision").is_not_null()
+        & pl.col("active_revision").is_not_null()
+        & (pl.col("sentences_revision") != pl.col("active_revision"))
+    )
+    if moved.height:
+        examples = ", ".join(
+            f"{w} (trained on revision {a}, now {b})"
+            for w, a, b in moved.select("wnid", "sentences_revision", "active_revision")
+            .head(5)
+            .iter_rows()
+        )
+        lines.append(
+            f"- the description of {moved.height} class(es) changed since training, so their "
+            f"`sentences` and `active_description` differ: {examples}"
+        )
+    if unknown:
+        lines.append(
+            f"- {unknown} class(es) have no `sentences_revision`: the model was trained before "
+            "revisions were recorded"
+        )
+    return lines
+
+
 def compute_dataset_card(
-    con, version: dict, counts: dict, *, threshold: float, kept_only: bool, used_sources: set
+    con,
+    version: dict,
+    counts: dict,
+    *,
+    threshold: float,
+    kept_only: bool,
+    used_sources: set,
+    description_note: list[str] = (),
 ) -> str:
-    """A short markdown dataset card (model, rules, counts, the used sources' licenses)."""
+    """A short markdown dataset card (model, rules, counts, class descriptions, the used
+    sources' licenses)."""
     run = version["run"]
     held = "kept captions only" if kept_only else "all scored captions"
     sources = list_sources(con).filter(pl.col("source").is_in(sorted(used_sources)))
@@ -210,6 +271,9 @@ def compute_dataset_card(
         "## Counts",
         f"- kept {counts['n_kept']}, dropped {counts['n_dropped']}, decided by a person "
         f"{counts['n_human']}; the file holds {held} ({counts['n_rows']} rows)",
+        "",
+        "## Class descriptions",
+        *description_note,
         "",
         "## Text sources and licenses",
         "",

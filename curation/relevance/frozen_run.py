@@ -187,6 +187,7 @@ def _run_meta(spec: TrainSpec, dataset: RelevanceDataset, encoder_key: str) -> d
         "folds": spec.head.folds,
         "spec": spec.to_dict(),
         "sentences": dataset.sentences,
+        "description_revisions": dataset.description_revisions,
     }
 
 

@@ -175,6 +175,7 @@ def _load_or_create_model(spec: TrainSpec, dataset: RelevanceDataset) -> _Run:
             "max_length": spec.max_length,
             "spec": spec.to_dict(),
             "sentences": dataset.sentences,
+            "description_revisions": dataset.description_revisions,
         }
         ckpt.save_run_files(run_dir, meta=meta, encoder=encoder, tokenizer=tokenizer)
         ckpt.save_caption_table(

@@ -129,7 +129,7 @@ def run_evaluation(
     run_id = eval_db.insert_eval_run(
         con,
         kind="protocol",
-        name=spec.name or _default_name(con, spec),
+        name=spec.name or _default_name(con, spec, results),
         image_set_id=spec.image_set_id,
         model_key=base.model_key,
         spec_json=spec.to_json(),
@@ -291,9 +291,28 @@ def _pooled_summary(spec: EvalSpec, results: dict) -> dict:
     }
 
 
-def _default_name(con, spec: EvalSpec) -> str:
+def _default_name(con, spec: EvalSpec, results: dict) -> str:
+    """'<set> · 4 classes · pooled over 4 classes (4 images) · seed 0': the sizes the numbers
+    were computed on, not the n asked for (a pooled class never draws `spec.n` images)."""
     image_set = set_db.get_image_set(con, spec.image_set_id)
-    return f"{image_set['name']} · {len(spec.classes)} classes · n={spec.n} · seed {spec.seed}"
+    return " · ".join(
+        [image_set["name"], f"{len(results)} classes", *compute_sample_sizes(results)]
+        + [f"seed {spec.seed}"]
+    )
+
+
+def compute_sample_sizes(results: dict) -> list[str]:
+    """The positives per class actually drawn for per-class figures, and the classes and
+    images behind the pooled figure, as short phrases for a run's name."""
+    per_class = [e["n_pos"] for e in results.values() if e["support"] == PER_CLASS]
+    pooled = [e["n_pos"] for e in results.values() if e["support"] == POOLED]
+    parts = []
+    if per_class:
+        low, high = min(per_class), max(per_class)
+        parts.append(f"n={low} per class" if low == high else f"n={low}-{high} per class")
+    if pooled:
+        parts.append(f"pooled over {len(pooled)} classes ({sum(pooled)} images)")
+    return parts
 
 
 def _class_frame(summary: dict) -> pl.DataFrame:

@@ -2,9 +2,10 @@
 
 The folder holds what timm's own `save_for_hf` writes (`model.safetensors` with the enlarged
 classifier, `config.json` with `architecture`, `num_classes`, `label_names` and the
-`pretrained_cfg`), plus `classes.json` (head order with names and origin) and
-`provenance.json` (model spec, head files and their sha256). Reload with either
-`timm.create_model("local-dir:<folder>", pretrained=True)` or
+`pretrained_cfg`; for the added classes also timm's `label_descriptions` and `added_classes`:
+head index, wnid, name, description, further texts and method), plus `classes.json` (head
+order with names and origin) and `provenance.json` (model spec, head files and their
+sha256). Reload with either `timm.create_model("local-dir:<folder>", pretrained=True)` or
 `timm.create_model(arch, num_classes=N, pretrained=False)` + `load_state_dict`.
 """
 
@@ -97,10 +98,18 @@ def run_export(
             model, Head(torch.cat([h.weight for h in heads]), torch.cat([h.bias for h in heads]))
         )
     label_names = base_wnids + [r["wnid"] for r in rows]
+    added = compute_added_class_config(con, rows, first_index=len(base_wnids))
     progress(0.5, "writing the checkpoint")
     with new_output_folder(out_dir) as tmp:
         save_for_hf(
-            model, str(tmp), model_config={"label_names": label_names}, safe_serialization=True
+            model,
+            str(tmp),
+            model_config={
+                "label_names": label_names,
+                "label_descriptions": {a["wnid"]: a["description"] for a in added},
+                "added_classes": added,
+            },
+            safe_serialization=True,
         )
         _write_class_files(con, tmp, model_spec, rows, label_names)
         write_model_card(
@@ -120,6 +129,25 @@ def run_export(
         "added": [r["wnid"] for r in rows],
         "architecture": model.pretrained_cfg.get("architecture"),
     }
+
+
+def compute_added_class_config(con, rows: list[dict], *, first_index: int) -> list[dict]:
+    """Per exported added class: its head `index`, `wnid`, `name`, the `description` and the
+    further `texts` its row was synthesized from, and the synthesis `method` (config.json)."""
+    added = []
+    for offset, row in enumerate(rows):
+        draft = added_db.get_added_class(con, row["wnid"])
+        added.append(
+            {
+                "index": first_index + offset,
+                "wnid": row["wnid"],
+                "name": draft["name"],
+                "description": draft["description"],
+                "texts": json.loads(draft["texts_json"] or "[]"),
+                "method": row["method_label"],
+            }
+        )
+    return added
 
 
 def _write_class_files(con, folder: Path, model_spec, rows: list[dict], label_names: list[str]):

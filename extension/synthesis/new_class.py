@@ -24,6 +24,7 @@ from contract.files import hash_file
 from contract.progress import Progress, no_progress, scale_progress
 from curation import access
 from curation.catalog import CUSTOM_ID_PATTERN, WNID_PATTERN, add_class, load_wordnet_lemmas
+from curation.descriptions import adopt_typed_description
 from db import added_classes as added_db
 from db import classes as class_db
 from db.sql import transaction
@@ -262,7 +263,8 @@ def keep_added_class(
     primary_method: str | None = None,
     actor: str | None = None,
 ) -> dict:
-    """Keep a draft: add it to the catalog and choose the row that export uses.
+    """Keep a draft: add it to the catalog and choose the row that export uses; the typed
+    description becomes the class's active description unless one is chosen already.
 
     Raises:
         ValueError: no such draft, or an unknown method label.
@@ -280,6 +282,11 @@ def keep_added_class(
         if class_db.get_class(tx, wnid) is None:
             add_class(tx, class_id=wnid, name=draft["name"])
         added_db.update_added_class_kept(tx, wnid, primary)
+        # What the curator typed becomes the class's description (with its history), unless
+        # one is chosen already; by whoever typed it, else whoever keeps it.
+        adopt_typed_description(
+            tx, wnid, text=draft["description"], actor=draft["created_by"] or actor
+        )
 
     transaction(con, work)
     return added_db.get_added_class(con, wnid)

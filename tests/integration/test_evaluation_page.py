@@ -105,7 +105,7 @@ def test_new_run_says_what_the_set_supports_before_a_run(page):
     at = _tab(page, "New run").run()
     assert not at.exception
     support = next(d.value for d in at.dataframe if "support" in d.value.columns)
-    assert set(support["support"]) == {"pooled"}  # 3 photos per class < 5
+    assert "pooled" in set(support["support"])  # most classes: 3 photos < 5
     assert any("fewer than 5 images" in i.value for i in at.info)
     assert at.button(key="fs-start").disabled  # k = 25 needs more than 25 photos per class
     assert any("Few-shot baseline unavailable" in c.value for c in at.caption)
@@ -152,3 +152,72 @@ def test_register_the_sample_photos(page, eval_db_path):
     at.button(key="sets-samples").click().run()  # again: the same set, nothing duplicated
     assert not at.exception
     assert len(sorted(folder.glob("*/*.jpg"))) == 20
+
+
+@pytest.fixture(scope="module")
+def pooled_db_path(tmp_path_factory):
+    """One photo per class (a fresh walk's sample photos): a run of only pooled classes,
+    which has AUROC and AP but no F1."""
+    from curation.catalog import seed_imagenet1k
+    from db.connect import connect
+    from extension.evaluation.protocol import run_evaluation
+    from extension.images.sets import register_image_set
+    from extension.specs import EvalSpec
+    from tests.unit.eval_helpers import (
+        add_class_texts,
+        donor_wnids,
+        write_photo_folder,
+        write_tiny_model,
+    )
+
+    root = tmp_path_factory.mktemp("evalpooled")
+    photos = write_photo_folder(root / "photos", variants=1)
+    classes = tuple(sorted(p.name for p in photos.iterdir()))[:6]
+    path = root / "app.duckdb"
+    con = connect(path)
+    try:
+        seed_imagenet1k(con)
+        add_class_texts(con, donor_wnids(sorted(p.name for p in photos.iterdir()), n=10))
+        set_id = register_image_set(con, photos, name="one-each")
+        spec = EvalSpec(
+            set_id,
+            classes=classes,
+            n=1000,
+            n_bootstrap=10,
+            model=write_tiny_model(root / "tiny.safetensors"),
+        )
+        run_evaluation(con, spec, cache_dir=root / "cache")
+    finally:
+        con.close()
+    return path
+
+
+@pytest.fixture
+def pooled_page(pooled_db_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_DB", str(pooled_db_path))
+    return open_page(PAGE, timeout=120)
+
+
+def test_a_pooled_run_opens_on_a_metric_it_computed(pooled_page):
+    at = pooled_page.run()
+    assert not at.exception
+    assert at.selectbox(key="res-metric").value == "AUROC"
+    run_label = at.selectbox(key="res-run").format_func(at.selectbox(key="res-run").value)
+    assert "n=1000" not in run_label and "pooled over 6 classes (6 images)" in run_label
+    for tab, key in (("Hierarchy", "hier-metric"), ("Compare runs", "cmp-metric")):
+        at = _tab(at, tab).run()
+        assert not at.exception
+        assert at.selectbox(key=key).value == "AUROC"
+        assert not any("Nothing to" in i.value for i in at.info)
+
+
+def test_new_run_defaults_to_every_class_of_the_set(pooled_page, pooled_db_path):
+    at = _tab(pooled_page, "New run").run()
+    assert not at.exception
+    assert at.radio(key="new-scope").value == "all"
+    support = next(d.value for d in at.dataframe if "support" in d.value.columns)
+    n_classes = len(list((pooled_db_path.parent / "photos").iterdir()))
+    assert len(support) == n_classes > 4  # every class of the set, not the first four
+    assert not [m for m in at.multiselect if m.key == "new-classes"]
+    at.radio(key="new-scope").set_value("Choose classes").run()
+    assert at.multiselect(key="new-classes").value  # a subset, picked in the multiselect

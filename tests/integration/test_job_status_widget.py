@@ -48,6 +48,32 @@ def test_a_click_in_the_run_where_a_job_finishes_is_not_lost(app_catalog_con):
     assert "succeeded" in at.get("progress")[0].proto.text
 
 
+MESSAGE_PAGE = """
+import streamlit as st
+from db import jobs as job_db
+from ui.resources import get_cursor
+from ui.widgets import render_job_status
+
+con = get_cursor()
+job_id = job_db.insert_job(con, kind="text-stats", spec={})
+job_db.claim_next_job(con, job_db.insert_worker(con))
+job_db.update_job_progress(
+    con, job_id, 1.0, "read https://example.org/a.jsonl, mail ann@host.org :smile:"
+)
+job_db.finish_job(con, job_id, status="succeeded", result={})
+render_job_status(job_id, key="status")
+"""
+
+
+def test_a_job_message_reads_as_typed_with_no_invisible_characters(app_catalog_con):
+    at = AppTest.from_string(MESSAGE_PAGE, default_timeout=60).run()
+    assert not at.exception
+    message = "read https://example.org/a.jsonl, mail ann@host.org :smile:"
+    assert [t.value for t in at.text] == [message]  # copy-paste gives back what was written
+    shown = [at.get("progress")[0].proto.text, *(t.value for t in at.text)]
+    assert not any("\u2060" in s for s in shown)
+
+
 # A multiselect whose best defaults change between runs (as when embeddings arrive).
 FOLLOW_PAGE = """
 import streamlit as st

@@ -237,6 +237,9 @@ def test_one_photo_per_class_gets_a_pooled_auroc_and_no_per_class_f1(world, wcon
     assert pooled["auroc"]["trained"]["n_classes"] == 6
     low, high = pooled["auroc"]["trained"]["low"], pooled["auroc"]["trained"]["high"]
     assert low <= pooled["auroc"]["trained"]["value"] <= high and low < high
+    # The run's name gives what the pooled figure was computed on, not the n asked for.
+    name = eval_db.get_eval_run(wcon, result["run_id"])["name"]
+    assert "n=1000" not in name and "pooled over 6 classes (6 images)" in name
 
 
 def test_cli_evaluate_json_prints_the_stored_numbers(world, capsys):

@@ -98,6 +98,18 @@ def test_add_keep_export_reload_in_plain_timm(text_con, tmp_path):
         torch.testing.assert_close(again(x), logits, atol=0, rtol=0)
     classes = json.loads((tmp_path / "export" / "classes.json").read_text())
     assert classes[-1]["name"] == "house cat" and len(classes) == 1001
+    config = json.loads((tmp_path / "export" / "config.json").read_text())
+    assert config["added_classes"] == [
+        {
+            "index": 1000,
+            "wnid": "custom-house-cat",
+            "name": "house cat",
+            "description": DESCRIPTION,
+            "texts": ["a cat sleeping on a sofa"],
+            "method": "ridge-norm",
+        }
+    ]
+    assert config["label_descriptions"] == {"custom-house-cat": DESCRIPTION}
 
 
 def test_bad_input_stores_nothing(text_con, tmp_path):
@@ -130,6 +142,30 @@ def test_a_failure_after_the_first_row_leaves_no_file_and_no_draft(text_con, tmp
     assert not list(heads.rglob("*.safetensors*"))[1:]  # only the blocking folder is left
     assert not (heads / "custom-house-cat" / "ridge-norm.safetensors").exists()
     assert added_db.list_added_classes(text_con).is_empty()
+
+
+def test_keeping_a_class_makes_its_typed_text_its_description(text_con):
+    from curation import descriptions as desc
+
+    run_add_class(text_con, _spec())
+    keep_added_class(text_con, "custom-house-cat", actor="keeper")
+    active = desc.get_active_description(text_con, "custom-house-cat")
+    assert (active["text"], active["source"], active["revision"]) == (DESCRIPTION, "manual", 1)
+    history = desc.list_description_history(text_con, "custom-house-cat")
+    assert history["actor"].to_list() == ["tester"]  # who typed it, in the edit history
+
+
+def test_a_chosen_description_is_not_replaced_by_typed_text(text_con):
+    from curation import descriptions as desc
+
+    tench = "n01440764"
+    desc.update_active_description(text_con, tench, text="Chosen by a curator.", actor="ann")
+    assert desc.adopt_typed_description(text_con, tench, text="typed", actor="bob") is None
+    assert desc.get_active_description(text_con, tench)["text"] == "Chosen by a curator."
+    desc.clear_active_description(text_con, tench, actor="ann")  # revision 2, none active
+    change = desc.adopt_typed_description(text_con, tench, text="typed", actor="bob")
+    assert change.revision == 3
+    assert desc.get_active_description(text_con, tench)["text"] == "typed"
 
 
 def test_discard_removes_rows_and_files(text_con, tmp_path):

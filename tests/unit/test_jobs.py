@@ -179,7 +179,7 @@ def test_a_clicked_job_runs_while_a_long_prefetch_build_is_running(con):
     from jobs.kinds import PREFETCH_KINDS
     from jobs.worker import LANES
 
-    assert "text-embeddings" in PREFETCH_KINDS
+    assert {"text-embeddings", "caption-features"} <= set(PREFETCH_KINDS)
     assert LANES["prefetch"]["only_kinds"] == LANES["main"]["skip_kinds"] == PREFETCH_KINDS
     lanes = {
         "main": {"skip_kinds": ("test-prefetch",)},

@@ -146,6 +146,34 @@ def test_export_writes_parquet_descriptions_and_card(scored, tmp_path):
     assert pl.read_parquet(only["captions"]).height == result["n_kept"]
 
 
+def test_export_says_which_description_revision_the_sentences_came_from(scored, tmp_path):
+    from curation import descriptions as desc
+    from db.descriptions import update_active_row
+
+    con, version, _, _ = scored
+    trained_on = desc.get_active_description(con, "n01440764")["revision"]
+    # The seeded descriptions have no event history, so the edit is written at the row level.
+    update_active_row(
+        con,
+        wnid="n01440764",
+        source="manual",
+        text="A tench. Edited later.",
+        revision=trained_on + 1,
+        actor="ana",
+    )
+    result = export_curated_set(con, model_version=version, out_dir=tmp_path / "out")
+    classes = pl.read_parquet(result["class_descriptions"]).sort("wnid")
+    tench = classes.row(0, named=True)
+    assert tench["sentences_revision"] == trained_on
+    assert tench["active_revision"] == trained_on + 1
+    assert tench["active_description"] == "A tench. Edited later."
+    unchanged = classes.filter(pl.col("wnid") != "n01440764")
+    assert (unchanged["sentences_revision"] == unchanged["active_revision"]).all()
+    card = open(result["card"], encoding="utf-8").read()
+    assert "description of 1 class(es) changed since training" in card
+    assert f"n01440764 (trained on revision {trained_on}, now {trained_on + 1})" in card
+
+
 def test_scoring_batch_size_zero_means_automatic_per_device():
     assert ScoringSpec(model_version=1).resolve_batch_size("cpu") == 32
     assert ScoringSpec(model_version=1).resolve_batch_size("cuda") == 128
