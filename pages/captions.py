@@ -22,7 +22,7 @@ from curation.thumbnails import get_image_root
 from db import captions as caption_db
 from db.classes import list_classes
 from db.storage import get_storage
-from ui import explore_panels, plain
+from ui import embeddings_map, explore_panels, plain
 from ui.figures import make_captions_per_class_figure
 from ui.resources import get_cursor, start_job
 from ui.thumbnails import render_caption_image
@@ -36,9 +36,9 @@ def render() -> None:
     con = get_cursor()
     sources = caption_db.list_caption_source_counts(con)
     _render_license_notes(sources)
-    browse, stats, importer, licenses, meaning, duplicates = st.tabs(
+    browse, stats, importer, licenses, meaning, duplicates, embeddings = st.tabs(
         ["Browse and search", "Per-class statistics", "Import ImageNet-Captions", "Sources"]
-        + ["Search by meaning", "Duplicate groups"],
+        + ["Search by meaning", "Duplicate groups", "Embeddings map"],
         key="cap-tab",
         bind="query-params",
     )
@@ -57,6 +57,9 @@ def render() -> None:
     with duplicates:
         if duplicates.open:
             explore_panels.render_duplicates(con)
+    with embeddings:
+        if embeddings.open:
+            embeddings_map.render_map(con)
 
 
 def _render_license_notes(sources: pl.DataFrame) -> None:
