@@ -5,8 +5,8 @@ Dataset text (titles, descriptions, tags, file names, report examples) is shown 
 st.text, st.code and st.dataframe, never as Markdown or HTML. The filters, the search, the
 page and the chosen record are in the URL, so a reload or a shared link restores them; a
 click on a row opens that record. Widget keys (= URL parameters): `cap-class`, `cap-source`,
-`cap-query`, `cap-page`, `cap-page-size`, `cap-record`; import: `cap-import-path`,
-`cap-import-source`, `cap-import-start`.
+`cap-query`, `cap-page`, `cap-page-size`, `cap-view` (table or image grid), `cap-record`;
+import: `cap-import-path`, `cap-import-source`, `cap-import-start`.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from curation.thumbnails import get_image_root
 from db import captions as caption_db
 from db.classes import list_classes
 from db.storage import get_storage
-from ui import embeddings_map, explore_panels, plain
+from ui import embeddings_map, explore_panels, image_grid, plain
 from ui.figures import make_captions_per_class_figure
 from ui.resources import get_cursor, start_job
 from ui.thumbnails import render_caption_image
 from ui.widgets import find_latest_job, get_int_in_url, render_job_status, select_in_url
 
 PAGE_SIZES = (25, 50, 100, 200)
+VIEWS = ("Table", "Image grid")
 
 
 def render() -> None:
@@ -137,6 +138,15 @@ def _render_results(con, filters: dict) -> None:
     st.caption(f"{total:,} matching captions")
     if frame.is_empty():
         st.info("No captions match these filters.")
+        return
+    view = st.segmented_control(
+        "Show", VIEWS, default=VIEWS[0], required=True, key="cap-view", bind="query-params"
+    )
+    if view == VIEWS[1]:
+        image_grid.render_image_grid(
+            con, frame, get_image_root(con), key="cap-grid", record_key="cap-record"
+        )
+        _render_record(con, frame)
         return
     event = st.dataframe(
         frame,
