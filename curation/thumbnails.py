@@ -18,6 +18,7 @@ outside the root. Reading and decoding the image (with size limits) is the calle
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
@@ -72,3 +73,30 @@ def find_caption_image(root: Path | None, filename: str, wnid: str) -> Path | No
     if root is None:
         return None
     return next((p for p in compute_image_candidates(root, filename, wnid) if p.is_file()), None)
+
+
+NO_ROOT = "no image folder is set (Review relevance, Images tab)"
+BAD_NAME = "the file name is not a plain file name"
+NOT_FOUND = "no file of that name under the image folder (in any ImageNet layout)"
+
+
+def compute_missing_reason(root: Path | None, filename: str, wnid: str) -> str | None:
+    """Why a caption has no image (NO_ROOT, BAD_NAME, NOT_FOUND), or None when it has one."""
+    if root is None:
+        return NO_ROOT
+    candidates = compute_image_candidates(root, filename, wnid)
+    if not candidates:
+        return BAD_NAME
+    return None if any(p.is_file() for p in candidates) else NOT_FOUND
+
+
+def count_missing_images(
+    root: Path | None, rows: Iterable[tuple[str, str]]
+) -> tuple[list[str | None], dict[str, int]]:
+    """The missing reason of each (filename, wnid) row, and how many rows have each reason."""
+    reasons = [compute_missing_reason(root, filename, wnid) for filename, wnid in rows]
+    counts: dict[str, int] = {}
+    for reason in reasons:
+        if reason is not None:
+            counts[reason] = counts.get(reason, 0) + 1
+    return reasons, counts

@@ -42,3 +42,17 @@ def get_caption_state(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     """(number of captions, largest caption id): changes when captions are added or removed."""
     row = fetch_row(con, "SELECT count(*), coalesce(max(caption_id), 0) FROM captions")
     return int(row[0]), int(row[1])
+
+
+def list_caption_scores(
+    con: duckdb.DuckDBPyConnection, model_version: int, caption_ids: Sequence[int]
+) -> pl.DataFrame:
+    """caption_id, p_own, suspect_wrong_class, suspect_no_content of these captions in one
+    model version's scores (captions it did not score are absent), by id."""
+    return fetch_frame(
+        con,
+        "SELECT caption_id, p_own, suspect_wrong_class, suspect_no_content "
+        "FROM relevance_scores WHERE model_version = ? "
+        "AND caption_id IN (SELECT unnest(?::BIGINT[])) ORDER BY caption_id",
+        [int(model_version), [int(i) for i in caption_ids]],
+    )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from contract.specs import JsonSpec
 from curation.captions import IngestCaptionsSpec
+from curation.projection import ProjectionSpec
 from curation.relevance.specs import FeatureSpec, ScoringSpec, TrainSpec
 from curation.search import CaptionFeatureSpec
 from extension.specs import (
@@ -43,6 +44,11 @@ LIBRARY_JOBS: dict[str, tuple[type[JsonSpec], str, tuple[str, ...] | None]] = {
     "caption-features": (
         CaptionFeatureSpec,
         "curation.search:run_compute_caption_features",
+        None,
+    ),
+    "caption-map": (
+        ProjectionSpec,
+        "curation.projection:run_compute_umap_projection",
         None,
     ),
     "relevance-score": (ScoringSpec, "curation.relevance.score:run_score_relevance", None),

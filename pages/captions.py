@@ -5,8 +5,8 @@ Dataset text (titles, descriptions, tags, file names, report examples) is shown 
 st.text, st.code and st.dataframe, never as Markdown or HTML. The filters, the search, the
 page and the chosen record are in the URL, so a reload or a shared link restores them; a
 click on a row opens that record. Widget keys (= URL parameters): `cap-class`, `cap-source`,
-`cap-query`, `cap-page`, `cap-page-size`, `cap-record`; import: `cap-import-path`,
-`cap-import-source`, `cap-import-start`.
+`cap-query`, `cap-page`, `cap-page-size`, `cap-view` (table or image grid), `cap-record`;
+import: `cap-import-path`, `cap-import-source`, `cap-import-start`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from curation.thumbnails import get_image_root
 from db import captions as caption_db
 from db.classes import list_classes
 from db.storage import get_storage
-from ui import explore_panels, plain
+from ui import embeddings_map, explore_panels, image_grid, plain
 from ui.figures import make_captions_per_class_figure
 from ui.resources import get_cursor, start_job
 from ui.thumbnails import render_caption_image
@@ -35,6 +35,7 @@ from ui.widgets import (
 )
 
 PAGE_SIZES = (25, 50, 100, 200)
+VIEWS = ("Table", "Image grid")
 
 
 def render() -> None:
@@ -42,9 +43,9 @@ def render() -> None:
     con = get_cursor()
     sources = caption_db.list_caption_source_counts(con)
     _render_license_notes(sources)
-    browse, stats, importer, licenses, meaning, duplicates = st.tabs(
+    browse, stats, importer, licenses, meaning, duplicates, embeddings = st.tabs(
         ["Browse and search", "Per-class statistics", "Import ImageNet-Captions", "Sources"]
-        + ["Search by meaning", "Duplicate groups"],
+        + ["Search by meaning", "Duplicate groups", "Embeddings map"],
         key="cap-tab",
         bind="query-params",
     )
@@ -63,6 +64,9 @@ def render() -> None:
     with duplicates:
         if duplicates.open:
             explore_panels.render_duplicates(con)
+    with embeddings:
+        if embeddings.open:
+            embeddings_map.render_map(con)
 
 
 def _render_license_notes(sources: pl.DataFrame) -> None:
@@ -131,6 +135,15 @@ def _render_results(con, filters: dict) -> None:
     st.caption(f"{total:,} matching captions")
     if frame.is_empty():
         st.info("No captions match these filters.")
+        return
+    view = st.segmented_control(
+        "Show", VIEWS, default=VIEWS[0], required=True, key="cap-view", bind="query-params"
+    )
+    if view == VIEWS[1]:
+        image_grid.render_image_grid(
+            con, frame, get_image_root(con), key="cap-grid", record_key="cap-record"
+        )
+        _render_record(con, frame)
         return
     event = st.dataframe(
         frame,

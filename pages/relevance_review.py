@@ -28,6 +28,7 @@ from db import relevance as relevance_db
 from db import relevance_decisions as decision_db
 from db.classes import list_classes
 from ui import explore_panels, plain, relevance_panels, relevance_rankings
+from ui.keyboard_review import render_keyboard_review
 from ui.relevance_figures import make_class_decision_figure, make_score_histogram_figure
 from ui.resources import get_cursor
 from ui.widgets import require_actor, select_in_url
@@ -131,6 +132,10 @@ def _render_class_captions(con, decided, labels, root) -> None:
     wnid = select_in_url("Class", wnids, key="wnid", format_func=lambda w: labels.get(w, w))
     rows = decided.filter(pl.col("wnid") == wnid).sort("p_own")
     plain.caption(f"{rows.height} scored captions, lowest P(own class) first.")
+    if relevance_rankings.render_view_choice(key="rr-class-view") == relevance_rankings.ONE_BY_ONE:
+        shown = relevance_panels.with_class_names(rows, labels)
+        render_keyboard_review(con, shown, key=f"rr-kb-class-{wnid}", root=root)
+        return
     relevance_panels.render_caption_table(con, rows, labels, key="rr-class-table", root=root)
 
 

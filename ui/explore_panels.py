@@ -42,7 +42,7 @@ SHOWN_COLUMNS = ("caption_id", "wnid", "class_name", "title", "description", "de
 MAX_GROUP_IMAGES = 8
 
 
-def _class_labels(con) -> dict[str, str]:
+def class_labels(con) -> dict[str, str]:
     classes = list_classes(con)
     return {w: f"{n} ({w})" for w, n in classes.select("wnid", "name").iter_rows()}
 
@@ -89,7 +89,7 @@ def render_search(con, *, key: str = "ex-search") -> None:
     index = get_caption_index(con)
     if render_features_missing(con, index, key=key):
         return
-    labels = _class_labels(con)
+    labels = class_labels(con)
     cols = st.columns([5, 1])
     text = cols[0].text_input(
         "Search by meaning (e.g. a photo taken at night)", key=f"{key}-q", max_chars=MAX_QUERY_CHARS

@@ -49,8 +49,9 @@ def render_caption_table(con, rows: pl.DataFrame, labels: dict, *, key: str, roo
     render_caption_detail(con, shown.row(picked[0], named=True), root=root, key=key)
 
 
-def render_caption_detail(con, row: dict, *, root, key: str) -> None:
-    """A caption in full: its image, text, scores with their reasons, keep/drop, history."""
+def render_caption_detail(con, row: dict, *, root, key: str, decision_form: bool = True) -> None:
+    """A caption in full: its image, text, scores with their reasons, and (`decision_form`)
+    the keep/drop form with the caption's history."""
     image, text = st.columns([1, 2])
     with image:
         render_caption_image(root, row["filename"], row["wnid"])
@@ -73,7 +74,8 @@ def render_caption_detail(con, row: dict, *, root, key: str) -> None:
             )
         if row.get("relabelled"):
             plain.caption(f"Relabelled by a curator; imported as {row['original_wnid']}.")
-    _render_decision_form(con, int(row["caption_id"]), key=key)
+    if decision_form:
+        _render_decision_form(con, int(row["caption_id"]), key=key)
 
 
 def _render_decision_form(con, caption_id: int, *, key: str) -> None:

@@ -14,7 +14,10 @@ import streamlit as st
 from curation.relevance import relabels
 from curation.relevance.rules import compute_ranking
 from ui import plain, relevance_panels
+from ui.keyboard_review import render_keyboard_review
 from ui.widgets import require_actor
+
+TABLE, ONE_BY_ONE = "Table", "One by one (keyboard)"
 
 LISTS = {
     "Wrong class": "wrong-class",
@@ -49,8 +52,21 @@ def render_rankings(con, version: int, decided: pl.DataFrame, labels: dict, root
     cols[2].caption(f"{REASONS[kind]} {ranked.height:,} captions not reviewed by a person yet.")
     if kind != "paper" and decided["suspect_wrong_class"].is_null().all():
         plain.info("These scores predate the two suspect scores: score the captions again.")
-    _render_table(con, version, ranked.head(int(n)), labels, kind=kind, root=root)
+    if render_view_choice(key="rr-wrong-view") == ONE_BY_ONE:
+        shown = relevance_panels.with_class_names(ranked.head(int(n)), labels)
+        render_keyboard_review(con, shown, key=f"rr-kb-{kind}", root=root)
+    else:
+        _render_table(con, version, ranked.head(int(n)), labels, kind=kind, root=root)
     _render_relabel_history(con)
+
+
+def render_view_choice(*, key: str) -> str:
+    """Table, or one caption at a time with keys (in the URL as `key`)."""
+    views = [TABLE, ONE_BY_ONE]
+    chosen = st.segmented_control(
+        "View", views, default=TABLE, required=True, key=key, bind="query-params"
+    )
+    return chosen or TABLE
 
 
 def _render_table(con, version: int, rows: pl.DataFrame, labels: dict, *, kind, root) -> None:

@@ -32,8 +32,11 @@ def _load_thumbnail(path: str, mtime_ns: int, max_px: int) -> bytes | None:
     return buffer.getvalue()
 
 
-def render_caption_image(root: Path | None, filename: str, wnid: str, *, width: int = 240) -> bool:
-    """Show the caption's image when the image root has it. Returns True when shown."""
+def render_caption_image(
+    root: Path | None, filename: str, wnid: str, *, width: int = 240, max_px: int = THUMBNAIL_PX
+) -> bool:
+    """Show the caption's image (shrunk to at most `max_px`) when the image root has it.
+    Returns True when shown."""
     path = find_caption_image(root, filename, wnid)
     if path is None:
         plain.caption(
@@ -42,7 +45,7 @@ def render_caption_image(root: Path | None, filename: str, wnid: str, *, width: 
             else f"No image for {filename} under the image folder."
         )
         return False
-    data = _load_thumbnail(str(path), path.stat().st_mtime_ns, THUMBNAIL_PX)
+    data = _load_thumbnail(str(path), path.stat().st_mtime_ns, max_px)
     if data is None:
         plain.caption(f"{filename}: the file is not a readable image.")
         return False

@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 import polars as pl
 
-from ui import eval_figures, extension_figures, figures, relevance_figures
+from ui import embeddings_map, eval_figures, extension_figures, figures, relevance_figures
 from ui.plain import escape_figure
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +58,17 @@ def test_every_figure_builder_is_inert_through_the_one_rule():
     nearest = per_class.select("wnid", "name").with_columns(pl.lit(0.1).alias("distance"))
     summary = pl.DataFrame({"wnid": ["n1"], "label": [LINK], "n_kept": [1], "n_dropped": [2]})
     curves = {LINK: (np.array([0.0, 1.0]), np.array([0.0, 1.0]), 0.5)}
+    map_points = pl.DataFrame(
+        {
+            "caption_id": [1, 2],
+            "x": [0.0, 1.0],
+            "y": [1.0, 0.0],
+            "class": [LINK, BOLD],
+            "decision": ["none", "keep"],
+            "hover": [BOLD, LINK],
+            "p_own": [0.2, None],
+        }
+    )
     built = [
         figures.make_captions_per_class_figure(per_class),
         figures.make_class_extremes_figure(per_class),
@@ -65,6 +76,8 @@ def test_every_figure_builder_is_inert_through_the_one_rule():
         eval_figures.make_roc_figure(curves),
         extension_figures.make_nearest_figure(nearest, distance=BOLD),
         relevance_figures.make_class_decision_figure(summary),
+        embeddings_map.make_map_figure(map_points, colour="class", title=LINK),
+        embeddings_map.make_map_figure(map_points, colour="p_own", title=BOLD),
     ]
     for figure in built:
         _assert_inert(figure)

@@ -14,6 +14,7 @@ import pytest
 import jobs.kinds
 from contract.specs import list_spec_classes
 from curation.captions import IngestCaptionsSpec
+from curation.projection import ProjectionSpec
 from curation.relevance.specs import (
     CaptionFilter,
     DatasetSpec,
@@ -168,6 +169,16 @@ EXAMPLES = {
         suggested_other=True,
         decision="drop",
         caption_ids=(1, 2),
+    ),
+    ProjectionSpec: ProjectionSpec(
+        encoder_key="enc-0123",
+        wnids=("n01440764", "n01443537"),
+        max_points=500,
+        seed=3,
+        n_neighbors=8,
+        min_dist=0.3,
+        max_length=32,
+        cache_dir="c",
     ),
     CaptionFeatureSpec: CaptionFeatureSpec(
         encoder="enc", max_length=32, batch_size=4, device="cpu", cache_dir="c"
