@@ -76,10 +76,11 @@ class SubsetSetup(Setup):
         import polars as pl
 
         from curation.relevance.dataset import build_relevance_dataset
-        from curation.relevance.features import compute_dataset_features, compute_encoder_key
-        from curation.relevance.model import load_encoder
-        from curation.relevance.specs import OFFLINE_ENCODER, DatasetSpec
+        from curation.relevance.features import compute_dataset_features
+        from curation.relevance.specs import DatasetSpec
         from db.connect import connect
+        from encoders.loading import compute_encoder_key, load_encoder
+        from encoders.registry import OFFLINE_ENCODER
 
         con = connect(db_path)
         try:

@@ -1,14 +1,14 @@
 """Frozen-encoder text features: computed once per (encoder weights, max_length, text), cached.
 
-The encoder pass is a pure function over a list of texts (`compute_text_features`), separate
-from the caching loop (`load_text_features`), so a batch engine (a Ray actor) can call the
-same function and write the same store. Layout of the cache::
+The encoder pass is a pure function over a list of texts
+(`encoders.pooling.compute_text_features`), separate from the caching loop
+(`load_text_features`), so a batch engine (a Ray actor) can call the same function and write
+the same store. Layout of the cache::
 
     <cache_dir>/<encoder key>/shard-<id>.safetensors    (contract.vectors.VectorStore)
 
-- encoder key = `compute_encoder_key(name, model)`: a slug of the encoder name plus the first
-  16 hex digits of the sha256 of its weights' tensors (`contract.files.hash_tensors`), so
-  another encoder, or other weights under the same name, never hit;
+- encoder key = `encoders.loading.compute_encoder_key(name, model)`: a slug of the encoder
+  name plus 16 hex digits of its weights' hash, so other weights never hit;
 - text key = `compute_text_key(text, max_length=...)`: sha256 of "<max_length>\\n<text>";
 - features: (N, D) float32 mean-pooled last hidden states over the non-padding tokens of
   each text alone, truncated to max_length tokens (special tokens included).
@@ -19,7 +19,6 @@ chunk and a re-run continues where it stopped. torch/transformers are imported l
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from contract.files import hash_bytes, hash_tensors
+from contract.files import hash_bytes
 from contract.progress import Progress, no_progress
 from contract.vectors import VectorStore
 from db.storage import get_storage
-
-_KEY_ATTR = "_workbench_encoder_key"
+from encoders.loading import compute_encoder_key
+from encoders.pooling import compute_text_features
 
 
 @dataclass(frozen=True)
@@ -58,68 +57,10 @@ def compute_text_key(text: str, *, max_length: int) -> str:
     return hash_bytes(f"{int(max_length)}\n{text}".encode())
 
 
-def compute_encoder_key(encoder_name: str, model) -> str:
-    """`<slug of the name>-<16 hex of the weights' hash>`; computed once per model object."""
-    cached = getattr(model, _KEY_ATTR, None)
-    if cached is not None:
-        return cached
-    slug = re.sub(r"[^a-z0-9]+", "-", Path(str(encoder_name)).name.lower()).strip("-")[:40]
-    key = f"{slug or 'encoder'}-{hash_tensors(model.state_dict().items())[:16]}"
-    setattr(model, _KEY_ATTR, key)
-    return key
-
-
 def open_text_feature_store(encoder_key: str, *, cache_dir: str | Path) -> VectorStore:
     """The text features of one encoder: `<cache_dir>/<encoder_key>/` (`cache_dir`: the storage
     root's text-features/ folder, `db.storage.get_storage(con).text_features`, or a given one)."""
     return VectorStore(Path(cache_dir) / encoder_key, name=encoder_key)
-
-
-def compute_text_features(
-    encoder,
-    tokenizer,
-    texts: Sequence[str],
-    *,
-    batch_size: int = 64,
-    max_length: int = 128,
-    device: str = "cpu",
-    on_batch=None,
-) -> np.ndarray:
-    """Mean-pooled encoder features of each text alone (pure: no cache, no database), fp32.
-
-    Texts are batched by length (little padding) and returned in input order.
-
-    Args:
-        encoder: a transformers encoder (e.g. `load_encoder(name)[0]`), on `device`.
-        texts: (N,) strings.
-        on_batch: called with the number of texts done after each batch (a job's progress,
-            so a cancel acts within one batch, not one shard).
-
-    Returns:
-        (N, D) float32 features.
-    """
-    import torch
-
-    from curation.relevance.batching import compute_length_buckets, tokenize_texts
-    from curation.relevance.model import compute_mean_pooling
-
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    n, dim = len(texts), int(encoder.config.hidden_size)
-    out = np.zeros((n, dim), dtype=np.float32)
-    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=n)
-    encoder.eval()
-    done = 0
-    with torch.inference_mode():
-        for rows in compute_length_buckets(lengths, batch_size=batch_size):
-            enc = tokenize_texts(tokenizer, [texts[r] for r in rows], max_length=max_length)
-            mask = enc["attention_mask"].to(device)
-            hidden = encoder(input_ids=enc["input_ids"].to(device), attention_mask=mask)[0]
-            out[rows] = compute_mean_pooling(hidden.float(), mask).cpu().numpy()  # (B, D)
-            done += len(rows)
-            if on_batch is not None:
-                on_batch(done)
-    return out
 
 
 def load_text_features(
@@ -320,8 +261,8 @@ def run_compute_relevance_features(con, spec, progress: Progress | None = None) 
     """
     from contract.devices import resolve_device
     from curation.relevance.dataset import build_relevance_dataset
-    from curation.relevance.model import load_encoder
     from curation.relevance.specs import FeatureSpec
+    from encoders.loading import load_encoder
 
     if not isinstance(spec, FeatureSpec):
         raise ValueError(f"spec must be a FeatureSpec, got {type(spec).__name__}")

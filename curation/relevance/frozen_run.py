@@ -33,11 +33,11 @@ from curation.relevance.features import (
     compute_encoder_key,
     load_text_features,
 )
-from curation.relevance.model import load_encoder
 from curation.relevance.runs import start_or_resume_run
 from curation.relevance.specs import TrainSpec
 from db import relevance as relevance_db
 from db.storage import get_storage
+from encoders.loading import load_encoder
 
 FEATURE_SHARE = 0.6  # of the job's progress bar, while features are computed
 

@@ -28,10 +28,11 @@ from contract.files import hash_bytes, hash_tensors
 from contract.progress import Progress, no_progress
 from contract.storage import resolve_cache_dir
 from contract.vectors import VectorStore
-from curation.relevance.batching import tokenize_texts
-from curation.relevance.model import compute_mean_pooling, load_encoder
 from db import text_stats as stats_db
 from db.storage import get_storage
+from encoders.batching import tokenize_texts
+from encoders.loading import load_encoder
+from encoders.pooling import compute_mean_pooling
 from extension.specs import DEFAULT_TEXT_ENCODER, TextEmbeddingSpec
 
 # A class vector: (1 - w) * mean of its caption vectors + w * its description vector. 0.5
