@@ -56,8 +56,8 @@ from benchmarks.bench_noise import (  # noqa: E402
     make_no_content_texts,
 )
 from curation.relevance import frozen, issues  # noqa: E402
-from curation.relevance.features import load_text_features  # noqa: E402
 from curation.relevance.specs import FrozenHeadSpec  # noqa: E402
+from encoders.cache import load_text_features  # noqa: E402
 from extension.evaluation.metrics import compute_auroc  # noqa: E402
 
 RATES = (0.05, 0.10, 0.20)

@@ -50,11 +50,9 @@ import torch  # noqa: E402
 
 from benchmarks import run_record  # noqa: E402
 from curation.relevance import frozen  # noqa: E402
-from curation.relevance.features import (  # noqa: E402
-    compute_dataset_features,
-    load_text_features,
-)
+from curation.relevance.features import compute_dataset_features  # noqa: E402
 from curation.relevance.specs import FrozenHeadSpec  # noqa: E402
+from encoders.cache import load_text_features  # noqa: E402
 from encoders.loading import compute_encoder_key  # noqa: E402
 from encoders.pooling import compute_text_features  # noqa: E402
 from encoders.registry import OFFLINE_ENCODER  # noqa: E402

@@ -186,7 +186,7 @@ def _decode_rate(model, paths: list[Path]) -> float:
 
 
 def bench_texts(args, device: str) -> list[dict]:
-    from curation.relevance.features import load_text_features
+    from encoders.cache import load_text_features
     from encoders.loading import compute_encoder_key, load_encoder
     from encoders.registry import OFFLINE_ENCODER
 
