@@ -56,8 +56,8 @@ from benchmarks.bench_noise import (  # noqa: E402
     make_no_content_texts,
 )
 from curation.relevance import frozen, issues  # noqa: E402
-from curation.relevance.features import load_text_features  # noqa: E402
 from curation.relevance.specs import FrozenHeadSpec  # noqa: E402
+from encoders.cache import load_text_features  # noqa: E402
 from extension.evaluation.metrics import compute_auroc  # noqa: E402
 
 RATES = (0.05, 0.10, 0.20)
@@ -76,10 +76,11 @@ class SubsetSetup(Setup):
         import polars as pl
 
         from curation.relevance.dataset import build_relevance_dataset
-        from curation.relevance.features import compute_dataset_features, compute_encoder_key
-        from curation.relevance.model import load_encoder
-        from curation.relevance.specs import OFFLINE_ENCODER, DatasetSpec
+        from curation.relevance.features import compute_dataset_features
+        from curation.relevance.specs import DatasetSpec
         from db.connect import connect
+        from encoders.loading import compute_encoder_key, load_encoder
+        from encoders.registry import OFFLINE_ENCODER
 
         con = connect(db_path)
         try:

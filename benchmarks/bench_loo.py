@@ -6,7 +6,7 @@ with the other synthesized rows only (zero-shot hit@k), and is ranked one-vs-res
 
 Database: --db, or a development database with the embedded default texts (ImageNet-X
 per-image texts, CC BY-NC 4.0, + one description per class; benchmarks/dev_db.py). Class
-texts are embedded once with all-MiniLM-L6-v2 (cached under .cache/text-embeddings/).
+texts are embedded once with all-MiniLM-L6-v2 (cached under .cache/text-features/).
 Image sets (embedded once with the base model, cached under .cache/embeddings/):
 - `even`: one full-size ImageNet photo for each of the 500 even-index classes
   (../shared/data/images/imagenet-sample-even; ImageNet terms, never committed);
@@ -42,6 +42,7 @@ from benchmarks.dev_db import build_dev_database  # noqa: E402
 from benchmarks.run_record import RESULTS  # noqa: E402
 from benchmarks.tiny_imagenet import load_tiny_imagenet_val  # noqa: E402
 from db.connect import connect  # noqa: E402
+from encoders.text_encoder import load_text_encoder  # noqa: E402
 from extension.images.uploads import write_sample_photo_folder  # noqa: E402
 from extension.models import load_base_classifier  # noqa: E402
 from extension.specs import ModelSpec  # noqa: E402
@@ -59,7 +60,6 @@ from extension.synthesis.methods import (  # noqa: E402
     list_methods,
     resolve_method,
 )
-from extension.text.embedding import load_text_encoder  # noqa: E402
 from extension.text.store import ensure_text_stats  # noqa: E402
 
 CACHE = REPO_ROOT / ".cache"

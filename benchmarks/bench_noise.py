@@ -50,13 +50,12 @@ import torch  # noqa: E402
 
 from benchmarks import run_record  # noqa: E402
 from curation.relevance import frozen  # noqa: E402
-from curation.relevance.features import (  # noqa: E402
-    compute_dataset_features,
-    compute_encoder_key,
-    compute_text_features,
-    load_text_features,
-)
-from curation.relevance.specs import OFFLINE_ENCODER, FrozenHeadSpec  # noqa: E402
+from curation.relevance.features import compute_dataset_features  # noqa: E402
+from curation.relevance.specs import FrozenHeadSpec  # noqa: E402
+from encoders.cache import load_text_features  # noqa: E402
+from encoders.loading import compute_encoder_key  # noqa: E402
+from encoders.pooling import compute_text_features  # noqa: E402
+from encoders.registry import OFFLINE_ENCODER  # noqa: E402
 from extension.evaluation.metrics import compute_auroc  # noqa: E402
 
 DEFAULT_DB = REPO_ROOT / ".cache" / "bench_relevance.duckdb"
@@ -170,9 +169,9 @@ class Setup:
 
     def __init__(self, db_path: Path, cache_dir: Path):
         from curation.relevance.dataset import build_relevance_dataset
-        from curation.relevance.model import load_encoder
         from curation.relevance.specs import DatasetSpec
         from db.connect import connect
+        from encoders.loading import load_encoder
 
         con = connect(db_path)
         try:

@@ -40,12 +40,9 @@ from benchmarks import run_record  # noqa: E402
 from benchmarks.make_captions_file import _read_class_counts, make_records  # noqa: E402
 from curation.relevance.batching import compute_caption_outputs  # noqa: E402
 from curation.relevance.dataset import compute_caption_text  # noqa: E402
-from curation.relevance.model import (  # noqa: E402
-    compute_amp_dtype,
-    create_relevance_model,
-    load_encoder,
-)
-from curation.relevance.specs import OFFLINE_ENCODER  # noqa: E402
+from curation.relevance.model import compute_amp_dtype, create_relevance_model  # noqa: E402
+from encoders.loading import load_encoder  # noqa: E402
+from encoders.registry import OFFLINE_ENCODER  # noqa: E402
 
 CLASS_COUNTS = REPO_ROOT.parent / "shared" / "data" / "imagenet_captions" / "class_counts.csv"
 # Dense bf16 tensor-core peaks (FLOP/s) from the vendors' data sheets.

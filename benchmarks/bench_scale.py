@@ -186,9 +186,9 @@ def _decode_rate(model, paths: list[Path]) -> float:
 
 
 def bench_texts(args, device: str) -> list[dict]:
-    from curation.relevance.features import compute_encoder_key, load_text_features
-    from curation.relevance.model import load_encoder
-    from curation.relevance.specs import OFFLINE_ENCODER
+    from encoders.cache import load_text_features
+    from encoders.loading import compute_encoder_key, load_encoder
+    from encoders.registry import OFFLINE_ENCODER
 
     texts = _caption_texts(args.texts)
     encoder, tokenizer = load_encoder(OFFLINE_ENCODER)

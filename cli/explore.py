@@ -44,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_encoder_options(parser: argparse.ArgumentParser) -> None:
-    from curation.relevance.specs import OFFLINE_ENCODER
+    from encoders.registry import OFFLINE_ENCODER
 
     parser.add_argument("--encoder", default=OFFLINE_ENCODER, help="as for relevance train")
     parser.add_argument("--max-length", type=int, default=128)

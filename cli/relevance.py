@@ -74,7 +74,7 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_feature_options(parser: argparse.ArgumentParser) -> None:
-    from curation.relevance.specs import OFFLINE_ENCODER
+    from encoders.registry import OFFLINE_ENCODER
 
     if not any(a.dest == "encoder" for a in parser._actions):
         parser.add_argument("--encoder", default=OFFLINE_ENCODER, help="as for train")
@@ -89,7 +89,7 @@ def _add_feature_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
-    from curation.relevance.specs import OFFLINE_ENCODER
+    from encoders.registry import OFFLINE_ENCODER
 
     parser.add_argument(
         "--mode",

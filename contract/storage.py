@@ -5,7 +5,7 @@ photo checks, temporary files of imports) lives under one root derived from the 
 path, the same for the app and the CLI, never the process's working directory:
 
     <db folder>/<db stem>-files/      (or $WORKBENCH_STORAGE / --storage)
-        cache/                        models/, text-features/, text-embeddings/, image features
+        cache/                        models/, text-features/ (every text vector), image features
         relevance/                    training run folders
         heads/                        added-class heads (per database: two databases in one
                                       folder never share or delete each other's)
@@ -36,6 +36,9 @@ STORAGE_ENV_VAR = "WORKBENCH_STORAGE"
 # `data/workbench.duckdb`), with only these folders in it.
 LEGACY_CACHE_NAME = ".cache"
 LEGACY_CACHE_FOLDERS = frozenset({"models", "text-features", "text-embeddings", "embeddings"})
+# The one text-vector cache (`encoders.cache`) inside the cache folder. Older versions also
+# kept class-text embeddings in text-embeddings/, which is no longer read (rebuilt here once).
+TEXT_FEATURES_FOLDER = "text-features"
 
 
 class OutputFolderError(ValueError):
@@ -56,12 +59,13 @@ class Storage:
 
     @property
     def cache(self) -> Path:
-        """Rebuildable caches: models/, text-features/, text-embeddings/, image features."""
+        """Rebuildable caches: models/, text-features/ (the one text-vector cache: relevance
+        features, caption search, class-text embeddings), image features."""
         return self.cache_override or self.root / "cache"
 
     @property
     def text_features(self) -> Path:
-        return self.cache / "text-features"
+        return self.cache / TEXT_FEATURES_FOLDER
 
     @property
     def relevance(self) -> Path:

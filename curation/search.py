@@ -25,16 +25,13 @@ from contract.progress import Progress, no_progress
 from contract.specs import JsonSpec
 from curation.relevance.dataset import compute_caption_texts
 from curation.relevance.decisions import list_filtered_caption_ids
-from curation.relevance.features import (
-    compute_text_features,
-    compute_text_key,
-    load_text_features,
-    open_text_feature_store,
-)
-from curation.relevance.specs import OFFLINE_ENCODER, CaptionFilter
+from curation.relevance.specs import CaptionFilter
 from db import explore as explore_db
 from db import relevance as relevance_db
 from db.storage import get_storage
+from encoders.cache import compute_text_key, load_text_features, open_text_feature_store
+from encoders.pooling import compute_text_features
+from encoders.registry import OFFLINE_ENCODER
 
 MAX_QUERY_CHARS = 2000
 DEFAULT_TOP_K = 50
@@ -179,8 +176,7 @@ def get_feature_store_state(encoder_key: str, *, cache_dir: str | Path):
 
 def load_query_encoder(encoder_name: str = OFFLINE_ENCODER):
     """(encoder on the CPU, tokenizer, encoder key): what encodes queries like the captions."""
-    from curation.relevance.features import compute_encoder_key
-    from curation.relevance.model import load_encoder
+    from encoders.loading import compute_encoder_key, load_encoder
 
     encoder, tokenizer = load_encoder(encoder_name)
     return encoder, tokenizer, compute_encoder_key(encoder_name, encoder)
@@ -267,8 +263,7 @@ def run_compute_caption_features(
         The feature report (n_texts, n_unique, n_new, n_cached, encode_seconds, encoder_key).
     """
     from contract.devices import resolve_device
-    from curation.relevance.features import compute_encoder_key
-    from curation.relevance.model import load_encoder
+    from encoders.loading import compute_encoder_key, load_encoder
 
     if not isinstance(spec, CaptionFeatureSpec):
         raise ValueError(f"spec must be a CaptionFeatureSpec, got {type(spec).__name__}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from contract.specs import JsonSpec
-from curation.relevance.specs import OFFLINE_ENCODER
+from encoders.registry import OFFLINE_ENCODER
 from scale.specs import ActorPoolSpec, check_engine_fields
 
 # The sentence encoder of the embedding distance (any Hugging Face encoder by name or path).

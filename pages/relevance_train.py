@@ -15,7 +15,6 @@ import streamlit as st
 from contract.devices import resolve_device
 from curation.relevance.checkpoint import make_run_dir
 from curation.relevance.dataset import build_relevance_dataset
-from curation.relevance.model import list_encoder_aliases
 from curation.relevance.runs import list_run_folders
 from curation.relevance.specs import (
     DatasetSpec,
@@ -27,6 +26,7 @@ from curation.relevance.specs import (
 )
 from db import relevance as relevance_db
 from db.storage import get_storage
+from encoders.registry import list_encoder_aliases
 from ui import plain
 from ui.relevance_figures import make_training_figure
 from ui.resources import get_cursor, start_job

@@ -11,7 +11,7 @@ progress callable raises (a cancelled job), the dataset's execution is shut down
 the actors, and the exception goes on to the caller.
 
 The factory and encoder contract (see `VectorEncoder`) is what the image embedding
-(`extension.images.store`) and caption feature (`curation.relevance.features`) jobs provide;
+(`extension.images.store`) and text-vector (`encoders.ray`) jobs provide;
 both are shipped to the workers by pickling, so the workbench must be installed there.
 """
 

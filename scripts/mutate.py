@@ -49,6 +49,7 @@ DSC = "tests/unit/test_descriptions.py::"
 REV = "tests/unit/test_relevance_review.py::"
 JOB = "tests/unit/test_jobs.py::"
 PLN = "tests/unit/test_plain.py::"
+ENC = "tests/unit/test_encoders.py::"
 
 
 @dataclass(frozen=True)
@@ -311,6 +312,21 @@ MUTATIONS: tuple[Mutation, ...] = (
         "(fold_of.get(int(c), frozen.MEAN_HEAD) for c in caption_ids)",
         "(frozen.MEAN_HEAD for c in caption_ids)",
         (FRZ + "test_frozen_scores_are_out_of_sample_with_a_suggested_class",),
+    ),
+    # The one text-vector cache: keys, and one cache for relevance features and embeddings.
+    Mutation(
+        "text-key-ignores-max-length",
+        "encoders/cache.py",
+        'hash_bytes(f"{int(max_length)}\\n{text}".encode())',
+        'hash_bytes(f"\\n{text}".encode())',
+        (FRZ + "test_features_are_computed_once_per_encoder_weights_max_length_and_text",),
+    ),
+    Mutation(
+        "embeddings-in-a-cache-of-their-own",
+        "encoders/text_encoder.py",
+        "folder = resolve_cache_dir(cache_dir) / TEXT_FEATURES_FOLDER",
+        'folder = resolve_cache_dir(cache_dir) / "text-embeddings"',
+        (ENC + "test_relevance_features_then_embeddings_encode_each_text_once",),
     ),
     # Ingest validation.
     Mutation(

@@ -97,16 +97,19 @@ def get_donors(con, model: ModelSpec):
     job = job_db.get_job(con, job_id) if job_id is not None else None
     job_state = f"{job_id}:{job['status']}" if job else None
     ready = _embeddings_ready(int(build["build_id"]), job_state)
-    if not ready and state == "current" and not _embedded_since(job, build):
+    if not ready and state == "current" and not _embedded_since(job, build, get_text_encoder().key):
         start_job_once("text-embeddings", TextEmbeddingSpec().to_dict())
     return _load_donors(model.to_json(), int(build["build_id"]), ready), state
 
 
-def _embedded_since(job: dict | None, build: dict) -> bool:
-    """Whether an embedding job succeeded after this statistics build was made: then the
-    texts were embedded and another job would only repeat it (a page must never requeue a
-    job in a loop, whatever it reads wrong; the Jobs page and `workbench text-embeddings`
-    can still run one)."""
+def _embedded_since(job: dict | None, build: dict, encoder_key: str) -> bool:
+    """Whether an embedding job succeeded after this statistics build was made, into the
+    cache this encoder reads: then the texts were embedded and another job would only repeat
+    it (a page must never requeue a job in a loop, whatever it reads wrong; the Jobs page and
+    `workbench text-embeddings` can still run one). A job of older versions wrote another
+    cache (text-embeddings/, another key), so its texts are embedded again, once."""
     if not job or job["status"] != "succeeded" or build.get("built_at") is None:
+        return False
+    if (job.get("result") or {}).get("encoder_key", encoder_key) != encoder_key:
         return False
     return job["created_at"] >= build["built_at"]

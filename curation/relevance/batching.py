@@ -1,7 +1,7 @@
-"""Length-bucketed batches with dynamic padding, and batched inference over captions alone.
+"""Token counts and batched inference of the relevance model over captions alone.
 
-Sorting by length inside large shuffled chunks keeps padding small while batches stay random
-from epoch to epoch (the usual "bucket iterator").
+Tokenization and length-bucketed batches (`compute_length_buckets`, `tokenize_texts`) live in
+`encoders.batching`, shared with every text encoder pass.
 """
 
 from __future__ import annotations
@@ -10,44 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-BUCKET_CHUNK_BATCHES = 50
-
-
-def compute_length_buckets(
-    lengths: np.ndarray, *, batch_size: int, rng: np.random.Generator | None = None
-) -> list[np.ndarray]:
-    """Split positions 0..N-1 into batches of similar length.
-
-    Args:
-        lengths: (N,) token counts.
-        rng: shuffles items before chunking and batches afterwards; None = sorted, in order
-            (inference).
-
-    Returns:
-        Batches of positions; together they cover every position once.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    n = len(lengths)
-    if rng is None:
-        order = np.argsort(lengths, kind="stable")
-        return [order[i : i + batch_size] for i in range(0, n, batch_size)]
-    order = rng.permutation(n)
-    chunk = batch_size * BUCKET_CHUNK_BATCHES
-    batches = []
-    for start in range(0, n, chunk):
-        part = order[start : start + chunk]
-        part = part[np.argsort(lengths[part], kind="stable")]
-        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def tokenize_texts(tokenizer, texts: list[str], *, max_length: int) -> dict:
-    """PyTorch encodings of `texts` (B,), truncated to `max_length` tokens and padded to the
-    longest: input_ids and attention_mask, each (B, T) with T <= max_length."""
-    return tokenizer(
-        texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt"
-    )
+from encoders.batching import compute_length_buckets, tokenize_texts
 
 
 def compute_token_lengths(tokenizer, texts: list[str], *, chunk: int = 4096) -> np.ndarray:

@@ -1,256 +1,27 @@
-"""Frozen-encoder text features: computed once per (encoder weights, max_length, text), cached.
+"""Frozen-encoder features of a relevance dataset (captions and class sentences), from the
+one text-vector cache (`encoders.cache`): computed once per (encoder weights, max_length,
+text), whoever asks first (a relevance run, the caption search, the class-text embeddings).
 
-The encoder pass is a pure function over a list of texts (`compute_text_features`), separate
-from the caching loop (`load_text_features`), so a batch engine (a Ray actor) can call the
-same function and write the same store. Layout of the cache::
-
-    <cache_dir>/<encoder key>/shard-<id>.safetensors    (contract.vectors.VectorStore)
-
-- encoder key = `compute_encoder_key(name, model)`: a slug of the encoder name plus the first
-  16 hex digits of the sha256 of its weights' tensors (`contract.files.hash_tensors`), so
-  another encoder, or other weights under the same name, never hit;
-- text key = `compute_text_key(text, max_length=...)`: sha256 of "<max_length>\\n<text>";
-- features: (N, D) float32 mean-pooled last hidden states over the non-padding tokens of
-  each text alone, truncated to max_length tokens (special tokens included).
-
-Texts are processed in chunks (one shard each), so an interrupted pass loses at most one
-chunk and a re-run continues where it stopped. torch/transformers are imported lazily.
+The cache, its keys, its local and Ray engines and the pure encoder pass moved to
+`encoders/`; their names are re-exported here for callers of the old module.
 """
 
 from __future__ import annotations
 
-import re
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from contract.files import hash_bytes, hash_tensors
 from contract.progress import Progress, no_progress
-from contract.vectors import VectorStore
 from db.storage import get_storage
-
-_KEY_ATTR = "_workbench_encoder_key"
-
-
-@dataclass(frozen=True)
-class FeatureReport:
-    """What `load_text_features` did: unique texts, how many were encoded now / found cached,
-    the seconds spent encoding, the encoder key (the cache folder) and the engine that
-    encoded the new ones."""
-
-    n_texts: int
-    n_unique: int
-    n_new: int
-    n_cached: int
-    encode_seconds: float
-    encoder_key: str
-    engine: str = "local"
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
-def compute_text_key(text: str, *, max_length: int) -> str:
-    """The cache key of one text's features: sha256 of max_length and the text."""
-    return hash_bytes(f"{int(max_length)}\n{text}".encode())
-
-
-def compute_encoder_key(encoder_name: str, model) -> str:
-    """`<slug of the name>-<16 hex of the weights' hash>`; computed once per model object."""
-    cached = getattr(model, _KEY_ATTR, None)
-    if cached is not None:
-        return cached
-    slug = re.sub(r"[^a-z0-9]+", "-", Path(str(encoder_name)).name.lower()).strip("-")[:40]
-    key = f"{slug or 'encoder'}-{hash_tensors(model.state_dict().items())[:16]}"
-    setattr(model, _KEY_ATTR, key)
-    return key
-
-
-def open_text_feature_store(encoder_key: str, *, cache_dir: str | Path) -> VectorStore:
-    """The text features of one encoder: `<cache_dir>/<encoder_key>/` (`cache_dir`: the storage
-    root's text-features/ folder, `db.storage.get_storage(con).text_features`, or a given one)."""
-    return VectorStore(Path(cache_dir) / encoder_key, name=encoder_key)
-
-
-def compute_text_features(
-    encoder,
-    tokenizer,
-    texts: Sequence[str],
-    *,
-    batch_size: int = 64,
-    max_length: int = 128,
-    device: str = "cpu",
-    on_batch=None,
-) -> np.ndarray:
-    """Mean-pooled encoder features of each text alone (pure: no cache, no database), fp32.
-
-    Texts are batched by length (little padding) and returned in input order.
-
-    Args:
-        encoder: a transformers encoder (e.g. `load_encoder(name)[0]`), on `device`.
-        texts: (N,) strings.
-        on_batch: called with the number of texts done after each batch (a job's progress,
-            so a cancel acts within one batch, not one shard).
-
-    Returns:
-        (N, D) float32 features.
-    """
-    import torch
-
-    from curation.relevance.batching import compute_length_buckets, tokenize_texts
-    from curation.relevance.model import compute_mean_pooling
-
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    n, dim = len(texts), int(encoder.config.hidden_size)
-    out = np.zeros((n, dim), dtype=np.float32)
-    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=n)
-    encoder.eval()
-    done = 0
-    with torch.inference_mode():
-        for rows in compute_length_buckets(lengths, batch_size=batch_size):
-            enc = tokenize_texts(tokenizer, [texts[r] for r in rows], max_length=max_length)
-            mask = enc["attention_mask"].to(device)
-            hidden = encoder(input_ids=enc["input_ids"].to(device), attention_mask=mask)[0]
-            out[rows] = compute_mean_pooling(hidden.float(), mask).cpu().numpy()  # (B, D)
-            done += len(rows)
-            if on_batch is not None:
-                on_batch(done)
-    return out
-
-
-def load_text_features(
-    encoder,
-    tokenizer,
-    texts: Sequence[str],
-    *,
-    encoder_key: str,
-    max_length: int = 128,
-    batch_size: int = 64,
-    device: str = "cpu",
-    cache_dir: str | Path,
-    chunk_size: int = 2048,
-    progress: Progress | None = None,
-    engine: str = "local",
-    ray_address: str = "",
-    ray_pool=None,
-) -> tuple[np.ndarray, FeatureReport]:
-    """Features of `texts`, encoding only what the cache lacks (one shard per chunk).
-
-    Args:
-        engine: 'local' (this process) or 'ray': chunks encoded by a pool of Ray actors
-            (`scale.batch.run_vector_job`; `device` is then the actors' 'auto' | 'cpu' |
-            'cuda'), writing the same shards under the same keys.
-        ray_address, ray_pool: where and on how many actors (`scale.specs`).
-
-    Returns:
-        ((N, D) float32 features in input order, the report).
-    """
-    progress = progress or no_progress
-    store = open_text_feature_store(encoder_key, cache_dir=cache_dir)
-    keys = [compute_text_key(t, max_length=max_length) for t in texts]
-    unique = dict(zip(keys, texts, strict=True))  # key -> text, first occurrence order
-    known = store.known()
-    todo = [k for k in unique if k not in known]
-    started = time.perf_counter()
-    if engine == "ray":
-        factory = RayTextEncoder(encoder, tokenizer, batch_size=batch_size, max_length=max_length)
-        _encode_on_ray(
-            factory, todo, unique, store, device, chunk_size, ray_address, ray_pool, progress
-        )
-    else:
-        for start in range(0, len(todo), chunk_size):
-            chunk = todo[start : start + chunk_size]
-
-            def _report(n: int, start: int = start) -> None:
-                done = start + n
-                rate = done / max(time.perf_counter() - started, 1e-9)
-                eta = (len(todo) - done) / max(rate, 1e-9)
-                progress(
-                    done / len(todo),
-                    f"encoded {done:,} of {len(todo):,} new texts ({rate:,.0f}/s, "
-                    f"about {eta / 60:,.1f} min left)",
-                )
-
-            vectors = compute_text_features(
-                encoder,
-                tokenizer,
-                [unique[k] for k in chunk],
-                batch_size=batch_size,
-                max_length=max_length,
-                device=device,
-                on_batch=_report,
-            )
-            _write_shard(store, chunk, vectors)
-    seconds = time.perf_counter() - started
-    features = store.get(keys).numpy() if keys else np.zeros((0, 0), np.float32)
-    report = FeatureReport(
-        len(texts), len(unique), len(todo), len(unique) - len(todo), seconds, encoder_key, engine
-    )
-    return features.astype(np.float32, copy=False), report
-
-
-def _write_shard(store: VectorStore, keys: list[str], vectors: np.ndarray) -> None:
-    import torch
-
-    store.write_shard(keys, torch.from_numpy(vectors))
-
-
-def _encode_on_ray(factory, todo, unique, store, device, chunk_size, address, pool, progress):
-    """The texts of `todo` keys encoded by Ray actors into `store` (one shard per chunk)."""
-    from scale.batch import run_vector_job
-
-    rows = [{"index": i, "key": key, "text": unique[key]} for i, key in enumerate(todo)]
-    result = run_vector_job(
-        rows,
-        factory,
-        store.folder,
-        address=address,
-        pool=pool,
-        device=device,
-        rows_per_batch=chunk_size,
-        progress=progress,
-        unit="texts",
-    )
-    if result.errors:
-        raise RuntimeError(
-            f"{len(result.errors)} texts failed on Ray: {result.errors[min(result.errors)]}"
-        )
-    store.reload()  # the actors wrote shards this object has not read
-
-
-class RayTextEncoder:
-    """`compute_text_features` as a `scale.batch.EncoderFactory`: pickled with the encoder
-    (on the CPU) and tokenizer to every Ray actor, which calls it once."""
-
-    def __init__(self, encoder, tokenizer, *, batch_size: int, max_length: int):
-        import copy
-
-        on_cpu = all(p.device.type == "cpu" for p in encoder.parameters())
-        self.encoder = encoder if on_cpu else copy.deepcopy(encoder).cpu()
-        self.tokenizer, self.batch_size, self.max_length = tokenizer, batch_size, max_length
-
-    def __call__(self, device: str, threads: int):
-        import torch
-
-        torch.set_num_threads(threads)
-        encoder = self.encoder.to(device)
-
-        def encode(batch: dict) -> dict:
-            features = compute_text_features(
-                encoder,
-                self.tokenizer,
-                [str(t) for t in batch["text"]],
-                batch_size=self.batch_size,
-                max_length=self.max_length,
-                device=device,
-            )
-            return {"key": batch["key"], "error": [""] * len(features), "features": features}
-
-        return encode
+from encoders.cache import FeatureReport as FeatureReport
+from encoders.cache import compute_text_key as compute_text_key
+from encoders.cache import load_text_features
+from encoders.cache import open_text_feature_store as open_text_feature_store
+from encoders.loading import compute_encoder_key
+from encoders.pooling import compute_text_features as compute_text_features
+from encoders.ray import RayTextEncoder as RayTextEncoder
 
 
 @dataclass(frozen=True)
@@ -320,8 +91,8 @@ def run_compute_relevance_features(con, spec, progress: Progress | None = None) 
     """
     from contract.devices import resolve_device
     from curation.relevance.dataset import build_relevance_dataset
-    from curation.relevance.model import load_encoder
     from curation.relevance.specs import FeatureSpec
+    from encoders.loading import load_encoder
 
     if not isinstance(spec, FeatureSpec):
         raise ValueError(f"spec must be a FeatureSpec, got {type(spec).__name__}")

@@ -28,16 +28,13 @@ from curation.relevance import checkpoint as ckpt
 from curation.relevance import frozen
 from curation.relevance.batching import compute_special_token_count, compute_token_lengths
 from curation.relevance.dataset import RelevanceDataset
-from curation.relevance.features import (
-    compute_dataset_features,
-    compute_encoder_key,
-    load_text_features,
-)
-from curation.relevance.model import load_encoder
+from curation.relevance.features import compute_dataset_features
 from curation.relevance.runs import start_or_resume_run
 from curation.relevance.specs import TrainSpec
 from db import relevance as relevance_db
 from db.storage import get_storage
+from encoders.cache import load_text_features
+from encoders.loading import compute_encoder_key, load_encoder
 
 FEATURE_SHARE = 0.6  # of the job's progress bar, while features are computed
 
@@ -213,7 +210,7 @@ def score_frozen_records(
         cache_dir: the storage root's text-features/ folder (the run's own `cache_dir`
             setting wins when it has one).
         engine, ray_address, ray_pool: where missing caption features are computed
-            (`features.load_text_features`).
+            (`encoders.cache.load_text_features`).
         keep_probs: also return `probs`, the (N, C) out-of-sample sigmoid outputs (for
             `issues.py`).
 

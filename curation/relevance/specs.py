@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from contract.devices import check_device_name
 from contract.specs import JsonSpec, check_choice
+from encoders.registry import OFFLINE_ENCODER
 from scale.specs import ActorPoolSpec, check_engine_fields
 
-OFFLINE_ENCODER = "offline:all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # 'auto' = frozen on a CPU (minutes for every class), finetune on CUDA (the paper's training).
 MODES = ("auto", "frozen", "finetune")

@@ -25,7 +25,6 @@ from contract.progress import Progress, no_progress
 from curation.relevance import checkpoint as ckpt
 from curation.relevance.batching import (
     compute_caption_outputs,
-    compute_length_buckets,
     compute_special_token_count,
     compute_token_lengths,
 )
@@ -35,14 +34,12 @@ from curation.relevance.dataset import (
     compute_training_pairs,
 )
 from curation.relevance.frozen_run import train_frozen_relevance_model
-from curation.relevance.model import (
-    compute_amp_dtype,
-    create_relevance_model,
-    load_encoder,
-)
+from curation.relevance.model import compute_amp_dtype, create_relevance_model
 from curation.relevance.runs import start_or_resume_run
 from curation.relevance.specs import TrainSpec, resolve_mode
 from db import relevance as relevance_db
+from encoders.batching import compute_length_buckets
+from encoders.loading import load_encoder
 
 
 @dataclass

@@ -15,6 +15,7 @@ import duckdb
 import torch
 
 from db import classes as class_db
+from encoders.text_encoder import TextEncoder
 from extension.models import Head
 from extension.synthesis.calibration import CalibrationImages, compute_calibrated
 from extension.synthesis.methods import SynthesisInputs, complete_spec, compute_rows
@@ -26,7 +27,6 @@ from extension.text.distances import (
 )
 from extension.text.embedding import (
     ClassEmbeddings,
-    TextEncoder,
     compute_pooled_vector,
     load_class_embeddings,
 )
@@ -91,7 +91,7 @@ def load_donors_for_methods(
     embedding features (it embeds the class texts its cache lacks)."""
     encoder = None
     if any("embedding" in m.features.split("+") for m in methods):
-        from extension.text.embedding import load_text_encoder
+        from encoders.text_encoder import load_text_encoder
 
         encoder = load_text_encoder(text_encoder, cache_dir=cache_dir, device=device)
     return load_donors(con, base.head, list(base.class_wnids), text_encoder=encoder)

@@ -1,12 +1,12 @@
 """Sentence embeddings of class texts: the third distance beside the paper's two.
 
-A `TextEncoder` wraps any Hugging Face encoder (offline default: the installed
-all-MiniLM-L6-v2, alias `offline:all-MiniLM-L6-v2`; a local folder or a hub name already in
-the local cache otherwise), mean-pools its token states over real tokens and normalizes, as
-sentence-transformers does for MiniLM. Every text's vector is cached in a
-`contract.vectors.VectorStore` under `<cache>/text-embeddings/<encoder key>/`, keyed by
-sha256 of (encoder key, text), so a text is embedded once per encoder, whoever asks first.
-The encoder key hashes the weights, the tokenizer and the pooling, never just the name.
+A `encoders.text_encoder.TextEncoder` (offline default: the installed all-MiniLM-L6-v2, alias
+`offline:all-MiniLM-L6-v2`; a local folder or a hub name already in the local cache otherwise)
+mean-pools its token states over real tokens and normalizes, as sentence-transformers does
+for MiniLM. Every text's vector comes from the one text-vector cache (`encoders.cache`, the
+storage root's text-features/), keyed by encoder (name + weights hash), max_length and text,
+so a text is encoded once per encoder, whoever asks first: the relevance features, the
+caption search or these embeddings.
 
 A class's vector (`ClassEmbeddings`) is the normalized mean of its texts' unit vectors, with
 the active description weighted like all the captions together (`DESCRIPTION_WEIGHT`):
@@ -18,145 +18,33 @@ load what is cached (`load_class_embeddings(..., embed_missing=False)`).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import torch
 
-from contract.files import hash_bytes, hash_tensors
 from contract.progress import Progress, no_progress
-from contract.storage import resolve_cache_dir
-from contract.vectors import VectorStore
-from curation.relevance.batching import tokenize_texts
-from curation.relevance.model import compute_mean_pooling, load_encoder
 from db import text_stats as stats_db
 from db.storage import get_storage
-from extension.specs import DEFAULT_TEXT_ENCODER, TextEmbeddingSpec
+from encoders.text_encoder import TextEncoder, load_text_encoder
+from extension.specs import TextEmbeddingSpec
 
 # A class vector: (1 - w) * mean of its caption vectors + w * its description vector. 0.5
 # was chosen on Tiny-ImageNet (benchmarks/bench_loo.py embedding study), never on the
 # full-size photo sets.
 DESCRIPTION_WEIGHT = 0.5
-_SHARD_TEXTS = 4096
-
-
-@dataclass
-class TextEncoder:
-    """A sentence encoder with a content-keyed vector cache.
-
-    Attributes:
-        name: what the user asked for (alias, local path or hub name).
-        key: id of the exact weights, tokenizer and pooling (cache folder name).
-        store: the cache of this encoder's text vectors.
-        model, tokenizer: the loaded transformers objects (CPU or `device`).
-        device: where batches run.
-        max_length: longest input in tokens (longer texts are truncated).
-        batch_size: texts per forward pass.
-    """
-
-    name: str
-    key: str
-    store: VectorStore
-    model: object = field(repr=False)
-    tokenizer: object = field(repr=False)
-    device: str = "cpu"
-    max_length: int = 128
-    batch_size: int = 64
-
-    def digests(self, texts: list[str]) -> list[str]:
-        """(N,) cache keys: sha256 of (encoder key, text)."""
-        return [compute_text_digest(self.key, t) for t in texts]
-
-    def embed(
-        self, texts: list[str], progress: Progress | None = None, *, cache: bool = True
-    ) -> torch.Tensor:
-        """(N, E) float32 unit vectors of the texts, embedding only what the cache lacks.
-
-        Args:
-            cache: store what was embedded (class texts); False: read the cache but never
-                write to it (a page's free text, which would leave a shard per keystroke).
-        """
-        progress = progress or no_progress
-        digests = self.digests(texts)
-        known = self.store.known()
-        todo = sorted({d: t for d, t in zip(digests, texts, strict=True) if d not in known}.items())
-        if not texts:
-            return torch.zeros(0, self.dimension)
-        if not cache:
-            vectors = self._compute([t for _, t in todo]) if todo else []
-            found = dict(zip((d for d, _ in todo), vectors, strict=True))
-            cached = [d for d in digests if d not in found]
-            found.update(zip(cached, self.store.get(cached) if cached else [], strict=True))
-            return torch.stack([found[d] for d in digests])
-        if todo:
-            progress(0.0, f"embedding {len(todo):,} new texts (of {len(texts):,})")
-        for start in range(0, len(todo), _SHARD_TEXTS):
-            chunk = todo[start : start + _SHARD_TEXTS]
-
-            def _batch_done(n: int, start: int = start) -> None:  # a cancel acts per batch
-                progress((start + n) / len(todo), f"embedded {start + n:,} of {len(todo):,}")
-
-            vectors = self._compute([t for _, t in chunk], on_batch=_batch_done)
-            self.store.write_shard([d for d, _ in chunk], vectors)
-            done = start + len(chunk)
-            progress(done / len(todo), f"embedded {done:,} of {len(todo):,} new texts")
-        return self.store.get(digests)
-
-    @property
-    def dimension(self) -> int:
-        return int(self.model.config.hidden_size)
-
-    @torch.no_grad()
-    def _compute(self, texts: list[str], on_batch=None) -> torch.Tensor:
-        """(N, E) unit vectors, batches of similar length (less padding).
-
-        Args:
-            on_batch: called with the number of texts done after each batch (a job's
-                progress, so a cancel acts within one batch, not one shard).
-        """
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = torch.zeros(len(texts), self.dimension)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            batch = tokenize_texts(
-                self.tokenizer, [texts[i] for i in idx], max_length=self.max_length
-            ).to(self.device)
-            hidden = self.model(**batch).last_hidden_state  # (B, T, E)
-            pooled = compute_mean_pooling(hidden, batch["attention_mask"]).float().cpu()
-            out[idx] = torch.nn.functional.normalize(pooled, dim=1)
-            if on_batch is not None:
-                on_batch(start + len(idx))
-        return out
-
-
-def compute_text_digest(encoder_key: str, text: str) -> str:
-    """Hex sha256 of (encoder key, text): the cache key of one text's vector."""
-    return hash_bytes(encoder_key.encode("utf-8") + b"\x00" + text.encode("utf-8"))
-
-
-def load_text_encoder(
-    encoder: str = DEFAULT_TEXT_ENCODER,
-    *,
-    cache_dir: Path | None = None,
-    device: str = "cpu",
-    max_length: int = 128,
-    batch_size: int = 64,
-) -> TextEncoder:
-    """Load an encoder (offline: a local folder, an alias, or the local Hugging Face cache).
-
-    Raises:
-        ValueError: the encoder is not available offline (the message says how to get it).
-    """
-    model, tokenizer = load_encoder(encoder)
-    model = model.to(device).eval()
-    tokenizer_json = tokenizer.backend_tokenizer.to_str() if tokenizer.is_fast else ""
-    digest = hash_bytes(
-        (hash_tensors(model.state_dict().items()) + tokenizer_json + f"|mean|{max_length}").encode()
-    )
-    key = f"{type(model).__name__.lower()}-{digest[:16]}"
-    store = VectorStore(resolve_cache_dir(cache_dir) / "text-embeddings" / key, name=key)
-    return TextEncoder(encoder, key, store, model, tokenizer, device, max_length, batch_size)
+# `TextEncoder` and `load_text_encoder` live in `encoders.text_encoder`; named here for callers.
+__all__ = [
+    "DESCRIPTION_WEIGHT",
+    "ClassEmbeddings",
+    "TextEncoder",
+    "compute_pooled_vector",
+    "get_class_embedding_state",
+    "load_class_embeddings",
+    "load_text_encoder",
+    "run_embed_class_texts",
+]
 
 
 @dataclass(frozen=True)

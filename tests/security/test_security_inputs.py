@@ -203,8 +203,8 @@ def test_an_encoder_whose_weights_are_a_code_running_pickle_is_one_line(tmp_path
     import os
     import pickle
 
-    from curation.relevance.model import EncoderNotAvailableError, load_encoder
     from curation.relevance.tiny import build_tiny_encoder
+    from encoders.loading import EncoderNotAvailableError, load_encoder
 
     folder = build_tiny_encoder(tmp_path / "enc", ["a cat on a mat", "a dog"] * 20, vocab_size=300)
     canary = tmp_path / "canary"

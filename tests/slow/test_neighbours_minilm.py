@@ -7,11 +7,11 @@ import pytest
 
 from curation.catalog import seed_imagenet1k
 from curation.demo import DEFAULT_DESCRIPTION_ORDER, DEMO_ACTOR
+from encoders.text_encoder import load_text_encoder
 from extension.models import load_base_classifier
 from extension.specs import ModelSpec
 from extension.synthesis.donors import load_donors
 from extension.synthesis.neighbours import compute_preview
-from extension.text.embedding import load_text_encoder
 from extension.text.store import ensure_text_stats
 
 pytestmark = pytest.mark.slow

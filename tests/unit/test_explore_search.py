@@ -30,8 +30,7 @@ from tests.relevance_helpers import (  # noqa: F401 (fixtures)
 
 @pytest.fixture(scope="module")
 def tiny(tiny_encoder_dir):  # noqa: F811
-    from curation.relevance.features import compute_encoder_key
-    from curation.relevance.model import load_encoder
+    from encoders.loading import compute_encoder_key, load_encoder
 
     encoder, tokenizer = load_encoder(str(tiny_encoder_dir))
     return encoder, tokenizer, compute_encoder_key(str(tiny_encoder_dir), encoder)

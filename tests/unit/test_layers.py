@@ -27,7 +27,7 @@ def _imports(tree: ast.AST, *, top_level_only: bool) -> set[str]:
 def test_streamlit_only_in_app_pages_ui():
     offenders = [
         str(p.relative_to(ROOT))
-        for p in _python_files("curation", "extension", "db", "jobs", "cli")
+        for p in _python_files("curation", "extension", "encoders", "db", "jobs", "cli")
         if "streamlit" in _imports(ast.parse(p.read_text()), top_level_only=False)
     ]
     assert offenders == []
@@ -36,26 +36,38 @@ def test_streamlit_only_in_app_pages_ui():
 def test_no_heavy_ml_import_at_top_level_of_db_and_curation():
     offenders = [
         str(p.relative_to(ROOT))
-        for p in _python_files("db", "curation", "jobs", "scale")
+        for p in _python_files("db", "curation", "jobs", "scale", "encoders")
         if _imports(ast.parse(p.read_text()), top_level_only=True) & (HEAVY | {"ray"})
     ]
     assert offenders == []
 
 
 def test_library_layers_do_not_import_ui_or_pages_or_jobs():
-    for path in _python_files("curation", "extension", "db"):
+    for path in _python_files("curation", "extension", "db", "encoders"):
         imported = _imports(ast.parse(path.read_text()), top_level_only=False)
         assert not imported & {"ui", "pages", "app", "jobs", "cli"}, path
 
 
 def test_sql_lives_in_db_only():
-    for path in _python_files("curation", "extension", "ui", "pages", "jobs", "cli"):
+    for path in _python_files("curation", "extension", "encoders", "ui", "pages", "jobs", "cli"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in {"execute", "sql"}:
                 raise AssertionError(f"{path.relative_to(ROOT)}:{node.lineno} runs SQL outside db/")
 
 
-PROJECT = {"app", "pages", "ui", "curation", "extension", "db", "jobs", "cli", "contract", "scale"}
+PROJECT = {
+    "app",
+    "pages",
+    "ui",
+    "curation",
+    "extension",
+    "encoders",
+    "db",
+    "jobs",
+    "cli",
+    "contract",
+    "scale",
+}
 
 
 def _project_imports(folder: str) -> dict[str, set[str]]:
@@ -80,6 +92,26 @@ def test_scale_imports_only_contract():
         if i - {"scale", "contract"}
     }
     assert offenders == {}
+
+
+def test_encoders_import_only_contract_and_scale():
+    """`encoders` (text encoders and the one text-vector cache) sits below both curation and
+    extension, so it knows neither (nor ui/pages/db/jobs/cli); `scale` only for Ray."""
+    allowed = {"encoders", "contract", "scale"}
+    offenders = {p: i - allowed for p, i in _project_imports("encoders").items() if i - allowed}
+    assert offenders == {}
+    assert _project_imports("encoders")  # the package exists and was scanned
+
+
+def test_extension_reaches_encoders_not_relevance_internals():
+    """The class-text embeddings use `encoders`, never the relevance model's modules."""
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in _python_files("extension")
+        for node in ast.walk(ast.parse(p.read_text()))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("curation.relevance")
+    ]
+    assert offenders == []
 
 
 def test_db_imports_only_db_and_contract():
@@ -150,7 +182,7 @@ def _find_import_circle(graph: dict[str, set[str]]) -> list[str]:
 def test_no_import_circle_between_library_modules():
     """No two modules import each other, directly or through others, even lazily inside a
     function (e.g. relevance `train` and `frozen_run` share `runs` instead)."""
-    paths = _python_files("curation", "extension", "db", "jobs", "contract", "scale")
+    paths = _python_files("curation", "extension", "encoders", "db", "jobs", "contract", "scale")
     modules = {_module_name(p): p for p in paths}
     graph = {
         name: {

@@ -14,17 +14,14 @@ import tests.relevance_helpers as helpers
 from curation.relevance import frozen
 from curation.relevance.checkpoint import CheckpointMismatchError, load_run_meta, save_run_meta
 from curation.relevance.dataset import compute_caption_texts
-from curation.relevance.features import (
-    compute_encoder_key,
-    compute_text_features,
-    load_text_features,
-)
-from curation.relevance.model import load_encoder
 from curation.relevance.score import run_score_relevance
 from curation.relevance.specs import FrozenHeadSpec, ScoringSpec, TrainSpec
 from curation.relevance.train import run_train_relevance
 from db import relevance as relevance_db
 from db import relevance_scores as scores_db
+from encoders.cache import load_text_features
+from encoders.loading import compute_encoder_key, load_encoder
+from encoders.pooling import compute_text_features
 from tests.relevance_helpers import fill_relevance_db, insert_caption
 
 tiny_encoder_dir = helpers.tiny_encoder_dir  # fixtures

@@ -8,12 +8,9 @@ import torch
 
 import tests.relevance_helpers as helpers
 from curation.relevance import checkpoint as ckpt
-from curation.relevance.model import (
-    EncoderNotAvailableError,
-    compute_mean_pooling,
-    create_relevance_model,
-    load_encoder,
-)
+from curation.relevance.model import create_relevance_model
+from encoders.loading import EncoderNotAvailableError, load_encoder
+from encoders.pooling import compute_mean_pooling
 
 tiny_encoder_dir = helpers.tiny_encoder_dir  # fixtures
 torch_single_thread = helpers.torch_single_thread  # fixtures
@@ -104,7 +101,7 @@ def test_train_state_loads_with_weights_only(tmp_path, tiny_encoder_dir):
 
 @pytest.mark.slow
 def test_offline_minilm_encoder_forward():
-    from curation.relevance.specs import OFFLINE_ENCODER
+    from encoders.registry import OFFLINE_ENCODER
 
     encoder, tokenizer = load_encoder(OFFLINE_ENCODER)
     model = create_relevance_model(encoder, n_classes=3).eval()

@@ -113,9 +113,9 @@ def test_cli_ray_engine_stores_the_local_engines_features(ray_instance, photo_db
 
 
 def test_ray_engine_stores_the_local_engines_caption_features(ray_instance, tmp_path):
-    from curation.relevance.features import compute_encoder_key, load_text_features
-    from curation.relevance.model import load_encoder
     from curation.relevance.tiny import build_tiny_encoder
+    from encoders.cache import load_text_features
+    from encoders.loading import compute_encoder_key, load_encoder
 
     texts = [f"a {w} photo of a {c} number {i}" for i, (w, c) in enumerate(_WORDS * 3)]
     texts += texts[:4]  # texts met twice are encoded once
