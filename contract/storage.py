@@ -84,6 +84,11 @@ class Storage:
         return self.root / "uploads"
 
     @property
+    def imports(self) -> Path:
+        """Files a server admin puts here for the Captions page to import (no path typed)."""
+        return self.root / "imports"
+
+    @property
     def photo_checks(self) -> Path:
         return self.uploads / "photo-checks"
 

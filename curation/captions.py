@@ -180,6 +180,17 @@ def check_caption_file(path: str | Path, *, display_name: str | None = None) -> 
     return path
 
 
+def list_import_files(folder: Path) -> list[Path]:
+    """The caption files (*.json) lying directly in `folder` (the storage root's imports/),
+    sorted by name; a link that leads outside the folder is not offered."""
+    if not folder.is_dir():
+        return []
+    inside = folder.resolve()
+    return sorted(
+        path for path in folder.glob("*.json") if path.is_file() and path.resolve().parent == inside
+    )
+
+
 def ingest_caption_file(
     con: duckdb.DuckDBPyConnection,
     path: str | Path,

@@ -90,6 +90,17 @@ def get_latest_decision_event_id(con: duckdb.DuckDBPyConnection, caption_id: int
     )
 
 
+def get_latest_decision_event(con: duckdb.DuckDBPyConnection, caption_id: int) -> dict | None:
+    """The newest history event of a caption (event_id, actor, decision_after, reason_after),
+    or None."""
+    return fetch_dict(
+        con,
+        "SELECT event_id, actor, decision_after, reason_after FROM relevance_decision_events "
+        "WHERE caption_id = ? ORDER BY event_id DESC LIMIT 1",
+        [caption_id],
+    )
+
+
 def list_decision_events(
     con: duckdb.DuckDBPyConnection, *, caption_id: int | None = None, limit: int = 100
 ) -> pl.DataFrame:
@@ -177,6 +188,19 @@ def insert_threshold_event(
         "INSERT INTO relevance_threshold_events (wnid, actor, threshold_before, "
         "threshold_after, reason, model_version) VALUES (?, ?, ?, ?, ?, ?)",
         [wnid, actor, before, after, reason, model_version],
+    )
+
+
+def get_latest_threshold_event(
+    con: duckdb.DuckDBPyConnection, model_version: int, wnid: str
+) -> dict | None:
+    """The newest change of one threshold of a model version ('' = global): event_id, actor,
+    threshold_after, reason; None when it was never changed."""
+    return fetch_dict(
+        con,
+        "SELECT event_id, actor, threshold_after, reason FROM relevance_threshold_events "
+        "WHERE model_version = ? AND wnid = ? ORDER BY event_id DESC LIMIT 1",
+        [model_version, wnid],
     )
 
 

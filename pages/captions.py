@@ -36,6 +36,7 @@ from ui.widgets import (
 
 PAGE_SIZES = (25, 50, 100, 200)
 VIEWS = ("Table", "Image grid")
+UPLOAD, IMPORTS_FOLDER = "Upload", "A file in the storage root's imports folder"
 
 
 def render() -> None:
@@ -223,12 +224,12 @@ def _render_import(con) -> None:
         "Bad records are reported, never silently dropped; importing the same file again "
         "changes nothing."
     )
-    mode = st.radio("File", ["Path on the server", "Upload"], horizontal=True, key="cap-mode")
+    mode = st.radio("File", [UPLOAD, IMPORTS_FOLDER], horizontal=True, key="cap-mode")
     path, upload = "", None
-    if mode == "Upload":
+    if mode == UPLOAD:
         upload = st.file_uploader("JSON file", type=["json"], key="cap-upload")
     else:
-        path = st.text_input("Server-side path of the JSON file", key="cap-import-path")
+        path = _pick_import_file(con)
     source = st.text_input("Source name", value=cap.DEFAULT_SOURCE, key="cap-import-source")
     if st.button("Start import", key="cap-import-start", type="primary"):
         _start_import(con, path=path.strip(), upload=upload, source=source.strip())
@@ -237,11 +238,28 @@ def _render_import(con) -> None:
     _render_latest_report(con, job)
 
 
+def _pick_import_file(con) -> str:
+    """A caption file from the storage root's imports/ folder (the page takes no typed server
+    path: a curator cannot make the server read a file an admin did not put there)."""
+    folder = get_storage(con).imports
+    files = cap.list_import_files(folder)
+    plain.caption(
+        f"Files too large to upload (the official ImageNet-Captions JSON): put them into {folder} "
+        "on the server, or import any path with `workbench captions import PATH`."
+    )
+    if not files:
+        plain.info("No JSON file in the imports folder yet.")
+        return ""
+    names = {path.name: path for path in files}
+    name = st.selectbox("File in the imports folder", list(names), key="cap-import-file")
+    return str(names[name])
+
+
 def _start_import(con, *, path: str, upload, source: str) -> None:
     try:
         cap.check_caption_source_name(con, source)
         if upload is None and not path:
-            raise ValueError("Enter the path of a JSON file on the server, or upload one.")
+            raise ValueError("Upload a JSON file, or pick one from the imports folder.")
         if upload is not None:
             spec = cap.IngestCaptionsSpec(
                 path=_save_upload(upload),

@@ -27,11 +27,11 @@ from curation.thumbnails import get_image_root, update_image_root
 from db import relevance as relevance_db
 from db import relevance_decisions as decision_db
 from db.classes import list_classes
-from ui import explore_panels, plain, relevance_panels, relevance_rankings
+from ui import conflicts, explore_panels, plain, relevance_panels, relevance_rankings
 from ui.keyboard_review import render_keyboard_review
 from ui.relevance_figures import make_class_decision_figure, make_score_histogram_figure
 from ui.resources import get_cursor
-from ui.widgets import require_actor, select_in_url
+from ui.widgets import get_actor, require_actor, select_in_url
 
 TABS = [
     "Overview",
@@ -82,6 +82,7 @@ def _describe_scores(version: dict, decided: pl.DataFrame) -> None:
 def _render_threshold(con, version: int) -> float:
     stored, per_class = decisions.get_thresholds(con, version)
     key = f"rr-threshold-{version}"
+    shown_event = conflicts.get_shown_event(key)
     cols = st.columns([4, 1])
     value = cols[0].slider(
         "Global threshold on P(own class)", 0.0, 1.0, stored, 0.01, key=key, persist_state="session"
@@ -96,17 +97,52 @@ def _render_threshold(con, version: int) -> float:
             f"Showing {value:.2f}; saved for this version: {stored:.2f} (the export uses it)."
         )
         if cols[1].button("Save threshold", key="rr-threshold-save"):
-            actor = require_actor()
-            if actor:
-                decisions.update_global_threshold(
-                    con,
-                    model_version=version,
-                    threshold=value,
-                    reason="set on the review page",
-                    actor=actor,
-                )
-                st.rerun()
+            retry = {"version": version, "wnid": None, "threshold": value}
+            _save_threshold(key, retry, "set on the review page", shown_event)
+    conflicts.render_conflict(key, _apply_threshold)
+    conflicts.set_shown_event(key, decisions.get_seen_threshold_event(con, version))
     return value
+
+
+def _save_threshold(key: str, retry: dict, reason: str, shown_event) -> None:
+    """Save a threshold that names the change this tab showed; a colleague's newer change
+    is kept for `conflicts.render_conflict` instead of being overwritten."""
+    if not require_actor():
+        return
+    retry = {**retry, "reason": reason}
+    try:
+        st.session_state["rr-message"] = _apply_threshold(retry, shown_event)
+    except decisions.ChangedMeanwhile as exc:
+        conflicts.remember_conflict(key, exc, mine=f"{retry['threshold']}: {reason}", retry=retry)
+    except (ValueError, PermissionError) as exc:
+        st.session_state["rr-error"] = str(exc)
+    st.rerun()
+
+
+def _apply_threshold(retry: dict, seen_event) -> str:
+    """Write one threshold (wnid None: the global one; threshold None: clear); the message."""
+    which = "global" if retry["wnid"] is None else retry["wnid"]
+    if retry["wnid"] is None:
+        decisions.update_global_threshold(
+            get_cursor(),
+            model_version=retry["version"],
+            threshold=retry["threshold"],
+            reason=retry["reason"],
+            actor=get_actor(),
+            seen_event=seen_event,
+        )
+    else:
+        decisions.update_class_threshold(
+            get_cursor(),
+            retry["wnid"],
+            model_version=retry["version"],
+            threshold=retry["threshold"],
+            reason=retry["reason"],
+            actor=get_actor(),
+            seen_event=seen_event,
+        )
+    shown = "cleared" if retry["threshold"] is None else f"{retry['threshold']:.2f}"
+    return f"Threshold ({which}, version {retry['version']}): {shown}."
 
 
 def _render_overview(decided: pl.DataFrame, labels: dict, threshold: float) -> None:
@@ -146,22 +182,17 @@ def _render_thresholds(con, version: int, labels: dict) -> None:
     if not thresholds.is_empty():
         st.dataframe(thresholds, hide_index=True)
     wnid = st.selectbox("Class", sorted(labels), format_func=labels.get, key="rr-th-class")
+    key = f"rr-th-{version}-{wnid}"
+    shown_event = conflicts.get_shown_event(key)
     cols = st.columns([1, 3, 1, 1])
     value = cols[0].number_input("Threshold", 0.0, 1.0, 0.5, 0.05, key="rr-th")
     reason = cols[1].text_input("Reason (required)", key="rr-th-reason")
     for column, label, threshold in ((cols[2], "Set", value), (cols[3], "Clear", None)):
         if column.button(label, key=f"rr-th-{label.lower()}", disabled=not reason.strip()):
-            actor = require_actor()
-            if actor:
-                decisions.update_class_threshold(
-                    con,
-                    wnid,
-                    model_version=version,
-                    threshold=threshold,
-                    reason=reason,
-                    actor=actor,
-                )
-                st.rerun()
+            retry = {"version": version, "wnid": wnid, "threshold": threshold}
+            _save_threshold(key, retry, reason, shown_event)
+    conflicts.render_conflict(key, _apply_threshold)
+    conflicts.set_shown_event(key, decisions.get_seen_threshold_event(con, version, wnid))
     with st.expander("Threshold history of this model version"):
         st.dataframe(decision_db.list_threshold_events(con, model_version=version), hide_index=True)
 
@@ -215,6 +246,9 @@ def render() -> None:
     message = st.session_state.pop("rr-message", None)
     if message:
         plain.success(message)
+    refused = st.session_state.pop("rr-error", None)
+    if refused:
+        plain.error(refused)
     version_row = _pick_model_version(con)
     if version_row is None:
         return

@@ -402,6 +402,16 @@ MUTATIONS: tuple[Mutation, ...] = (
         "!|~$",
         (PLN + "test_commonmark_renders_the_escaped_text_as_one_plain_paragraph",),
     ),
+    Mutation(
+        "decision-changed-meanwhile-overwritten",
+        "curation/relevance/decisions.py",
+        "    if seen_event == NOT_CHECKED:\n",
+        "    if True:\n",
+        (
+            REV + "test_a_decision_changed_meanwhile_is_refused_and_kept",
+            REV + "test_a_threshold_changed_meanwhile_is_refused_and_kept",
+        ),
+    ),
 )
 
 

@@ -6,7 +6,9 @@ each button; they do not fire while the cursor is in a text box). Keep, drop, un
 moves run as button callbacks, so the decision is stored (one transaction) before the script
 draws the next caption. The caption shown is held by id in `st.session_state[f"{key}-at"]`
 (a decided caption leaves a list that hides reviewed ones: its successor is remembered
-before the change). Messages go through `ui.plain`; caption text is shown with st.text.
+before the change). A decision names the history event shown with the caption: a colleague's
+change made meanwhile is refused, not overwritten (press the key again to replace it).
+Messages go through `ui.plain`; caption text is shown with st.text.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import polars as pl
 import streamlit as st
 
 from curation.relevance import decisions
-from ui import plain, relevance_panels
+from ui import conflicts, plain, relevance_panels
 from ui.resources import get_cursor
 from ui.thumbnails import render_caption_image
 from ui.widgets import get_actor
@@ -67,6 +69,8 @@ def render_keyboard_review(con, rows: pl.DataFrame, *, key: str, root) -> None:
         pressed = action if clicked else pressed
     st.caption(KEY_LINE)
     row = rows.row(position, named=True)
+    shown_event = decisions.get_seen_decision_event(con, int(current))
+    conflicts.set_shown_event(f"{key}-{current}", shown_event)
     plain.caption(f"Caption {position + 1} of {len(ids)} in this list (id {current}).")
     if pressed == "open":
         _open_image(root, row)
@@ -102,7 +106,12 @@ def _act(key: str, ids: list[int], action: str) -> None:
             st.session_state[f"{key}-refused"] = "Type the reason once (above the keys) first."
             return
         change = decisions.update_decision(
-            get_cursor(), int(current), decision=action, reason=reason, actor=actor
+            get_cursor(),
+            int(current),
+            decision=action,
+            reason=reason,
+            actor=actor,
+            seen_event=conflicts.get_shown_event(f"{key}-{current}"),
         )
     except (ValueError, PermissionError) as exc:
         st.session_state[f"{key}-refused"] = str(exc)

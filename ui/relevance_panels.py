@@ -3,7 +3,8 @@ picked caption in full (its image beside the text, keep/drop with a reason, hist
 the curator's last change with its undo, and bulk keep/drop of a filter's matches.
 
 Caption text is data: shown with st.text / st.dataframe; messages go through `ui.plain`.
-A change's message is handed to the next run in `st.session_state["rr-message"]`.
+A change's message is handed to the next run in `st.session_state["rr-message"]`, a refusal's
+in `st.session_state["rr-error"]`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import streamlit as st
 
 from curation.relevance import decisions
 from curation.relevance.specs import CaptionFilter
-from ui import plain
+from ui import conflicts, plain
 from ui.resources import get_cursor
 from ui.thumbnails import render_caption_image
 from ui.widgets import get_actor, require_actor, select_in_url
@@ -79,6 +80,10 @@ def render_caption_detail(con, row: dict, *, root, key: str, decision_form: bool
 
 
 def _render_decision_form(con, caption_id: int, *, key: str) -> None:
+    """Keep/drop with a reason. A save names the history event this tab showed, so a
+    colleague's change made meanwhile is not overwritten silently (`ui.conflicts`)."""
+    form_key = f"{key}-{caption_id}"
+    shown_event = conflicts.get_shown_event(form_key)
     cols = st.columns([1, 3, 1])
     choice = cols[0].radio("Decision", ["keep", "drop", "back to model"], key=f"{key}-choice")
     reason = cols[1].text_input("Reason (required)", key=f"{key}-reason")
@@ -86,11 +91,18 @@ def _render_decision_form(con, caption_id: int, *, key: str) -> None:
         actor = require_actor()
         if actor:
             decision = None if choice == "back to model" else choice
-            change = decisions.update_decision(
-                con, caption_id, decision=decision, reason=reason, actor=actor
-            )
-            st.session_state["rr-message"] = change.describe()
+            retry = {"caption_id": caption_id, "decision": decision, "reason": reason}
+            try:
+                st.session_state["rr-message"] = _apply_decision(retry, shown_event)
+            except decisions.ChangedMeanwhile as exc:
+                conflicts.remember_conflict(
+                    form_key, exc, mine=f"{decision or 'cleared'}: {reason}", retry=retry
+                )
+            except (ValueError, PermissionError) as exc:
+                st.session_state["rr-error"] = str(exc)
             st.rerun()
+    conflicts.render_conflict(form_key, _apply_decision)
+    conflicts.set_shown_event(form_key, decisions.get_seen_decision_event(con, caption_id))
     history = decisions.list_decision_history(con, caption_id=caption_id)
     if history.is_empty():
         return
@@ -102,6 +114,19 @@ def _render_decision_form(con, caption_id: int, *, key: str) -> None:
             change = decisions.undo_decision_event(con, latest, actor=actor)
             st.session_state["rr-message"] = "Undone: " + change.describe()
             st.rerun()
+
+
+def _apply_decision(retry: dict, seen_event) -> str:
+    """Write one keep/drop/clear that names the event its editor saw; the message."""
+    change = decisions.update_decision(
+        get_cursor(),
+        retry["caption_id"],
+        decision=retry["decision"],
+        reason=retry["reason"],
+        actor=get_actor(),
+        seen_event=seen_event,
+    )
+    return change.describe()
 
 
 def _bulk_filter(version: int, decided, labels) -> CaptionFilter:

@@ -3,9 +3,12 @@ every caption a filter matches as one undoable event; thresholds per model versi
 
 Every change is one retried transaction (`db.sql.transaction`) that reads the state it
 replaces inside it and appends a history row, as class descriptions do
-(`curation.descriptions`). Undo restores what the newest change of a caption replaced; only
-the newest change can be undone (undo the later ones first), so the history always reads as
-a sequence of states.
+(`curation.descriptions`). A change that names the history event its editor saw
+(`seen_event`) is refused with `ChangedMeanwhile` when a colleague changed the same decision
+or threshold after that; the check and the write are in one transaction, so no change
+silently overwrites another person's. Undo restores what the newest change of a caption
+replaced; only the newest change can be undone (undo the later ones first), so the history
+always reads as a sequence of states.
 """
 
 from __future__ import annotations
@@ -24,6 +27,39 @@ from db import relevance_decisions as decision_db
 from db.sql import transaction
 
 DECISIONS = ("keep", "drop")
+NOT_CHECKED = "not checked"  # `seen_event` default: write whatever happened meanwhile (CLI)
+
+
+class ChangedMeanwhile(ValueError):
+    """A decision or threshold changed after its editor opened it; nothing was written.
+
+    Attributes:
+        subject: what changed ('caption 12', 'the global threshold of version 3', ...).
+        seen_event: the newest history event the editor saw (None: none yet).
+        event_id: the newest event now.
+        their_actor, their_value, their_reason: that event's author, value and reason.
+    """
+
+    def __init__(self, subject: str, seen_event: int | None, current: dict, value_key: str):
+        self.subject, self.seen_event, self.event_id = subject, seen_event, current["event_id"]
+        self.their_actor = current["actor"]
+        self.their_value = current[value_key]
+        self.their_reason = current.get("reason_after") or current.get("reason")
+        shown = "cleared" if self.their_value is None else self.their_value
+        super().__init__(
+            f"Not saved: {self.their_actor} changed {subject} to {shown} (history event "
+            f"{self.event_id}, reason: {self.their_reason}) after you opened it. Keep theirs, "
+            f"or apply yours again to replace it."
+        )
+
+
+def _check_seen(subject: str, seen_event, current: dict | None, value_key: str) -> None:
+    """Raise `ChangedMeanwhile` when the newest event is not the one the editor saw."""
+    if seen_event == NOT_CHECKED:
+        return
+    now = current["event_id"] if current else None
+    if now != (None if seen_event is None else int(seen_event)):
+        raise ChangedMeanwhile(subject, seen_event, current, value_key)
 
 
 @dataclass(frozen=True)
@@ -48,6 +84,7 @@ def update_decision(
     decision: str | None,
     reason: str,
     actor: str,
+    seen_event: int | None | str = NOT_CHECKED,
 ) -> DecisionChange:
     """Set (or, with decision=None, clear) a person's keep/drop on a caption.
 
@@ -55,8 +92,11 @@ def update_decision(
         decision: 'keep', 'drop', or None to go back to the model's decision.
         reason: why (required, shown in the history).
         actor: who (required).
+        seen_event: the caption's newest history event when the editor opened it (None: it
+            had none; `get_seen_decision_event`); NOT_CHECKED writes regardless.
 
     Raises:
+        ChangedMeanwhile: someone changed this caption's decision after `seen_event`.
         ValueError: unknown decision, empty reason or actor, or unknown caption.
     """
     check_choice("decision", decision, (*DECISIONS, None))
@@ -65,7 +105,29 @@ def update_decision(
     if not decision_db.has_caption(con, int(caption_id)):
         raise ValueError(f"Caption {caption_id} does not exist.")
     action = "set" if decision is not None else "clear"
-    return _apply(con, int(caption_id), decision, reason, actor, action, None)
+    caption_id = int(caption_id)
+
+    def work(tx: duckdb.DuckDBPyConnection) -> DecisionChange:
+        latest = decision_db.get_latest_decision_event(tx, caption_id)
+        _check_seen(f"caption {caption_id}", seen_event, latest, "decision_after")
+        return _write(tx, caption_id, decision, reason, actor, action, None)
+
+    return transaction(con, work)
+
+
+def get_seen_decision_event(con: duckdb.DuckDBPyConnection, caption_id: int) -> int | None:
+    """The newest history event of a caption (None: none), to pass back as `seen_event`."""
+    latest = decision_db.get_latest_decision_event(con, int(caption_id))
+    return int(latest["event_id"]) if latest else None
+
+
+def get_seen_threshold_event(
+    con: duckdb.DuckDBPyConnection, model_version: int, wnid: str | None = None
+) -> int | None:
+    """The newest change of a threshold (wnid None: the global one), for `seen_event`."""
+    key = decision_db.GLOBAL_WNID if wnid is None else wnid
+    latest = decision_db.get_latest_threshold_event(con, int(model_version), key)
+    return int(latest["event_id"]) if latest else None
 
 
 def undo_decision_event(
@@ -95,12 +157,6 @@ def undo_decision_event(
         )
 
     return transaction(con, work)
-
-
-def _apply(con, caption_id, decision, reason, actor, action, reverts) -> DecisionChange:
-    return transaction(
-        con, lambda tx: _write(tx, caption_id, decision, reason, actor, action, reverts)
-    )
 
 
 def _write(tx, caption_id, decision, reason, actor, action, reverts) -> DecisionChange:
@@ -143,13 +199,21 @@ def update_global_threshold(
     threshold: float,
     reason: str,
     actor: str,
+    seen_event: int | None | str = NOT_CHECKED,
 ) -> None:
     """Set a model version's global threshold on P(own class) (the export uses it).
 
+    Args:
+        seen_event: the threshold's newest change when the editor opened it
+            (`get_seen_threshold_event`); NOT_CHECKED writes regardless.
+
     Raises:
+        ChangedMeanwhile: someone changed it after `seen_event`.
         ValueError: threshold outside [0, 1], empty reason or actor, or unknown version.
     """
-    _set_threshold(con, int(model_version), decision_db.GLOBAL_WNID, threshold, reason, actor)
+    _set_threshold(
+        con, int(model_version), decision_db.GLOBAL_WNID, threshold, reason, actor, seen_event
+    )
 
 
 def update_class_threshold(
@@ -160,19 +224,24 @@ def update_class_threshold(
     threshold: float | None,
     reason: str,
     actor: str,
+    seen_event: int | None | str = NOT_CHECKED,
 ) -> None:
     """Give a class its own threshold in one model version, or (None) return it to the
     version's global one.
 
+    Args:
+        seen_event: as in `update_global_threshold`, for this class's threshold.
+
     Raises:
+        ChangedMeanwhile: someone changed it after `seen_event`.
         ValueError: threshold outside [0, 1], empty reason or actor, unknown class or version.
     """
     if not decision_db.has_class(con, wnid):
         raise ValueError(f"Class {wnid!r} is not in the catalog.")
-    _set_threshold(con, int(model_version), wnid, threshold, reason, actor)
+    _set_threshold(con, int(model_version), wnid, threshold, reason, actor, seen_event)
 
 
-def _set_threshold(con, model_version: int, wnid: str, threshold, reason, actor) -> None:
+def _set_threshold(con, model_version: int, wnid, threshold, reason, actor, seen_event) -> None:
     if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
     reason, actor = _required(reason, "a reason"), _required(actor, "who decides (actor)")
@@ -180,7 +249,12 @@ def _set_threshold(con, model_version: int, wnid: str, threshold, reason, actor)
     if relevance_db.get_model_version(con, model_version) is None:
         raise ValueError(f"Model version {model_version} does not exist.")
 
+    subject = f"the {'global' if wnid == decision_db.GLOBAL_WNID else wnid} threshold of version "
+    subject += str(model_version)
+
     def work(tx: duckdb.DuckDBPyConnection) -> None:
+        latest = decision_db.get_latest_threshold_event(tx, model_version, wnid)
+        _check_seen(subject, seen_event, latest, "threshold_after")
         before = decision_db.get_version_threshold(tx, model_version, wnid)
         decision_db.update_version_threshold_row(
             tx, model_version, wnid, threshold=threshold, reason=reason, actor=actor

@@ -77,3 +77,58 @@ def test_keys_drop_keep_undo_and_move(review_app, browser_page):
         assert rows == [("drop",)], rows
     finally:
         con.close()
+
+
+def _open_keyboard_review(context, url: str, curator: str):
+    """A page of the keyboard review as `curator`, reason typed, focus on the page."""
+    from playwright.sync_api import expect
+
+    page = context.new_page()
+    query = {
+        "curator": curator,
+        "tab": "Most likely wrong",
+        "rr-wrong-view": "One by one (keyboard)",
+    }
+    page.goto(f"{url}/relevance_review?{urlencode(query)}", timeout=60_000)
+    wait_for_app(page)
+    expect(page.get_by_text("Caption 1 of 32 in this list", exact=False)).to_be_visible(
+        timeout=60_000
+    )
+    reason = page.locator(".st-key-rr-kb-wrong-class-reason input")
+    reason.fill(f"{curator} looked")
+    reason.press("Enter")
+    wait_for_app(page)
+    page.locator("h1").first.click()
+    return page
+
+
+def test_a_colleagues_decision_made_meanwhile_is_not_overwritten(review_app, chromium):
+    """Two curators have the same caption open; the first drops it, the second's keep is
+    refused with who changed it, and the first's decision stays."""
+    from playwright.sync_api import expect
+
+    server = review_app
+    contexts = [chromium.new_context(viewport={"width": 1400, "height": 1100}) for _ in "ab"]
+    try:
+        ana = _open_keyboard_review(contexts[0], server.url, "ana")
+        bo = _open_keyboard_review(contexts[1], server.url, "bo")
+        ana.keyboard.press("d")
+        expect(ana.get_by_text(": drop (history event", exact=False)).to_be_visible(timeout=30_000)
+        bo.keyboard.press("k")  # bo's tab still shows the caption as the model decided it
+        expect(bo.get_by_text("Not saved: ana changed caption", exact=False)).to_be_visible(
+            timeout=30_000
+        )
+        save_screenshot(bo, "browser-decision-changed-meanwhile")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nserver log tail:\n{server.log_tail()}") from exc
+    finally:
+        for context in contexts:
+            context.close()
+    server.process.terminate()
+    server.process.wait(timeout=20)
+    con = connect(server.db_path)
+    try:
+        rows = con.execute("SELECT decision, actor FROM relevance_decisions").fetchall()
+        assert rows == [("drop", "ana")], rows
+    finally:
+        con.close()

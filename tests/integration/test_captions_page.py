@@ -9,6 +9,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from contract.storage import compute_storage
 from curation.captions import ingest_caption_file
 from curation.catalog import seed_imagenet1k
 from curation.imagenet_x import ingest_imagenet_x
@@ -21,6 +22,7 @@ from jobs.registry import list_job_kinds
 from tests.conftest import REPO_ROOT, open_page
 
 PAGE = str(REPO_ROOT / "pages" / "captions.py")
+IMPORTS_FOLDER = "A file in the storage root's imports folder"
 HOSTILE = "<img src=x onerror=alert(1)> **bold**"
 
 
@@ -131,7 +133,7 @@ def test_pagination_moves_through_pages(app_db):
     assert len(at.dataframe[0].value) == 50  # 300 rows: page 6 is the last full page
 
 
-def test_import_from_server_path_runs_as_job_and_shows_report(app_db, tmp_path):
+def test_import_from_the_imports_folder_runs_as_job_and_shows_report(app_db, tmp_path):
     assert "ingest_captions" in list_job_kinds()
     bad = tmp_path / "to_import.json"
     bad.write_text(
@@ -155,8 +157,13 @@ def test_import_from_server_path_runs_as_job_and_shows_report(app_db, tmp_path):
             ]
         )
     )
+    imports = compute_storage(app_db).imports
+    imports.mkdir(parents=True)
+    bad.rename(imports / "mine.json")
     at = _run(open_page(PAGE, timeout=60))
-    at.text_input(key="cap-import-path").set_value(str(bad))
+    at.radio(key="cap-mode").set_value(IMPORTS_FOLDER)
+    _run(at)
+    assert at.selectbox(key="cap-import-file").options == ["mine.json"]
     at.text_input(key="cap-import-source").set_value("user-file")
     at.button(key="cap-import-start").click()
     _run(at)
@@ -168,13 +175,24 @@ def test_import_from_server_path_runs_as_job_and_shows_report(app_db, tmp_path):
     assert {m.label: m.value for m in at.metric}["Invalid"] == "1"
 
 
-def test_import_of_missing_file_shows_error_and_starts_nothing(app_db, tmp_path):
+def test_the_page_takes_no_server_path_and_offers_only_the_imports_folder(app_db, tmp_path):
+    """No text box for a server path; a link in imports/ that leads outside is not offered;
+    with nothing to pick, Start says what to do and starts no job."""
+    imports = compute_storage(app_db).imports
+    imports.mkdir(parents=True)
+    outside = tmp_path / "secret.json"
+    outside.write_text("[]")
+    (imports / "link.json").symlink_to(outside)
     at = _run(open_page(PAGE, timeout=60))
-    at.text_input(key="cap-import-path").set_value(str(tmp_path / "nope.json"))
+    at.radio(key="cap-mode").set_value(IMPORTS_FOLDER)
+    _run(at)
+    assert not [t for t in at.text_input if t.key == "cap-import-path"]
+    assert any("No JSON file in the imports folder" in i.value for i in at.info)
     at.button(key="cap-import-start").click()
     _run(at)
     assert any("not started" in e.value for e in at.error)
-    assert any("nope.json" in t.value for t in at.text)
+    assert any("pick one from the imports folder" in t.value for t in at.text)
+    assert job_db.list_jobs(connect(app_db), kind="ingest_captions").is_empty()
 
 
 def test_page_on_an_empty_database_renders_without_error(tmp_path, monkeypatch):

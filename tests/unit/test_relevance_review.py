@@ -244,3 +244,73 @@ def test_decision_actor_and_reason_are_recorded_trimmed(reviewed):
     row = decision_db.get_decision(con, caption_id)
     assert (row["decision"], row["reason"], row["actor"]) == ("drop", "blurry", "ana")
     assert decisions.get_latest_change(con, actor="ana")["caption_id"] == caption_id
+
+
+def test_a_decision_changed_meanwhile_is_refused_and_kept(reviewed):
+    """Two curators open the same caption; the second save sees the first and writes
+    nothing, until it names the event it now saw."""
+    con, _, captions = reviewed
+    caption_id = int(captions["caption_id"][0])
+    opened = decisions.get_seen_decision_event(con, caption_id)
+    assert opened is None
+    decisions.update_decision(
+        con, caption_id, decision="drop", reason="no fish", actor="ana", seen_event=opened
+    )
+    with pytest.raises(decisions.ChangedMeanwhile) as refused:
+        decisions.update_decision(
+            con, caption_id, decision="keep", reason="fish", actor="bo", seen_event=opened
+        )
+    assert (refused.value.their_actor, refused.value.their_value) == ("ana", "drop")
+    assert refused.value.their_reason == "no fish" and "ana changed caption" in str(refused.value)
+    assert decision_db.get_decision(con, caption_id)["decision"] == "drop"  # ana's stays
+    decisions.update_decision(
+        con,
+        caption_id,
+        decision="keep",
+        reason="fish",
+        actor="bo",
+        seen_event=refused.value.event_id,  # "apply mine anyway": bo has now seen ana's
+    )
+    assert decision_db.get_decision(con, caption_id)["actor"] == "bo"
+    history = decisions.list_decision_history(con, caption_id=caption_id)
+    assert history["actor"].to_list() == ["bo", "ana"]
+
+
+def test_a_threshold_changed_meanwhile_is_refused_and_kept(reviewed):
+    con, version, _ = reviewed
+    opened_global = decisions.get_seen_threshold_event(con, version)
+    opened_class = decisions.get_seen_threshold_event(con, version, WNIDS[0])
+    decisions.update_global_threshold(
+        con, model_version=version, threshold=0.3, reason="a", actor="ana", seen_event=None
+    )
+    with pytest.raises(decisions.ChangedMeanwhile, match="global threshold"):
+        decisions.update_global_threshold(
+            con,
+            model_version=version,
+            threshold=0.6,
+            reason="b",
+            actor="bo",
+            seen_event=opened_global,
+        )
+    # A class threshold has its own history: the global change does not block it.
+    decisions.update_class_threshold(
+        con,
+        WNIDS[0],
+        model_version=version,
+        threshold=0.2,
+        reason="c",
+        actor="bo",
+        seen_event=opened_class,
+    )
+    with pytest.raises(decisions.ChangedMeanwhile) as refused:
+        decisions.update_class_threshold(
+            con,
+            WNIDS[0],
+            model_version=version,
+            threshold=None,
+            reason="d",
+            actor="ana",
+            seen_event=opened_class,
+        )
+    assert refused.value.their_value == 0.2 and refused.value.their_actor == "bo"
+    assert decisions.get_thresholds(con, version) == (0.3, {WNIDS[0]: 0.2})
