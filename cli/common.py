@@ -18,6 +18,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import duckdb
@@ -196,6 +197,24 @@ def end_progress_line() -> None:
         _bar_is_open = False
 
 
+_relayed: ContextVar[bool] = ContextVar("relayed", default=False)
+
+
+@contextmanager
+def relayed_command() -> Iterator[None]:
+    """Mark a block as a command the app runs for the command line (`cli.relay`)."""
+    token = _relayed.set(True)
+    try:
+        yield
+    finally:
+        _relayed.reset(token)
+
+
+def is_relayed() -> bool:
+    """Whether this command runs inside the app that holds the database."""
+    return _relayed.get()
+
+
 def _record_interrupted_work(con: duckdb.DuckDBPyConnection) -> None:
     """Say in the table what a killed process left: its training runs 'stopped' (resumable),
     not 'training'. This process holds the file, so no other process trains. (Jobs a killed
@@ -227,7 +246,8 @@ def open_database(
     A file that does not exist is refused unless `--create` was given (or `create=True`).
     """
     con = connect(path, create=_create_database if create is None else create)
-    _record_interrupted_work(con)
+    if not is_relayed():  # in the app, its own runs are alive, not left by a killed process
+        _record_interrupted_work(con)
     _adopt_legacy_cache(con)
     try:
         yield con

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import duckdb
@@ -106,6 +107,9 @@ class Policy:
 
 LOCAL = Policy()
 _policy = LOCAL
+# A block's own policy (`using_policy`): this thread or task only, so a command the app runs
+# for the command line (`cli.relay`) acts as the local admin without changing the app's.
+_block_policy: ContextVar[Policy | None] = ContextVar("block_policy", default=None)
 
 
 def configure_policy(policy: Policy) -> None:
@@ -115,18 +119,19 @@ def configure_policy(policy: Policy) -> None:
 
 
 def get_policy() -> Policy:
-    return _policy
+    """The policy of the running block (`using_policy`), else the process's."""
+    return _block_policy.get() or _policy
 
 
 @contextmanager
 def using_policy(policy: Policy) -> Iterator[Policy]:
-    """The policy for a block (tests), restored afterwards."""
-    before = _policy
-    configure_policy(policy)
+    """The policy for a block of this thread (a CLI command, a test), restored afterwards;
+    other threads keep the process's policy."""
+    token = _block_policy.set(policy)
     try:
         yield policy
     finally:
-        configure_policy(before)
+        _block_policy.reset(token)
 
 
 def make_user_key(issuer: str, subject: str) -> str:
@@ -150,7 +155,7 @@ def validate_role(role: object) -> str:
 
 def get_role(con: duckdb.DuckDBPyConnection, actor: str | None) -> str | None:
     """The actor's role under this process's policy (None: may do nothing)."""
-    if not _policy.team:
+    if not get_policy().team:
         return "admin" if actor is None or str(actor).strip() else None
     user = users_db.get_user(con, actor) if actor else None
     return user["role"] if user else None
@@ -174,7 +179,7 @@ def require(con: duckdb.DuckDBPyConnection, actor: str | None, action: str) -> s
     """
     needed = _needed_role(action)
     actor = actor.strip() if isinstance(actor, str) else None
-    if not _policy.team:
+    if not get_policy().team:
         return actor or None
     if not actor:
         raise AccessDenied("Sign in first: every change in team mode records who made it.")
@@ -198,7 +203,7 @@ def require_cancel(
     con: duckdb.DuckDBPyConnection, actor: str | None, created_by: str | None
 ) -> str | None:
     """`require` for cancelling a job: your own with any role, another person's as admin."""
-    if _policy.team and actor and created_by == actor.strip():
+    if get_policy().team and actor and created_by == actor.strip():
         return require(con, actor, "build_cache")
     return require(con, actor, "cancel_others_jobs")
 
@@ -261,7 +266,7 @@ def sign_in(con: duckdb.DuckDBPyConnection, identity: Identity) -> dict:
 
 
 def _first_admins() -> set[str]:
-    return {str(a).strip().lower() if "@" in str(a) else str(a) for a in _policy.first_admins}
+    return {str(a).strip().lower() if "@" in str(a) else str(a) for a in get_policy().first_admins}
 
 
 def _first_role(tx: duckdb.DuckDBPyConnection, email: str | None, configured: bool):
@@ -273,7 +278,7 @@ def _first_role(tx: duckdb.DuckDBPyConnection, email: str | None, configured: bo
         return "admin", "config"
     if invite is not None:
         return invite["role"], invite["role_set_by"]
-    if _policy.invite_only:
+    if get_policy().invite_only:
         raise AccessDenied(
             "This workbench is invite only, and you have no invitation yet: ask an admin to "
             "invite your e-mail (People page, or `workbench users invite EMAIL`)."

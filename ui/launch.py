@@ -20,6 +20,8 @@ What the launcher adds to `streamlit run app.py`, before the server starts:
 - Error details. `.streamlit/config.toml` sets `client.showErrorDetails = "none"` (the browser
   shows a generic message; tracebacks go to the terminal); `$WORKBENCH_DEBUG=1` (what
   `workbench run --debug` sets) turns full details on.
+- The command line relay. `workbench` commands for this database run inside this process
+  while it holds the file (`cli.relay`: a private Unix socket), instead of failing on the lock.
 - A warm start. The modules every page run needs (Streamlit's elements, polars, pyarrow,
   pandas, the descriptions library) are imported before the server listens, so the first
   sessions of a fresh server do not all queue on the import lock at once.
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     from streamlit.web import cli
 
     hold_database()
+    open_cli_relay()
     warm_up()
     install_host_check()
     PagesManager.uses_pages_directory = False
@@ -97,6 +100,22 @@ def hold_database() -> None:
     except DATABASE_OPEN_ERRORS as exc:
         print(f"workbench run: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def open_cli_relay() -> None:
+    """Let `workbench` commands for this database run here while the app holds it
+    (`cli.relay`)."""
+    from cli.relay import start_relay
+    from db.connect import resolve_db_path
+
+    db_path = resolve_db_path().resolve()
+
+    def run_command(argv: list[str]) -> int:
+        from cli.main import run_relayed
+
+        return run_relayed(db_path, argv)
+
+    start_relay(db_path, run_command)
 
 
 def warm_up() -> None:
