@@ -6,7 +6,7 @@ st.text, st.code and st.dataframe, never as Markdown or HTML. The filters, the s
 page and the chosen record are in the URL, so a reload or a shared link restores them; a
 click on a row opens that record. Widget keys (= URL parameters): `cap-class`, `cap-source`,
 `cap-query`, `cap-page`, `cap-page-size`, `cap-view` (table or image grid), `cap-record`;
-import: `cap-import-path`, `cap-import-source`, `cap-import-start`.
+import: `cap-mode`, `cap-upload`, `cap-import-file`, `cap-import-source`, `cap-import-start`.
 """
 
 from __future__ import annotations
