@@ -54,6 +54,19 @@ def get_job_kind(kind: str) -> JobKind:
     return _JOB_KINDS[kind]
 
 
+def find_job_kind_of(spec: JsonSpec) -> str:
+    """The kind a spec starts: the one kind registered with exactly its class.
+
+    Raises:
+        ValueError: no kind, or several kinds, take this spec class (then name the kind).
+    """
+    kinds = sorted(k.name for k in _JOB_KINDS.values() if k.spec_class is type(spec))
+    if len(kinds) != 1:
+        found = f"kinds {kinds}" if kinds else "no kind"
+        raise ValueError(f"{type(spec).__name__} starts {found}: name the job kind.")
+    return kinds[0]
+
+
 def list_job_kinds() -> list[str]:
     """Registered job kinds, sorted."""
     return sorted(_JOB_KINDS)

@@ -234,7 +234,7 @@ def _start_synthesis(con, name, class_id, texts, methods, model, calibration_set
             actor=actor,
             calibration_set_id=calibration_set,
         )
-        start_job("synthesize-class", spec.to_dict())
+        start_job(spec)
     except ValueError as exc:
         plain.error(exc)
 
@@ -313,7 +313,7 @@ def _render_keep_or_discard(con, draft: dict, heads: pl.DataFrame) -> None:
     ):
         actor = require_actor()
         if actor is not None:
-            start_job("keep-class", KeepClassSpec(wnid, primary, actor).to_dict())
+            start_job(KeepClassSpec(wnid, primary, actor))
             st.rerun()
     if right.button("Discard", key="add-discard", disabled=busy):
         try:
@@ -339,7 +339,7 @@ def _render_photo_check(con, wnid: str, model: ModelSpec) -> None:
         try:
             paths = save_check_photos([(f.name, f.getvalue()) for f in files], folder)
             spec = PhotoCheckSpec(wnid, tuple(str(p) for p in paths), model=model)
-            start_job("photo-check", spec.to_dict())
+            start_job(spec)
         except ValueError as exc:
             plain.error(exc)
     job_id = find_latest_job("photo-check", spec_filter={"wnid": wnid})
@@ -375,7 +375,7 @@ def _render_export(con, model: ModelSpec) -> None:
     st.text(f"{kept.height} kept class(es): " + ", ".join(kept["wnid"].to_list()))
     if st.button("Export the extended model (background job)", key="add-export"):
         # A new folder under the storage root's exports/ each time (the page takes no path).
-        start_job("export-model", ExportSpec(model=model).to_dict())
+        start_job(ExportSpec(model=model))
         st.rerun()
     job_id = find_latest_job("export-model")
     if job_id is None:

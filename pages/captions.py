@@ -269,7 +269,7 @@ def _start_import(con, *, path: str, upload, source: str) -> None:
             )
         else:
             spec = cap.IngestCaptionsSpec(path=str(cap.check_caption_file(path)), source=source)
-        start_job("ingest_captions", spec.to_dict())
+        start_job(spec)
     except (ValueError, FileNotFoundError) as exc:
         st.error("The import was not started:")
         st.text(str(exc))

@@ -221,7 +221,7 @@ def _render_fewshot_start(labels, classes: list[str], options: list[str]) -> Non
     )
 
 
-def _eval_spec(set_id, classes, methods, n, seed, n_boot, negatives) -> dict:
+def _eval_spec(set_id, classes, methods, n, seed, n_boot, negatives) -> EvalSpec:
     from extension.evaluation.heads import resolve_methods
 
     return EvalSpec(
@@ -232,10 +232,10 @@ def _eval_spec(set_id, classes, methods, n, seed, n_boot, negatives) -> dict:
         seed=int(seed),
         n_bootstrap=int(n_boot),
         negative_sets=tuple(int(s) for s in negatives),
-    ).to_dict()
+    )
 
 
-def _fewshot_spec(set_id, classes, methods, shots, n, seed) -> dict:
+def _fewshot_spec(set_id, classes, methods, shots, n, seed) -> FewShotSpec:
     from extension.evaluation.heads import resolve_methods
 
     return FewShotSpec(
@@ -245,7 +245,7 @@ def _fewshot_spec(set_id, classes, methods, shots, n, seed) -> dict:
         init_methods=resolve_methods(methods[:2]),
         n=int(n),
         seed=int(seed),
-    ).to_dict()
+    )
 
 
 def _start_from_form(kind: str, options: list[str]) -> None:
@@ -266,14 +266,14 @@ def _start_from_form(kind: str, options: list[str]) -> None:
             )
         else:
             spec = _fewshot_spec(*common, form["fs-shots"], form["new-n"], form["new-seed"])
-        start_job(kind, spec)
+        start_job(spec)
     except ValueError as exc:
         form[START_ERROR_KEY] = str(exc)
 
 
-def _start(kind: str, make_spec) -> None:
+def _start(make_spec) -> None:
     try:
-        start_job(kind, make_spec())
+        start_job(make_spec())
     except ValueError as exc:
         plain.error(exc)
         return
@@ -291,7 +291,7 @@ def _render_image_sets(con) -> None:
         chosen = st.selectbox("Set", ids, format_func=names.get, key="sets-chosen")
         engine = _render_engine_choice()
         if st.button("Embed with the base model (background job)", key="sets-embed"):
-            _start("embed-image-set", lambda: EmbedSpec(int(chosen), **engine).to_dict())
+            _start(lambda: EmbedSpec(int(chosen), **engine))
         job_id = find_latest_job("embed-image-set", spec_filter={"image_set_id": int(chosen)})
         if job_id is not None:
             render_job_status(job_id, key="sets-job")

@@ -181,13 +181,11 @@ def _render_train_form(dataset_spec: DatasetSpec) -> None:
                 dataset=dataset_spec,
                 **options,
             )
-            start_job("relevance-train", spec.to_dict())
+            start_job(spec)
         except ValueError as exc:
             plain.error(exc)
     if mode == "frozen" and cols[1].button("Only compute features", key="rt-features"):
-        start_job(
-            "relevance-features", FeatureSpec(encoder=encoder, dataset=dataset_spec).to_dict()
-        )
+        start_job(FeatureSpec(encoder=encoder, dataset=dataset_spec))
     _render_latest_jobs()
 
 
@@ -282,7 +280,7 @@ def _render_checkpoints_and_scoring(con) -> None:
         spec = ScoringSpec(
             model_version=int(version), source=None if source in (None, ALL_SOURCES) else source
         )
-        start_job("relevance-score", spec.to_dict())
+        start_job(spec)
     job_id = find_latest_job("relevance-score")
     if job_id is not None:
         job = render_job_status(job_id, key="rt-score-status")

@@ -200,7 +200,7 @@ def _offer_umap_job(spec, sample, *, key: str) -> None:
         "background job (about a minute for 20,000 captions; the first run compiles UMAP)."
     )
     if st.button("Compute UMAP (background job)", key=f"{key}-umap-start"):
-        start_job("caption-map", spec.to_dict())
+        start_job(spec)
         st.rerun()
 
 

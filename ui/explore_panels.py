@@ -61,7 +61,7 @@ def render_features_missing(con, index, *, key: str) -> bool:
         )
         if st.button("Compute caption features (background job)", key=f"{key}-features-start"):
             spec = CaptionFeatureSpec(encoder=get_encoder_name(), max_length=MAX_LENGTH)
-            start_job_once("caption-features", spec.to_dict())
+            start_job_once(spec)
             st.rerun()
     return index.size == 0
 

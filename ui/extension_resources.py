@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from extension.specs import DEFAULT_TEXT_ENCODER, ModelSpec, TextEmbeddingSpec
+from extension.specs import DEFAULT_TEXT_ENCODER, ModelSpec, TextEmbeddingSpec, TextStatsSpec
 
 
 def _cache_dir() -> str:
@@ -89,7 +89,7 @@ def get_donors(con, model: ModelSpec):
 
     state = get_text_stats_state(con)
     if state != "current":
-        start_job_once("text-stats", {})
+        start_job_once(TextStatsSpec())
     build = get_current_build(con)
     if build is None:
         return None, state
@@ -98,7 +98,7 @@ def get_donors(con, model: ModelSpec):
     job_state = f"{job_id}:{job['status']}" if job else None
     ready = _embeddings_ready(int(build["build_id"]), job_state)
     if not ready and state == "current" and not _embedded_since(job, build, get_text_encoder().key):
-        start_job_once("text-embeddings", TextEmbeddingSpec().to_dict())
+        start_job_once(TextEmbeddingSpec())
     return _load_donors(model.to_json(), int(build["build_id"]), ready), state
 
 

@@ -13,10 +13,12 @@ import duckdb
 import polars as pl
 import streamlit as st
 
+from contract.specs import JsonSpec
 from db import jobs as job_db
 from db import relevance as relevance_db
 from db.connect import DATABASE_OPEN_ERRORS, connect, resolve_db_path
 from db.sql import get_database_path
+from jobs.registry import find_job_kind_of
 from jobs.watch import JobWatch
 from jobs.worker import JobWorker, submit_job
 from ui import plain
@@ -96,26 +98,30 @@ def get_cursor() -> duckdb.DuckDBPyConnection:
     return get_connection().cursor()
 
 
-def start_job(kind: str, spec: dict) -> int:
-    """Queue a background job and wake the worker. Returns the job id.
+def start_job(spec: JsonSpec, *, kind: str | None = None) -> int:
+    """Queue the background job a spec starts (`jobs.registry.find_job_kind_of`, or `kind`)
+    and wake the worker. Returns the job id.
 
     Raises:
-        ValueError: unknown kind or a spec its class refuses (nothing is queued).
+        ValueError: no kind takes the spec, or its class refuses it (nothing is queued).
     """
     from ui.widgets import get_actor
 
-    worker = get_worker()
-    return submit_job(get_cursor(), kind=kind, spec=spec, worker=worker, actor=get_actor())
+    kind = kind or find_job_kind_of(spec)
+    return submit_job(
+        get_cursor(), kind=kind, spec=spec.to_dict(), worker=get_worker(), actor=get_actor()
+    )
 
 
-def start_job_once(kind: str, spec: dict) -> int:
-    """The id of a queued or running job of this kind, or of a new one queued now."""
+def start_job_once(spec: JsonSpec) -> int:
+    """The id of a queued or running job of the spec's kind, or of a new one queued now."""
+    kind = find_job_kind_of(spec)
     active = job_db.list_jobs(get_cursor(), kind=kind, limit=1).filter(
         pl.col("status").is_in(job_db.ACTIVE_STATUSES)
     )
     if active.height:
         return int(active["job_id"][0])
-    return start_job(kind, spec)
+    return start_job(spec, kind=kind)
 
 
 def cancel_job(job_id: int) -> None:

@@ -222,3 +222,22 @@ def test_a_queued_job_cancelled_before_a_worker_claims_it_never_runs(con):
     assert job_db.get_job(con, cancelled)["status"] == "cancelled"
     assert job_db.get_job(con, cancelled)["started_at"] is None
     assert job_db.get_job(con, later)["status"] == "succeeded"
+
+
+def test_a_spec_names_the_job_it_starts():
+    """`start_job(spec)`: every shipped kind is found from its spec class alone; a class
+    that several kinds take must be given its kind."""
+    from jobs.kinds import LIBRARY_JOBS
+    from jobs.registry import find_job_kind_of
+
+    found = 0
+    for kind, (spec_class, _, _) in LIBRARY_JOBS.items():
+        try:
+            spec = spec_class()
+        except TypeError:  # required fields: the class is enough to find the kind
+            spec = object.__new__(spec_class)
+        assert find_job_kind_of(spec) == kind
+        found += 1
+    assert found == len(LIBRARY_JOBS) >= 10
+    with pytest.raises(ValueError, match="test-failing"):
+        find_job_kind_of(_EmptySpec())
