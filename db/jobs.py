@@ -37,7 +37,9 @@ _SHOWN_STATUS = (
 _JOB_SELECT = (
     f"SELECT j.job_id, j.kind, j.spec_json, {_SHOWN_STATUS} AS status, j.progress, j.message, "
     "coalesce(j.error, CASE WHEN j.status = 'running' THEN ? END) AS error, j.result_json, "
-    "j.cancel_requested, j.created_at, j.started_at, j.finished_at, j.worker_id, j.created_by "
+    "j.cancel_requested, j.created_at, j.started_at, j.finished_at, j.worker_id, j.created_by, "
+    # seconds since the job started, on the database's clock (the one that wrote started_at)
+    "date_diff('millisecond', j.started_at, current_timestamp::TIMESTAMP) / 1000.0 AS running_s "
     "FROM jobs j LEFT JOIN job_workers w USING (worker_id)"
 )
 

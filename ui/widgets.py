@@ -129,6 +129,25 @@ def render_job_status(job_id: int, *, key: str) -> dict | None:
     return job
 
 
+def describe_time_left(progress: float | None, running_s: float | None) -> str | None:
+    """"Running 3 min 10 s, about 9 min left" from the share done and the seconds since the
+    start (a straight-line estimate); None before 2 % and 5 s, when it would be noise."""
+    if not progress or running_s is None or progress < 0.02 or running_s < 5 or progress >= 1:
+        return None
+    left = running_s * (1.0 - progress) / progress
+    return f"Running {_format_duration(running_s)}, about {_format_duration(left)} left."
+
+
+def _format_duration(seconds: float) -> str:
+    """'45 s', '3 min 10 s', '1 h 05 min'."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
 def _render_job_body(job: dict, *, key: str) -> None:
     status = job["status"]
     # The message (which may quote paths, URLs, names) goes to st.text, which renders nothing:
@@ -137,6 +156,8 @@ def _render_job_body(job: dict, *, key: str) -> None:
     plain.progress(job["progress"], f"Job {job['job_id']} ({job['kind']}): {status}")
     if job["message"]:
         st.text(job["message"])
+    if status == "running" and (eta := describe_time_left(job["progress"], job["running_s"])):
+        st.caption(eta)
     if status in job_db.ACTIVE_STATUSES:
         if st.button("Cancel", key=f"{key}-cancel-{job['job_id']}"):
             try:

@@ -120,3 +120,29 @@ def test_a_page_past_capacity_says_busy_instead_of_waiting_forever(app_catalog_c
     assert "busy" in at.warning[0].value
     at.run()  # slots free again: the page itself
     assert not any("busy" in w.value for w in at.warning) and at.title[0].value
+
+
+ETA_PAGE = """
+import streamlit as st
+from db import jobs as job_db
+from ui.resources import get_cursor
+from ui.widgets import render_job_status
+
+con = get_cursor()
+job_id = job_db.insert_job(con, kind="text-stats", spec={})
+job_db.claim_next_job(con, job_db.insert_worker(con))
+con.execute(
+    "UPDATE jobs SET started_at = current_timestamp::TIMESTAMP - INTERVAL 60 SECOND "
+    "WHERE job_id = ?", [job_id]
+)
+job_db.update_job_progress(con, job_id, 0.25, "encoding")
+render_job_status(job_id, key="status")
+"""
+
+
+def test_a_running_job_says_how_long_it_has_left(app_catalog_con):
+    at = AppTest.from_string(ETA_PAGE, default_timeout=60).run()
+    assert not at.exception
+    # 25 % done in 60 s: about 3 more minutes at the same pace.
+    assert any(c.value.startswith("Running 1 min 0") for c in at.caption)
+    assert any("about 3 min 0" in c.value for c in at.caption)
