@@ -324,7 +324,11 @@ def _render_latest_report(con, job: dict | None) -> None:
     st.code(cap.format_ingest_report(report), language=None)
     examples = report.get("invalid", {}).get("examples", [])
     if examples:
-        st.caption("Examples of invalid records")
+        st.caption(
+            "Examples of invalid records. index: the record's position in the file's list, "
+            "counting from 0 (the first record is 0); an empty cell (None): the field was "
+            "missing from the record."
+        )
         st.dataframe(pl.DataFrame(examples), hide_index=True, width="stretch")
 
 

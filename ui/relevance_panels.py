@@ -20,6 +20,7 @@ from ui.thumbnails import render_caption_image
 from ui.widgets import get_actor, require_actor, select_in_url
 
 ANY = "(any)"
+BULK_CONFIRM_OVER = 50  # a bulk change of more captions asks "Yes, change all N" first
 TABLE_COLUMNS = ("caption_id", "class", "p_own", "suggested", "p_suggested", "decision")
 
 
@@ -171,6 +172,8 @@ def render_bulk(con, version: int, decided, labels) -> None:
         cols = st.columns([1, 3, 1])
         cols[0].radio("Set", ["drop", "keep", "back to model"], key="bulk-choice")
         cols[1].text_input("Reason (required)", key="bulk-reason")
+        if len(ids) > BULK_CONFIRM_OVER:
+            st.checkbox(f"Yes, change all {len(ids):,} captions", key="bulk-confirm")
         cols[2].form_submit_button(
             f"Apply to {len(ids):,}",
             key="bulk-apply",
@@ -198,6 +201,11 @@ def _apply_bulk(caption_filter: CaptionFilter, expected_count: int) -> None:
     if not reason:
         st.session_state["bulk-refused"] = "Type the reason for this bulk change first."
         return
+    if expected_count > BULK_CONFIRM_OVER and not st.session_state.get("bulk-confirm"):
+        st.session_state["bulk-refused"] = (
+            f"Tick 'Yes, change all {expected_count:,} captions' first (it can be undone)."
+        )
+        return
     try:
         change = decisions.update_decisions_bulk(
             get_cursor(),
@@ -211,6 +219,7 @@ def _apply_bulk(caption_filter: CaptionFilter, expected_count: int) -> None:
         st.session_state["bulk-refused"] = str(exc)
         return
     st.session_state["bulk-reason"] = ""  # the next round needs its own reason
+    st.session_state["bulk-confirm"] = False
     st.session_state["rr-message"] = change.describe()
 
 

@@ -130,7 +130,7 @@ def render_job_status(job_id: int, *, key: str) -> dict | None:
 
 
 def describe_time_left(progress: float | None, running_s: float | None) -> str | None:
-    """"Running 3 min 10 s, about 9 min left" from the share done and the seconds since the
+    """ "Running 3 min 10 s, about 9 min left" from the share done and the seconds since the
     start (a straight-line estimate); None before 2 % and 5 s, when it would be noise."""
     if not progress or running_s is None or progress < 0.02 or running_s < 5 or progress >= 1:
         return None

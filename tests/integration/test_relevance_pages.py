@@ -245,3 +245,25 @@ def test_runs_follow_a_newer_run_over_the_one_in_the_url(app_db):
     at.run()
     assert not at.exception
     assert at.selectbox(key="run").value == new
+
+
+def test_a_large_bulk_change_asks_for_a_yes_first(app_db, monkeypatch):
+    from ui import relevance_panels
+
+    monkeypatch.setattr(relevance_panels, "BULK_CONFIRM_OVER", 20)  # this set has 36 captions
+    con, _ = app_db
+    at = open_page(str(PAGES / "relevance_review.py"), timeout=60)
+    at.query_params["tab"] = "Bulk"
+    at.run()
+    shown = next(c.value for c in at.caption if "captions match" in c.value)
+    n_match = int(shown.split(" captions match")[0].replace(",", ""))
+    assert n_match > 20
+    at.text_input(key="bulk-reason").input("everything")
+    at.button(key="bulk-apply").click().run()
+    assert decision_db.list_bulk_events(con).is_empty()  # not without the yes
+    assert any(f"Yes, change all {n_match:,} captions" in w.value for w in at.warning)
+    at.text_input(key="bulk-reason").input("everything")
+    at.checkbox(key="bulk-confirm").check()
+    at.button(key="bulk-apply").click().run()
+    assert decision_db.list_bulk_events(con)["n_captions"].to_list() == [n_match]
+    assert not at.checkbox(key="bulk-confirm").value  # the next round asks again
