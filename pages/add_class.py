@@ -365,6 +365,12 @@ def _render_photo_results(result: dict) -> None:
             hide_index=True,
             key=f"add-photo-{i}",
         )
+        new_rank = photo.get("new_rank") or {}
+        if new_rank:
+            right.text(
+                "The new class: "
+                + "; ".join(f"{m}: rank {r:,} ({p:.1%})" for m, (r, p) in new_rank.items())
+            )
 
 
 def _render_export(con, model: ModelSpec) -> None:

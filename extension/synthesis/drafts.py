@@ -86,7 +86,8 @@ def run_photo_check(
 
     Returns:
         `wnid`, `methods` (the row labels), `photos`: per photo its `path`, `sha256` and
-        `top`: method label -> [[class name, probability], ...] (k entries, best first).
+        `top`: method label -> [[class name, probability], ...] (k entries, best first);
+        `new_rank`: method label -> [rank of the new class (1 = first), its probability].
 
     Raises:
         ValueError: no such added class, or no photo could be read.
@@ -111,18 +112,37 @@ def run_photo_check(
         raise ValueError("None of the photos could be read: " + "; ".join(report.errors.values()))
     names = class_db.get_class_names(con, list(base.class_wnids))
     base_names = [names.get(w, w) for w in base.class_wnids]
-    photos = [{"path": str(paths[i]), "sha256": report.digests[i], "top": {}} for i in kept]
+    photos = [
+        {"path": str(paths[i]), "sha256": report.digests[i], "top": {}, "new_rank": {}}
+        for i in kept
+    ]
     names_with_new = [*base_names, f"NEW: {spec.wnid}"]
     for row in heads.iter_rows(named=True):
         added = load_head_file(Path(row["path"]), sha256=row["sha256"])
         top = compute_top_classes(features, base.head, added, names_with_new, k=spec.k)
-        for photo, ranking in zip(photos, top, strict=True):
+        ranks = compute_new_class_ranks(features, base.head, added)
+        for photo, ranking, rank in zip(photos, top, ranks, strict=True):
             photo["top"][row["method_label"]] = ranking
+            photo["new_rank"][row["method_label"]] = rank
     photos += [
         {"path": str(paths[i]), "error": error, "top": {}} for i, error in report.errors.items()
     ]
     progress(1.0, f"{len(kept)} photos checked")
     return {"wnid": spec.wnid, "methods": heads["method_label"].to_list(), "photos": photos}
+
+
+def compute_new_class_ranks(features: torch.Tensor, base: Head, added: Head) -> list[list]:
+    """Where the added class lands for each image: [rank (1 = top), probability].
+
+    Args:
+        features: (N, D) pre-logits features. base: (C, D) rows. added: (1, D) row (index C).
+    """
+    weight = torch.cat([base.weight, added.weight.float()])
+    bias = torch.cat([base.bias, added.bias.float()])
+    probs = torch.softmax(features @ weight.T + bias, dim=1)  # (N, C + 1)
+    new = probs[:, -1:]
+    ranks = 1 + (probs[:, :-1] > new).sum(dim=1)
+    return [[int(r), round(float(p), 4)] for r, p in zip(ranks, new[:, 0], strict=True)]
 
 
 def compute_top_classes(

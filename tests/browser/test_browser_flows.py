@@ -84,6 +84,7 @@ def test_add_a_class_synthesize_keep_check_photos_export_and_download(server, br
     _key(page, "add-photos", "input[type=file]").set_input_files(str(photo))
     _key(page, "add-check", "button").click()
     expect(page.locator("[data-testid='stImage'] img").first).to_be_visible(timeout=LONG_MS)
+    expect(page.get_by_text("The new class: ").first).to_be_visible()  # its own rank
     keep.click()
     expect(page.get_by_text("warship (custom-warship): kept").first).to_be_visible(timeout=LONG_MS)
     _key(page, "add-export", "button").click()
