@@ -24,6 +24,7 @@ from curation.relevance.specs import (
     TrainSpec,
     resolve_mode,
 )
+from db import jobs as job_db
 from db import relevance as relevance_db
 from db.storage import get_storage
 from encoders.registry import list_encoder_aliases
@@ -43,6 +44,7 @@ MODE_HELP = {
     "the test split.",
 }
 CHART_POLL_S = 2.0
+RUNS_POLL_S = 5.0  # the runs table while a training job is active
 
 
 def _dataset_spec_inputs(con) -> DatasetSpec:
@@ -230,6 +232,21 @@ def _live_chart(run_dir: str, *, active: bool) -> None:
     _chart()
 
 
+def _render_runs_following_training() -> None:
+    """The runs table, refreshed every few seconds while a training job is queued or
+    running, so a run the job starts shows up here as it does in the chart above (issue 17:
+    "No training runs yet" beside "run 1 computing features")."""
+    job_id = find_latest_job("relevance-train")
+    job = job_db.get_job(get_cursor(), job_id) if job_id is not None else None
+    active = job is not None and job["status"] in job_db.ACTIVE_STATUSES
+
+    @st.fragment(run_every=RUNS_POLL_S if active else None)
+    def _runs() -> None:
+        _render_runs(get_cursor())
+
+    _runs()
+
+
 def _render_runs(con) -> None:
     runs = relevance_db.list_runs(con)
     if runs.is_empty():
@@ -304,7 +321,7 @@ def render() -> None:
     st.subheader("2. Train")
     _render_train_form(dataset_spec)
     st.subheader("3. Runs")
-    _render_runs(con)
+    _render_runs_following_training()
     st.subheader("4. Model versions and scoring")
     _render_checkpoints_and_scoring(con)
 
