@@ -1,14 +1,20 @@
 """Curation tools at two sizes: semantic search latency (exact cosine over one normalised
 float32 matrix), duplicate finding time and peak memory (SimHash candidates verified exactly +
 connected components), and recall/precision of planted near-duplicates at the default
-threshold.
+threshold; and the embeddings map's projection time (PCA, the instant view, and UMAP, the
+`caption-map` job) at the size of five classes and at the map's default sample cap.
 
 Features: random unit vectors of the real shape (N x 384) at both sizes: encoding 449K texts
 with MiniLM on this shared 2-core CPU (about 14-38 texts/s measured) takes hours. Planted
 near-duplicates: 1,000 copies at cosine 0.955..0.995 of random rows. Peak memory: the
 process's max RSS growth (resource.getrusage), measured in a child process per size.
 
+Map features: a mixture of 50 Gaussian clusters on the unit sphere (N x 384), closer to
+caption features than uniform noise; UMAP's first call in a process also compiles its numba
+code, timed separately as the warm-up (a fresh app pays it once).
+
 Usage: .venv/bin/python benchmarks/bench_curation_tools.py [--sizes 60101 448896]
+       [--map-sizes 2250 20000]
 """
 
 from __future__ import annotations
@@ -79,21 +85,49 @@ def run_size(n: int) -> dict:
     }
 
 
+def run_map(m: int) -> dict:
+    """Projection times of `m` clustered unit rows: PCA, UMAP warm-up (numba), UMAP."""
+    from curation.projection import compute_pca, compute_umap
+
+    rng = np.random.default_rng(2)
+    centres = rng.standard_normal((50, 384)).astype(np.float32)
+    rows = centres[rng.integers(0, 50, m)] + 0.6 * rng.standard_normal((m, 384), dtype=np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    start = time.perf_counter()
+    compute_pca(rows)
+    pca_s = time.perf_counter() - start
+    start = time.perf_counter()
+    compute_umap(rows[:200])
+    warmup_s = time.perf_counter() - start
+    start = time.perf_counter()
+    compute_umap(rows)
+    umap_s = time.perf_counter() - start
+    return {"m": m, "pca_s": pca_s, "umap_warmup_s": warmup_s, "umap_s": umap_s}
+
+
+def _child(flag: str, n: int) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, flag, str(n)], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="*", default=[60101, 448896])
+    parser.add_argument("--map-sizes", type=int, nargs="*", default=[2250, 20000])
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--one-map", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(run_size(args.one)))
         return
+    if args.one_map:
+        print(json.dumps(run_map(args.one_map)))
+        return
     load = read_load_average()
-    rows = []
-    for n in args.sizes:
-        out = subprocess.run(
-            [sys.executable, __file__, "--one", str(n)], capture_output=True, text=True, check=True
-        )
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    rows = [_child("--one", n) for n in args.sizes]
+    maps = [_child("--one-map", m) for m in args.map_sizes]
     lines = [
         "# Curation tools: search, duplicates",
         "",
@@ -111,7 +145,19 @@ def main(argv=None) -> None:
             f"{r['duplicates_s']:.1f} | {r['peak_rss_growth_mb']:.0f} | {r['n_candidates']:,} | "
             f"{r['recall']:.3f} | {r['precision']:.3f} |"
         )
-    write_results("curation_tools", {"load_average": load, "rows": rows}, "\n".join(lines) + "\n")
+    lines += [
+        "",
+        "## Embeddings map: projection time",
+        "",
+        "| captions on the map | PCA s | UMAP s | UMAP warm-up s (numba, once per app) |",
+        "|---|---|---|---|",
+    ]
+    for r in maps:
+        lines.append(
+            f"| {r['m']:,} | {r['pca_s']:.2f} | {r['umap_s']:.1f} | {r['umap_warmup_s']:.1f} |"
+        )
+    results = {"load_average": load, "rows": rows, "map": maps}
+    write_results("curation_tools", results, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
