@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.auth import gate
-from ui.resources import page_run_slot
+from ui.resources import page_run_slot, timed_page_run
 from ui.widgets import render_actor_input, render_busy
 
 # No page icons: Streamlit's ":material/...:" icons load a font from the internet on every
@@ -39,7 +39,8 @@ def run() -> None:
     render_actor_input()  # here, so the field (and the name in it) exists on every page
     with page_run_slot() as admitted:  # past capacity: a "busy" message, never a hang
         if admitted:
-            page.run()
+            with timed_page_run(page.url_path):
+                page.run()
         else:
             render_busy()
 

@@ -33,9 +33,9 @@ from ui.explore_resources import (
     get_query_encoder,
     get_similar_pairs,
 )
-from ui.resources import start_job_once
+from ui.resources import get_cursor, start_job_once
 from ui.thumbnails import render_caption_image
-from ui.widgets import find_latest_job, render_job_status, require_actor
+from ui.widgets import NAME_FIRST, find_latest_job, get_actor, render_job_status, require_actor
 
 ANY = "(any)"
 SHOWN_COLUMNS = ("caption_id", "wnid", "class_name", "title", "description", "decision")
@@ -168,36 +168,50 @@ def render_caption(con, row: dict) -> None:
 
 
 def render_bulk_buttons(con, caption_ids: list[int], *, what: str, key: str) -> None:
-    """Keep / drop every caption listed, as one undoable bulk event, and the undo of the last."""
+    """Keep / drop every caption listed, as one undoable bulk event, and the undo of the last.
+
+    The buttons act in their callbacks, before the page runs again: one run shows the result
+    (a run that acted and then called st.rerun cost two)."""
     cols = st.columns([3, 1, 1])
     reason = cols[0].text_input("Reason (required)", key=f"{key}-reason")
     for column, decision in ((cols[1], "drop"), (cols[2], "keep")):
-        label = f"{decision.capitalize()} {what} ({len(caption_ids)})"
-        if column.button(label, key=f"{key}-{decision}", disabled=not reason.strip()):
-            if actor := require_actor():
-                _apply_bulk(con, caption_ids, decision, reason, actor)
+        column.button(
+            f"{decision.capitalize()} {what} ({len(caption_ids)})",
+            key=f"{key}-{decision}",
+            disabled=not reason.strip(),
+            on_click=_apply_bulk,
+            args=(tuple(caption_ids), decision, key),
+        )
     render_last_bulk_undo(con, key=key)
 
 
-def _apply_bulk(con, caption_ids, decision, reason, actor) -> None:
+def _apply_bulk(caption_ids: tuple[int, ...], decision: str, key: str) -> None:
+    """Button callback: one bulk event over `caption_ids` with the reason typed."""
+    actor = get_actor()
+    if actor is None:
+        st.session_state["ex-error"] = NAME_FIRST
+        return
     try:
         change = decisions.update_decisions_bulk(
-            con,
-            CaptionFilter(caption_ids=tuple(caption_ids)),
+            get_cursor(),
+            CaptionFilter(caption_ids=caption_ids),
             decision=decision,
-            reason=reason,
+            reason=str(st.session_state.get(f"{key}-reason") or ""),
             actor=actor,
             expected_count=len(set(caption_ids)),
         )
-    except ValueError as exc:
-        plain.error(exc)
+    except (ValueError, PermissionError) as exc:
+        st.session_state["ex-error"] = str(exc)
         return
     st.session_state["ex-last-bulk"] = (change.bulk_id, change.describe())
-    st.rerun()
 
 
 def render_last_bulk_undo(con, *, key: str) -> None:
-    """The message of the last bulk change made here, with its undo."""
+    """The message of the last bulk change made here, with its undo (or what the undo did)."""
+    if message := st.session_state.pop("ex-message", None):
+        plain.success(message)
+    if refused := st.session_state.pop("ex-error", None):
+        plain.error(refused)
     last = st.session_state.get("ex-last-bulk")
     if not last:
         return
@@ -205,17 +219,24 @@ def render_last_bulk_undo(con, *, key: str) -> None:
     cols = st.columns([4, 1])
     with cols[0]:
         plain.success(message)
-    if cols[1].button(f"Undo bulk event {bulk_id}", key=f"{key}-undo"):
-        if actor := require_actor():
-            try:
-                change = decisions.undo_bulk_event(con, int(bulk_id), actor=actor)
-                st.session_state["ex-last-bulk"] = None
-                st.session_state["ex-message"] = change.describe()
-                st.rerun()
-            except ValueError as exc:
-                plain.error(exc)
-    if message := st.session_state.pop("ex-message", None):
-        plain.success(message)
+    cols[1].button(
+        f"Undo bulk event {bulk_id}", key=f"{key}-undo", on_click=_undo_bulk, args=(int(bulk_id),)
+    )
+
+
+def _undo_bulk(bulk_id: int) -> None:
+    """Button callback: undo one bulk event."""
+    actor = get_actor()
+    if actor is None:
+        st.session_state["ex-error"] = NAME_FIRST
+        return
+    try:
+        change = decisions.undo_bulk_event(get_cursor(), bulk_id, actor=actor)
+    except (ValueError, PermissionError) as exc:
+        st.session_state["ex-error"] = str(exc)
+        return
+    st.session_state["ex-last-bulk"] = None
+    st.session_state["ex-message"] = change.describe()
 
 
 def render_duplicates(con, *, key: str = "ex-dup") -> None:

@@ -20,7 +20,7 @@ from curation.relevance import decisions
 from ui import conflicts, plain, relevance_panels
 from ui.resources import get_cursor
 from ui.thumbnails import render_caption_image
-from ui.widgets import get_actor
+from ui.widgets import NAME_FIRST, get_actor
 
 # (action, button label, shortcut): the shortcut is shown on the button and in the key line.
 KEYS = (
@@ -93,9 +93,7 @@ def _act(key: str, ids: list[int], action: str) -> None:
         return
     actor = get_actor()
     if actor is None:
-        st.session_state[f"{key}-refused"] = (
-            "Enter your name in the sidebar first: every change records who made it."
-        )
+        st.session_state[f"{key}-refused"] = NAME_FIRST
         return
     try:
         if action == "undo":

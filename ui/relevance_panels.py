@@ -17,7 +17,7 @@ from curation.relevance.specs import CaptionFilter
 from ui import conflicts, plain
 from ui.resources import get_cursor
 from ui.thumbnails import render_caption_image
-from ui.widgets import get_actor, require_actor, select_in_url
+from ui.widgets import NAME_FIRST, get_actor, require_actor, select_in_url
 
 ANY = "(any)"
 BULK_CONFIRM_OVER = 50  # a bulk change of more captions asks "Yes, change all N" first
@@ -194,9 +194,7 @@ def _apply_bulk(caption_filter: CaptionFilter, expected_count: int) -> None:
     reason = str(st.session_state.get("bulk-reason") or "").strip()
     actor = get_actor()
     if actor is None:
-        st.session_state["bulk-refused"] = (
-            "Enter your name in the sidebar first: every change records who made it."
-        )
+        st.session_state["bulk-refused"] = NAME_FIRST
         return
     if not reason:
         st.session_state["bulk-refused"] = "Type the reason for this bulk change first."

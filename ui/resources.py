@@ -5,7 +5,10 @@ Pages call `get_cursor()` once per script run and pass the cursor down to librar
 
 from __future__ import annotations
 
+import json
+import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -146,3 +149,21 @@ def page_run_slot() -> Iterator[bool]:
     finally:
         if admitted:
             _PAGE_RUN_SLOTS.release()
+
+
+RUN_TIMINGS_ENV_VAR = "WORKBENCH_RUN_TIMINGS"  # a file: one JSON line per page run (tests)
+
+
+@contextmanager
+def timed_page_run(page: str) -> Iterator[None]:
+    """With $WORKBENCH_RUN_TIMINGS set, append {"page", "seconds"} of each page run to that
+    file: the server time of an interaction, as the browser suite records it."""
+    path = os.environ.get(RUN_TIMINGS_ENV_VAR)
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        if path:
+            line = json.dumps({"page": page, "seconds": round(time.perf_counter() - start, 4)})
+            with open(path, "a", encoding="utf-8") as log:
+                log.write(line + "\n")

@@ -26,6 +26,9 @@ POLL_EVERY_S = 1.0
 BUSY_RETRY_S = 5.0
 
 
+NAME_FIRST = "Enter your name in the sidebar first: every change records who made it."
+
+
 def get_actor() -> str | None:
     """Who writes: the signed-in key in team mode, else the typed name (None: none yet)."""
     if auth.is_team_mode():
@@ -38,7 +41,7 @@ def require_actor() -> str | None:
     """The curator's name, or None after saying on the page that one is needed."""
     actor = get_actor()
     if actor is None:
-        st.warning("Enter your name in the sidebar first: every change records who made it.")
+        st.warning(NAME_FIRST)
     return actor
 
 
