@@ -57,6 +57,7 @@ from extension.text.store import ensure_text_stats
 # headline first: the 1000-way test.
 IMAGE_SUMMARY_KEYS = (
     "gen_precision",
+    "pool_images",  # beside the precision: the photos a row can wrongly win grow with it
     "gen_recall",
     "gen_f1",
     "hit1",
@@ -231,6 +232,9 @@ def _compute_image_metrics(
     )
     summary = {
         "gen_precision": float(way["precision"].mean()),
+        # every photo of the set competes in the argmax: a row's precision falls as the pool
+        # of other photos grows, so it is only comparable at the same pool
+        "pool_images": int(images.labels.numel()),
         "gen_recall": float(way["top1"].mean()),
         "gen_f1": float(way["f1"].mean()),
         "hit1": float(way["top1"].mean()),
@@ -243,6 +247,7 @@ def _compute_image_metrics(
         "trained_ap_mean": float(trained["ap"].mean()),
         "n_image_classes": len(cols),
         "n_images": int(images.labels.numel()),
+        "pool_classes": n_classes,
     }
     return frame, summary
 

@@ -213,7 +213,8 @@ def test_run_loo_refuses_a_calibrated_method_without_or_on_the_scored_images(tex
     )
     summary = result["results"][0]
     assert summary["calibration_images"] == str(calib)
-    assert list(summary)[:4] == ["method", "gen_precision", "gen_recall", "gen_f1"]
+    assert list(summary)[:5] == ["method", "gen_precision", "pool_images", "gen_recall", "gen_f1"]
+    assert summary["pool_images"] == 6  # the precision's pool: every scored photo (3 x 2)
 
 
 def test_fit_grid_and_folds_by_hand():

@@ -265,7 +265,7 @@ def test_cli_text_embeddings_and_a_calibrated_embedding_loo(
     assert main([*args, "--calibration-images", str(calib)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["method"] == "ridge-deviation-idf-emb-zscore"
-    assert list(result)[1:4] == ["gen_precision", "gen_recall", "gen_f1"]
+    assert list(result)[1:5] == ["gen_precision", "pool_images", "gen_recall", "gen_f1"]
     assert result["calibration_images"] == str(calib) and result["n_image_classes"] == 4
 
 
