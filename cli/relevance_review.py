@@ -65,6 +65,17 @@ def add_actions(actions, make_action) -> None:
     threshold.add_argument("--reason", required=True)
     _add_version_option(threshold)
     add_actor_option(threshold)
+    rule = make_action(
+        actions,
+        "rule",
+        "choose a model version's drop rule: paper (P(own) below the mean or the threshold) "
+        "or suspect (a suspect score at or above the threshold); thresholds apply to it",
+        handle,
+    )
+    rule.add_argument("rule", choices=("paper", "suspect"))
+    rule.add_argument("--reason", required=True)
+    _add_version_option(rule)
+    add_actor_option(rule)
     export = make_action(actions, "export", "write the curated parquet + dataset card", handle)
     _add_version_option(export)
     export.add_argument(
@@ -207,6 +218,25 @@ def _handle_threshold(con, args) -> int:
     return 0
 
 
+def _handle_rule(con, args) -> int:
+    from curation.relevance.decisions import get_thresholds, update_drop_rule
+
+    version = _model_version(con, args)
+    update_drop_rule(
+        con,
+        model_version=version,
+        rule=args.rule,
+        reason=args.reason,
+        actor=resolve_actor(args.actor),
+    )
+    overall, per_class = get_thresholds(con, version)
+    print(
+        f"model version {version}: drop rule {args.rule}, global threshold {overall} "
+        f"({len(per_class)} class thresholds)"
+    )
+    return 0
+
+
 def _handle_export(con, args) -> int:
     from pathlib import Path
 
@@ -232,5 +262,6 @@ _HANDLERS = {
     "bulk": _handle_bulk,
     "undo-bulk": _handle_undo_bulk,
     "threshold": _handle_threshold,
+    "rule": _handle_rule,
     "export": _handle_export,
 }

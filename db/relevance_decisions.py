@@ -130,23 +130,40 @@ def has_class(con: duckdb.DuckDBPyConnection, wnid: str) -> bool:
     return bool(fetch_value(con, "SELECT count(*) FROM classes WHERE wnid = ?", [wnid]))
 
 
-def list_version_thresholds(con: duckdb.DuckDBPyConnection, model_version: int) -> pl.DataFrame:
-    """Thresholds of one model version: wnid ('' = global), threshold, reason, actor, at_time."""
+# Each drop rule keeps its own thresholds (`rules.DROP_RULES`): a fixed table per rule, never a
+# name from input.
+THRESHOLD_TABLES = {
+    "paper": "relevance_version_thresholds",
+    "suspect": "relevance_suspect_thresholds",
+}
+
+
+def _threshold_table(rule: str) -> str:
+    if rule not in THRESHOLD_TABLES:
+        raise ValueError(f"Unknown drop rule {rule!r}; known: {sorted(THRESHOLD_TABLES)}")
+    return THRESHOLD_TABLES[rule]
+
+
+def list_version_thresholds(
+    con: duckdb.DuckDBPyConnection, model_version: int, *, rule: str = "paper"
+) -> pl.DataFrame:
+    """Thresholds of one model version under a drop rule: wnid ('' = global), threshold,
+    reason, actor, at_time."""
     return fetch_frame(
         con,
-        "SELECT wnid, threshold, reason, actor, at_time FROM relevance_version_thresholds "
+        f"SELECT wnid, threshold, reason, actor, at_time FROM {_threshold_table(rule)} "
         "WHERE model_version = ? ORDER BY wnid",
         [model_version],
     )
 
 
 def get_version_threshold(
-    con: duckdb.DuckDBPyConnection, model_version: int, wnid: str
+    con: duckdb.DuckDBPyConnection, model_version: int, wnid: str, *, rule: str = "paper"
 ) -> float | None:
     """One threshold of a model version ('' = its global one), or None when unset."""
     return fetch_value(
         con,
-        "SELECT threshold FROM relevance_version_thresholds WHERE model_version = ? AND wnid = ?",
+        f"SELECT threshold FROM {_threshold_table(rule)} WHERE model_version = ? AND wnid = ?",
         [model_version, wnid],
     )
 
@@ -159,16 +176,15 @@ def update_version_threshold_row(
     threshold: float | None,
     reason: str,
     actor: str,
+    rule: str = "paper",
 ) -> None:
-    """Replace (None: delete) one threshold row of a model version."""
-    con.execute(
-        "DELETE FROM relevance_version_thresholds WHERE model_version = ? AND wnid = ?",
-        [model_version, wnid],
-    )
+    """Replace (None: delete) one threshold row of a model version under a drop rule."""
+    table = _threshold_table(rule)
+    con.execute(f"DELETE FROM {table} WHERE model_version = ? AND wnid = ?", [model_version, wnid])
     if threshold is not None:
         con.execute(
-            "INSERT INTO relevance_version_thresholds (model_version, wnid, threshold, reason, "
-            "actor, at_time) VALUES (?, ?, ?, ?, ?, current_timestamp)",
+            f"INSERT INTO {table} (model_version, wnid, threshold, reason, actor, at_time) "
+            "VALUES (?, ?, ?, ?, ?, current_timestamp)",
             [model_version, wnid, float(threshold), reason, actor],
         )
 
@@ -182,25 +198,32 @@ def insert_threshold_event(
     after,
     reason: str,
     actor: str,
+    rule: str = "paper",
 ) -> None:
     """Append one threshold history row (wnid '' = the global threshold)."""
     con.execute(
         "INSERT INTO relevance_threshold_events (wnid, actor, threshold_before, "
-        "threshold_after, reason, model_version) VALUES (?, ?, ?, ?, ?, ?)",
-        [wnid, actor, before, after, reason, model_version],
+        "threshold_after, reason, model_version, rule) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [wnid, actor, before, after, reason, model_version, _checked_rule(rule)],
     )
 
 
+def _checked_rule(rule: str) -> str:
+    _threshold_table(rule)
+    return rule
+
+
 def get_latest_threshold_event(
-    con: duckdb.DuckDBPyConnection, model_version: int, wnid: str
+    con: duckdb.DuckDBPyConnection, model_version: int, wnid: str, *, rule: str = "paper"
 ) -> dict | None:
-    """The newest change of one threshold of a model version ('' = global): event_id, actor,
-    threshold_after, reason; None when it was never changed."""
+    """The newest change of one threshold of a model version ('' = global) under a drop rule:
+    event_id, actor, threshold_after, reason; None when it was never changed."""
     return fetch_dict(
         con,
         "SELECT event_id, actor, threshold_after, reason FROM relevance_threshold_events "
-        "WHERE model_version = ? AND wnid = ? ORDER BY event_id DESC LIMIT 1",
-        [model_version, wnid],
+        "WHERE model_version = ? AND wnid = ? AND coalesce(rule, 'paper') = ? "
+        "ORDER BY event_id DESC LIMIT 1",
+        [model_version, wnid, _checked_rule(rule)],
     )
 
 
@@ -211,10 +234,42 @@ def list_threshold_events(
     where, params = ("WHERE model_version = ?", [model_version]) if model_version else ("", [])
     return fetch_frame(
         con,
-        "SELECT event_id, model_version, wnid, actor, at_time, threshold_before, "
-        f"threshold_after, reason FROM relevance_threshold_events {where} "
+        "SELECT event_id, model_version, coalesce(rule, 'paper') AS rule, wnid, actor, at_time, "
+        f"threshold_before, threshold_after, reason FROM relevance_threshold_events {where} "
         "ORDER BY event_id DESC LIMIT ?",
         [*params, limit],
+    )
+
+
+def get_drop_rule(con: duckdb.DuckDBPyConnection, model_version: int) -> str | None:
+    """A model version's drop rule (its newest rule event), or None when never chosen."""
+    return fetch_value(
+        con,
+        "SELECT rule FROM relevance_rule_events WHERE model_version = ? "
+        "ORDER BY event_id DESC LIMIT 1",
+        [model_version],
+    )
+
+
+def insert_rule_event(
+    con: duckdb.DuckDBPyConnection, model_version: int, rule: str, *, reason: str, actor: str
+) -> int:
+    """Record a model version's new drop rule. Returns the event id."""
+    return fetch_value(
+        con,
+        "INSERT INTO relevance_rule_events (model_version, rule, reason, actor) "
+        "VALUES (?, ?, ?, ?) RETURNING event_id",
+        [model_version, _checked_rule(rule), reason, actor],
+    )
+
+
+def list_rule_events(con: duckdb.DuckDBPyConnection, model_version: int) -> pl.DataFrame:
+    """A model version's drop-rule changes, newest first."""
+    return fetch_frame(
+        con,
+        "SELECT event_id, rule, reason, actor, at_time FROM relevance_rule_events "
+        "WHERE model_version = ? ORDER BY event_id DESC",
+        [model_version],
     )
 
 

@@ -22,7 +22,7 @@ from curation.relevance.export import (
     get_decided_captions,
     list_curated_exports,
 )
-from curation.relevance.rules import compute_class_summary
+from curation.relevance.rules import DROP_RULE_LABELS, DROP_RULES, compute_class_summary
 from curation.thumbnails import get_image_root, update_image_root
 from db import relevance as relevance_db
 from db import relevance_decisions as decision_db
@@ -33,6 +33,14 @@ from ui.relevance_figures import make_class_decision_figure, make_score_histogra
 from ui.resources import get_cursor
 from ui.widgets import get_actor, require_actor, select_in_url
 
+THRESHOLD_NOTES = {
+    "paper": "Drop when P(own) < mean P or P(own) < the threshold. Default: 0.5 (the paper's, for "
+    "a fine-tuned encoder), 0.05 in frozen mode (its sigmoid scores sit lower; chosen on half "
+    "the default captions, benchmarks/results/noise.md).",
+    "suspect": "Drop when the larger suspect score (wrong class, no class content) is at or above "
+    "the threshold. Default 0.5: as likely noisy as not (the scores are logistic blends fitted "
+    "on 10 % noise, benchmarks/results/label_issues_full.md).",
+}
 TABS = [
     "Overview",
     "Most likely wrong",
@@ -79,19 +87,46 @@ def _describe_scores(version: dict, decided: pl.DataFrame) -> None:
     plain.info(f"{oos:,} of {decided.height:,} scores are out of sample ({how}).")
 
 
-def _render_threshold(con, version: int) -> float:
-    stored, per_class = decisions.get_thresholds(con, version)
-    key = f"rr-threshold-{version}"
+def _render_drop_rule(con, version: int) -> str:
+    """The version's drop rule, and a choice to change it (saved with who chose it)."""
+    stored = decisions.get_drop_rule(con, version)
+    cols = st.columns([4, 1])
+    chosen = cols[0].radio(
+        "Drop rule",
+        DROP_RULES,
+        index=DROP_RULES.index(stored),
+        format_func=DROP_RULE_LABELS.get,
+        key=f"rr-rule-{version}",
+    )
+    if chosen != stored and cols[1].button("Use this rule", key="rr-rule-save"):
+        if actor := require_actor():
+            try:
+                decisions.update_drop_rule(
+                    con,
+                    model_version=version,
+                    rule=chosen,
+                    reason="chosen on the review page",
+                    actor=actor,
+                )
+                st.session_state["rr-message"] = f"Model version {version}: drop rule {chosen}."
+            except (ValueError, PermissionError) as exc:
+                st.session_state["rr-error"] = str(exc)
+            st.rerun()
+    if chosen != stored:
+        plain.caption(f"Showing the saved rule ({stored}) until you press Use this rule.")
+    return stored
+
+
+def _render_threshold(con, version: int, rule: str) -> float:
+    stored, per_class = decisions.get_thresholds(con, version, rule=rule)
+    key = f"rr-threshold-{version}-{rule}"
     shown_event = conflicts.get_shown_event(key)
     cols = st.columns([4, 1])
+    on_what = "P(own class)" if rule == "paper" else "the suspect score"
     value = cols[0].slider(
-        "Global threshold on P(own class)", 0.0, 1.0, stored, 0.01, key=key, persist_state="session"
+        f"Global threshold on {on_what}", 0.0, 1.0, stored, 0.01, key=key, persist_state="session"
     )
-    st.caption(
-        "Drop when P(own) < mean P or P(own) < the threshold. Default: 0.5 (the paper's, for a "
-        "fine-tuned encoder), 0.05 in frozen mode (its sigmoid scores sit lower; chosen on half "
-        "the default captions, benchmarks/results/noise.md)."
-    )
+    st.caption(THRESHOLD_NOTES[rule])
     if value != stored:
         plain.caption(
             f"Showing {value:.2f}; saved for this version: {stored:.2f} (the export uses it)."
@@ -145,7 +180,7 @@ def _apply_threshold(retry: dict, seen_event) -> str:
     return f"Threshold ({which}, version {retry['version']}): {shown}."
 
 
-def _render_overview(decided: pl.DataFrame, labels: dict, threshold: float) -> None:
+def _render_overview(decided: pl.DataFrame, labels: dict, threshold: float | None) -> None:
     cols = st.columns(4)
     cols[0].metric("Scored", decided.height)
     cols[1].metric("Kept", int((decided["decision"] == "keep").sum()))
@@ -176,7 +211,11 @@ def _render_class_captions(con, decided, labels, root) -> None:
 
 
 def _render_thresholds(con, version: int, labels: dict) -> None:
-    thresholds = decision_db.list_version_thresholds(con, version).with_columns(
+    rule = decisions.get_drop_rule(con, version)
+    plain.caption(
+        f"Per-class thresholds of the drop rule in force ({rule}); each rule keeps its own."
+    )
+    thresholds = decision_db.list_version_thresholds(con, version, rule=rule).with_columns(
         pl.col("wnid").replace("", "(global)")
     )
     if not thresholds.is_empty():
@@ -254,7 +293,8 @@ def render() -> None:
         return
     relevance_panels.render_last_change(con)
     version = int(version_row["model_version"])
-    threshold = _render_threshold(con, version)
+    rule = _render_drop_rule(con, version)
+    threshold = _render_threshold(con, version, rule)
     decided = get_decided_captions(con, version, threshold=threshold)
     _describe_scores(version_row, decided)
     labels = _class_labels(con)
@@ -262,7 +302,7 @@ def render() -> None:
     tabs = dict(zip(TABS, st.tabs(TABS, key="tab", bind="query-params"), strict=True))
     with tabs["Overview"]:
         if tabs["Overview"].open:
-            _render_overview(decided, labels, threshold)
+            _render_overview(decided, labels, threshold if rule == "paper" else None)
     with tabs["Most likely wrong"]:
         if tabs["Most likely wrong"].open:
             _render_most_likely_wrong(con, version, decided, labels, root)

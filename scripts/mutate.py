@@ -403,6 +403,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         (PLN + "test_commonmark_renders_the_escaped_text_as_one_plain_paragraph",),
     ),
     Mutation(
+        "suspect-rule-keeps-at-the-threshold",
+        "curation/relevance/rules.py",
+        'return worst < pl.col("threshold")',
+        'return worst <= pl.col("threshold")',
+        (RUL + "test_the_suspect_rule_drops_at_and_above_its_threshold_with_literal_values",),
+    ),
+    Mutation(
         "decision-changed-meanwhile-overwritten",
         "curation/relevance/decisions.py",
         "    if seen_event == NOT_CHECKED:\n",

@@ -45,8 +45,9 @@ def make_training_figure(metrics: pl.DataFrame) -> go.Figure:
     return fig
 
 
-def make_score_histogram_figure(decisions: pl.DataFrame, *, threshold: float) -> go.Figure:
-    """Histogram of P(own class), stacked by the final decision, with the global threshold."""
+def make_score_histogram_figure(decisions: pl.DataFrame, *, threshold: float | None) -> go.Figure:
+    """Histogram of P(own class), stacked by the final decision, with the global threshold
+    (None: the drop rule is not on P, so no line)."""
     fig = go.Figure()
     for decision, color in (("keep", "#2e7d32"), ("drop", "#c62828")):
         values = decisions.filter(pl.col("decision") == decision)["p_own"].to_list()
@@ -58,7 +59,8 @@ def make_score_histogram_figure(decisions: pl.DataFrame, *, threshold: float) ->
                 xbins={"start": 0.0, "end": 1.0, "size": 0.02},
             )
         )
-    fig.add_vline(x=threshold, line_dash="dash", annotation_text=f"threshold {threshold:.2f}")
+    if threshold is not None:
+        fig.add_vline(x=threshold, line_dash="dash", annotation_text=f"threshold {threshold:.2f}")
     fig.update_layout(
         barmode="stack",
         height=300,

@@ -20,10 +20,17 @@ import polars as pl
 
 from contract.specs import check_choice
 from curation import access
-from curation.relevance.rules import DEFAULT_THRESHOLDS, GLOBAL_THRESHOLD
+from curation.relevance.rules import (
+    DEFAULT_THRESHOLDS,
+    DROP_RULES,
+    GLOBAL_THRESHOLD,
+    SUSPECT_THRESHOLD,
+    check_suspect_scores,
+)
 from curation.relevance.specs import CaptionFilter
 from db import relevance as relevance_db
 from db import relevance_decisions as decision_db
+from db import relevance_scores as scores_db
 from db.sql import transaction
 
 DECISIONS = ("keep", "drop")
@@ -126,7 +133,8 @@ def get_seen_threshold_event(
 ) -> int | None:
     """The newest change of a threshold (wnid None: the global one), for `seen_event`."""
     key = decision_db.GLOBAL_WNID if wnid is None else wnid
-    latest = decision_db.get_latest_threshold_event(con, int(model_version), key)
+    rule = get_drop_rule(con, model_version)
+    latest = decision_db.get_latest_threshold_event(con, int(model_version), key, rule=rule)
     return int(latest["event_id"]) if latest else None
 
 
@@ -177,14 +185,47 @@ def _write(tx, caption_id, decision, reason, actor, action, reverts) -> Decision
     return DecisionChange(caption_id, decision, event_id)
 
 
+def get_drop_rule(con: duckdb.DuckDBPyConnection, model_version: int) -> str:
+    """A model version's drop rule (`rules.DROP_RULES`): the last one chosen, else 'paper'."""
+    return decision_db.get_drop_rule(con, int(model_version)) or "paper"
+
+
+def update_drop_rule(
+    con: duckdb.DuckDBPyConnection, *, model_version: int, rule: str, reason: str, actor: str
+) -> None:
+    """Choose the drop rule of a model version (its thresholds under each rule are kept).
+
+    Raises:
+        ValueError: unknown rule or version, empty reason or actor; the suspect rule on a
+            version whose scores lack the suspect scores.
+    """
+    check_choice("rule", rule, DROP_RULES)
+    reason, actor = _required(reason, "a reason"), _required(actor, "who decides (actor)")
+    access.require(con, actor, "set_threshold")
+    if relevance_db.get_model_version(con, int(model_version)) is None:
+        raise ValueError(f"Model version {model_version} does not exist.")
+    if rule == "suspect":
+        check_suspect_scores(scores_db.list_scored_captions(con, int(model_version)))
+    transaction(
+        con,
+        lambda tx: decision_db.insert_rule_event(
+            tx, int(model_version), rule, reason=reason, actor=actor
+        ),
+    )
+
+
 def get_thresholds(
-    con: duckdb.DuckDBPyConnection, model_version: int
+    con: duckdb.DuckDBPyConnection, model_version: int, *, rule: str | None = None
 ) -> tuple[float, dict[str, float]]:
-    """A model version's global threshold and its per-class ones. Never set: the default of
-    its run's mode (`rules.DEFAULT_THRESHOLDS`: the paper's 0.5 for fine-tune, 0.05 frozen)."""
-    rows = decision_db.list_version_thresholds(con, int(model_version))
+    """A model version's global threshold and its per-class ones under a drop rule (None: the
+    version's own rule). Never set: the paper rule's default for its run's mode
+    (`rules.DEFAULT_THRESHOLDS`: 0.5 fine-tune, 0.05 frozen), or `SUSPECT_THRESHOLD`."""
+    rule = rule or get_drop_rule(con, model_version)
+    rows = decision_db.list_version_thresholds(con, int(model_version), rule=rule)
     values = dict(zip(rows["wnid"].to_list(), rows["threshold"].to_list(), strict=True))
     overall = values.pop(decision_db.GLOBAL_WNID, None)
+    if overall is None and rule == "suspect":
+        overall = SUSPECT_THRESHOLD
     if overall is None:
         version = relevance_db.get_model_version(con, int(model_version))
         mode = version["run"]["mode"] if version else "finetune"
@@ -253,14 +294,22 @@ def _set_threshold(con, model_version: int, wnid, threshold, reason, actor, seen
     subject += str(model_version)
 
     def work(tx: duckdb.DuckDBPyConnection) -> None:
-        latest = decision_db.get_latest_threshold_event(tx, model_version, wnid)
+        rule = get_drop_rule(tx, model_version)  # a threshold belongs to the rule in force
+        latest = decision_db.get_latest_threshold_event(tx, model_version, wnid, rule=rule)
         _check_seen(subject, seen_event, latest, "threshold_after")
-        before = decision_db.get_version_threshold(tx, model_version, wnid)
+        before = decision_db.get_version_threshold(tx, model_version, wnid, rule=rule)
         decision_db.update_version_threshold_row(
-            tx, model_version, wnid, threshold=threshold, reason=reason, actor=actor
+            tx, model_version, wnid, threshold=threshold, reason=reason, actor=actor, rule=rule
         )
         decision_db.insert_threshold_event(
-            tx, model_version, wnid, before=before, after=threshold, reason=reason, actor=actor
+            tx,
+            model_version,
+            wnid,
+            before=before,
+            after=threshold,
+            reason=reason,
+            actor=actor,
+            rule=rule,
         )
 
     transaction(con, work)

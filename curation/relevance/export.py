@@ -32,7 +32,7 @@ from contract.storage import (
     new_output_folder,
 )
 from curation.relevance import checkpoint as ckpt
-from curation.relevance.decisions import get_thresholds
+from curation.relevance.decisions import get_drop_rule, get_thresholds
 from curation.relevance.rules import compute_decisions
 from db import relevance as relevance_db
 from db import relevance_scores as scores_db
@@ -83,9 +83,10 @@ def get_decided_captions(
             the stored one, 0.5 when never set); per-class thresholds always apply.
     """
     scored = scores_db.list_scored_captions(con, model_version)
-    stored, per_class = get_thresholds(con, model_version)
+    rule = get_drop_rule(con, model_version)
+    stored, per_class = get_thresholds(con, model_version, rule=rule)
     overall = stored if threshold is None else threshold
-    return compute_decisions(scored, threshold=overall, class_thresholds=per_class)
+    return compute_decisions(scored, threshold=overall, class_thresholds=per_class, rule=rule)
 
 
 def export_curated_set(
@@ -227,6 +228,20 @@ def compute_description_note(classes: pl.DataFrame) -> list[str]:
     return lines
 
 
+def _describe_drop_rule(rule: str, threshold: float, per_class: dict) -> str:
+    """The card's line for the version's drop rule."""
+    own = f"(classes with their own threshold: {len(per_class)})"
+    if rule == "suspect":
+        return (
+            "- drop rule 'suspect': drop when max(suspect_wrong_class, suspect_no_content) >= "
+            f"{threshold} {own}"
+        )
+    return (
+        "- drop rule 'paper' (the paper's): drop when P(own class) < mean P over classes, or "
+        f"P < {threshold} {own}"
+    )
+
+
 def compute_dataset_card(
     con,
     version: dict,
@@ -258,8 +273,7 @@ def compute_dataset_card(
         f"weights sha256 `{version['sha256']}`",
         "",
         "## Rules",
-        f"- drop when P(own class) < mean P over classes, or P < {threshold} "
-        f"(classes with their own threshold: {len(per_class)})",
+        _describe_drop_rule(get_drop_rule(con, version["model_version"]), threshold, per_class),
         "- kept: raw coefficient r = 1 if P >= 0.9 else P + 0.1; coefficient = empirical CDF of r "
         "over kept captions (#{r_j <= r_i} / n_kept), uniform on (0, 1]",
         "- a person's keep/drop (with a reason) overrides the rules; a caption a person moved "

@@ -1,8 +1,11 @@
-"""The paper's filtering rules and relevance coefficients (pure functions on frames).
+"""The filtering rules and relevance coefficients (pure functions on frames).
 
 For a caption with P = P(own class) and M = the mean probability over all classes:
 
-1. Drop when P < M or P < t, where t = 0.5 or the class's own threshold.
+1. The drop rule of the model version (`DROP_RULES`): the paper's drops when P < M or P < t,
+   where t = 0.5 or the class's own threshold; 'suspect' drops when the larger of the
+   caption's two suspect scores (wrong class, no class content; `issues.py`) is >= t, with its
+   own thresholds (default `SUSPECT_THRESHOLD`).
 2. A kept caption gets a raw coefficient r = 1 when P >= 0.9, else r = P + 0.1.
 3. Coefficients are made uniform on (0, 1] with the empirical CDF over all kept captions:
    c_i = #{j kept : r_j <= r_i} / n_kept. Ties share the highest rank, so every caption with
@@ -24,6 +27,15 @@ GLOBAL_THRESHOLD = 0.5
 # reports it on half B. A model version's own stored threshold always wins.
 FROZEN_THRESHOLD = 0.05
 DEFAULT_THRESHOLDS = {"finetune": GLOBAL_THRESHOLD, "frozen": FROZEN_THRESHOLD}
+# 'paper': P(own) below the mean P or below t; 'suspect': max(suspect_wrong_class,
+# suspect_no_content) >= t. Each rule keeps its own thresholds.
+DROP_RULES = ("paper", "suspect")
+DROP_RULE_LABELS = {
+    "paper": "The paper's: P(own class) below the mean P over classes, or below the threshold",
+    "suspect": "Suspect scores: wrong class or no class content at or above the threshold",
+}
+# The suspect scores are logistic blends (fitted on 10 % noise): 0.5 = as likely noisy as not.
+SUSPECT_THRESHOLD = 0.5
 FULL_RELEVANCE = 0.9
 RELEVANCE_BONUS = 0.1
 
@@ -48,14 +60,17 @@ def compute_decisions(
     *,
     threshold: float = GLOBAL_THRESHOLD,
     class_thresholds: dict[str, float] | None = None,
+    rule: str = "paper",
 ) -> pl.DataFrame:
     """Apply the rules to scored captions.
 
     Args:
-        scores: columns caption_id, wnid, p_own, p_mean, and optionally human_decision
+        scores: columns caption_id, wnid, p_own, p_mean (and, for the suspect rule,
+            suspect_wrong_class and suspect_no_content), and optionally human_decision
             ('keep' | 'drop' | null).
-        threshold: the global threshold on P (paper: 0.5).
+        threshold: the global threshold (paper: on P, 0.5; suspect: on the suspect score).
         class_thresholds: wnid -> threshold replacing the global one for that class.
+        rule: 'paper' or 'suspect' (`DROP_RULES`).
 
     Returns:
         `scores` plus threshold, model_decision, decision, decided_by ('model' | 'human'),
@@ -66,18 +81,44 @@ def compute_decisions(
     missing = {"caption_id", "wnid", "p_own", "p_mean"} - set(scores.columns)
     if missing:
         raise ValueError(f"scores lack columns {sorted(missing)}")
+    if rule not in DROP_RULES:
+        raise ValueError(f"Unknown drop rule {rule!r}; known: {list(DROP_RULES)}")
+    if rule == "suspect":
+        check_suspect_scores(scores)
     if "human_decision" not in scores.columns:
         scores = scores.with_columns(pl.lit(None, pl.Utf8).alias("human_decision"))
-    return _compute_decisions(scores, threshold, class_thresholds or {})
+    return _compute_decisions(scores, threshold, class_thresholds or {}, rule)
 
 
-def _compute_decisions(scores: pl.DataFrame, threshold: float, per_class: dict) -> pl.DataFrame:
+def check_suspect_scores(scores: pl.DataFrame) -> None:
+    """The suspect rule needs both suspect scores of every caption."""
+    columns = ("suspect_wrong_class", "suspect_no_content")
+    missing = [c for c in columns if c not in scores.columns]
+    if missing or any(scores[c].null_count() for c in columns):
+        raise ValueError(
+            "The suspect-score rule needs both suspect scores of every caption; these scores "
+            "lack them (scored before the suspect scores existed, or a model with one class): "
+            "score the captions again, or use the paper's rule."
+        )
+
+
+def _model_keeps(rule: str) -> pl.Expr:
+    """The model's keep condition of a drop rule, against the row's `threshold`."""
+    if rule == "suspect":
+        worst = pl.max_horizontal("suspect_wrong_class", "suspect_no_content")
+        return worst < pl.col("threshold")
+    return (pl.col("p_own") >= pl.col("p_mean")) & (pl.col("p_own") >= pl.col("threshold"))
+
+
+def _compute_decisions(
+    scores: pl.DataFrame, threshold: float, per_class: dict, rule: str
+) -> pl.DataFrame:
     frame = scores.with_columns(
         pl.col("wnid")
         .replace_strict(per_class, default=threshold, return_dtype=pl.Float64)
         .alias("threshold")
     )
-    model_keep = (pl.col("p_own") >= pl.col("p_mean")) & (pl.col("p_own") >= pl.col("threshold"))
+    model_keep = _model_keeps(rule)
     frame = frame.with_columns(
         pl.when(model_keep).then(pl.lit("keep")).otherwise(pl.lit("drop")).alias("model_decision")
     ).with_columns(

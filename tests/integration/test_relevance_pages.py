@@ -267,3 +267,18 @@ def test_a_large_bulk_change_asks_for_a_yes_first(app_db, monkeypatch):
     at.button(key="bulk-apply").click().run()
     assert decision_db.list_bulk_events(con)["n_captions"].to_list() == [n_match]
     assert not at.checkbox(key="bulk-confirm").value  # the next round asks again
+
+
+def test_review_page_switches_the_drop_rule_and_its_threshold(app_db):
+    con, version = app_db
+    at = open_page(str(PAGES / "relevance_review.py"), timeout=60)
+    at.run()
+    assert at.radio(key=f"rr-rule-{version}").value == "paper"
+    assert at.slider(key=f"rr-threshold-{version}-paper").label.endswith("P(own class)")
+    at.radio(key=f"rr-rule-{version}").set_value("suspect").run()
+    at.button(key="rr-rule-save").click().run()
+    assert not at.exception
+    assert decision_db.get_drop_rule(con, version) == "suspect"
+    assert any("drop rule suspect" in s.value for s in at.success)
+    slider = at.slider(key=f"rr-threshold-{version}-suspect")
+    assert slider.label.endswith("the suspect score") and slider.value == 0.5

@@ -314,3 +314,43 @@ def test_a_threshold_changed_meanwhile_is_refused_and_kept(reviewed):
         )
     assert refused.value.their_value == 0.2 and refused.value.their_actor == "bo"
     assert decisions.get_thresholds(con, version) == (0.3, {WNIDS[0]: 0.2})
+
+
+def test_the_drop_rule_is_per_version_and_each_rule_keeps_its_thresholds(reviewed, tmp_path):
+    con, version, captions = reviewed
+    assert decisions.get_drop_rule(con, version) == "paper"
+    with pytest.raises(ValueError, match="needs both suspect scores"):
+        decisions.update_drop_rule(
+            con, model_version=version, rule="suspect", reason="try", actor="ana"
+        )
+    assert decisions.get_drop_rule(con, version) == "paper"  # refused: nothing written
+    decisions.update_global_threshold(
+        con, model_version=version, threshold=0.3, reason="paper", actor="ana"
+    )
+    # Suspect scores: the low-P captions (every third one) are the suspect ones.
+    con.execute(
+        "UPDATE relevance_scores SET suspect_wrong_class = CASE WHEN p_own < 0.5 THEN 0.8 "
+        "ELSE 0.1 END, suspect_no_content = 0.05 WHERE model_version = ?",
+        [version],
+    )
+    decisions.update_drop_rule(
+        con, model_version=version, rule="suspect", reason="cleanlab-based", actor="bo"
+    )
+    assert decisions.get_thresholds(con, version) == (0.5, {})  # the suspect rule's default
+    decided = get_decided_captions(con, version)
+    assert (decided.filter(pl.col("p_own") < 0.5)["decision"] == "drop").all()
+    assert (decided.filter(pl.col("p_own") >= 0.5)["decision"] == "keep").all()
+    decisions.update_global_threshold(
+        con, model_version=version, threshold=0.9, reason="lenient", actor="bo"
+    )
+    assert (get_decided_captions(con, version)["decision"] == "keep").all()
+    card = open(
+        export_curated_set(con, model_version=version, out_dir=tmp_path / "out")["card"],
+        encoding="utf-8",
+    ).read()
+    assert "drop rule 'suspect'" in card and ">= 0.9" in card
+    decisions.update_drop_rule(con, model_version=version, rule="paper", reason="back", actor="bo")
+    assert decisions.get_thresholds(con, version) == (0.3, {})  # the paper rule's, kept
+    events = decision_db.list_threshold_events(con, model_version=version)
+    assert events["rule"].to_list() == ["suspect", "paper"]
+    assert decision_db.list_rule_events(con, version)["rule"].to_list() == ["paper", "suspect"]

@@ -122,3 +122,34 @@ def test_coefficients_at_the_full_relevance_cut_and_ties():
     # Ties share the highest rank (side='right'): two r = 0.6 of five share 3/5.
     raw = np.array([0.6, 1.0, 0.6, 0.2, 0.7])
     assert compute_uniform_coefficients(raw) == pytest.approx([0.6, 1.0, 0.6, 0.2, 0.8])
+
+
+def test_the_suspect_rule_drops_at_and_above_its_threshold_with_literal_values():
+    scores = _scores(
+        suspect_wrong_class=[0.10, 0.50, 0.49, 0.20, 0.05, 0.70],
+        suspect_no_content=[0.20, 0.10, 0.10, 0.51, 0.05, 0.10],
+        human_decision=[None, None, None, None, "drop", "keep"],
+    )
+    decided = compute_decisions(scores, threshold=0.5, rule="suspect")
+    # max of the two: 0.20 keep, 0.50 drop (at the threshold), 0.49 keep, 0.51 drop,
+    # 0.05 keep, 0.70 drop; the paper's P and mean P play no part here.
+    assert decided["model_decision"].to_list() == ["keep", "drop", "keep", "drop", "keep", "drop"]
+    assert decided["decision"].to_list() == ["keep", "drop", "keep", "drop", "drop", "keep"]
+    per_class = compute_decisions(
+        scores, threshold=0.5, class_thresholds={"a": 0.55}, rule="suspect"
+    )
+    assert per_class["model_decision"].to_list()[:3] == ["keep", "keep", "keep"]
+    paper = compute_decisions(scores, threshold=0.5)
+    assert paper["model_decision"].to_list() == ["keep", "keep", "keep", "keep", "drop", "drop"]
+
+
+def test_the_suspect_rule_refuses_scores_without_suspect_scores():
+    with pytest.raises(ValueError, match="needs both suspect scores"):
+        compute_decisions(_scores(), threshold=0.5, rule="suspect")
+    missing = _scores(
+        suspect_wrong_class=[0.1] * 6, suspect_no_content=[0.1, None, 0.1, 0.1, 0.1, 0.1]
+    )
+    with pytest.raises(ValueError, match="score the captions again"):
+        compute_decisions(missing, threshold=0.5, rule="suspect")
+    with pytest.raises(ValueError, match="Unknown drop rule"):
+        compute_decisions(_scores(), threshold=0.5, rule="lenient")
