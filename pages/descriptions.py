@@ -48,13 +48,16 @@ def render() -> None:
         _render_licenses(coverage)
 
 
-def _flash(kind: str, message: str) -> None:
-    st.session_state["desc-flash"] = (kind, message)
+def _flash(kind: str, message: str, *, where: str = "top") -> None:
+    """Say `message` on the next run, at the top of the page or ('editor') under the
+    editor's buttons, where the click was (issue 17: a refusal 1,100 px above Save)."""
+    st.session_state["desc-flash"] = (kind, message, where)
 
 
-def _render_flash() -> None:
-    kind, message = st.session_state.pop("desc-flash", (None, None))
-    if kind:
+def _render_flash(where: str = "top") -> None:
+    kind, message, at = st.session_state.get("desc-flash", (None, None, None))
+    if kind and at == where:
+        del st.session_state["desc-flash"]
         getattr(plain, kind)(message)
 
 
@@ -134,6 +137,7 @@ def _render_class(con, wnid: str) -> None:
         args=(wnid, desc.undo_last_description_change, wnid),
         disabled=not may_edit,
     )
+    _render_flash("editor")
     _render_candidates(con, wnid, active, may_edit)
     _render_history(con, wnid, may_edit)
 
@@ -170,13 +174,19 @@ def _resolve(choice: str) -> None:
     wnid, revision = conflict["wnid"], conflict["revision"]
     if choice == "theirs":
         _load_editor(wnid, revision, conflict["their_text"] or "")
-        _flash("success", f"Kept their version (revision {revision}); your text was dropped.")
+        _flash(
+            "success",
+            f"Kept their version (revision {revision}); your text was dropped.",
+            where="editor",
+        )
         return
     if choice == "merge":
         merged = f"{conflict['their_text'] or ''}\n\n{conflict['my_text']}".strip()
         _load_editor(wnid, revision, merged)
         st.session_state["desc-edit-loaded"] = (wnid, revision, None)  # a draft: keep it
-        _flash("info", "Both texts are in the editor (theirs first): edit, then save.")
+        _flash(
+            "info", "Both texts are in the editor (theirs first): edit, then save.", where="editor"
+        )
         return
     st.session_state["desc-edit-base"] = revision
     _apply(
@@ -209,7 +219,7 @@ def _load_editor(wnid: str, revision: int, text: str) -> None:
 def _after_change(wnid: str, change: desc.DescriptionChange) -> None:
     active = desc.get_active_description(get_cursor(), wnid)
     _load_editor(wnid, change.revision, active["text"] if active else "")
-    _flash("warning" if change.conflict else "success", change.describe())
+    _flash("warning" if change.conflict else "success", change.describe(), where="editor")
 
 
 def _apply(wnid: str, edit, target, **kwargs) -> None:
@@ -228,7 +238,7 @@ def _apply(wnid: str, edit, target, **kwargs) -> None:
         }
         return
     except (ValueError, PermissionError) as exc:
-        _flash("error", str(exc))
+        _flash("error", str(exc), where="editor")
         return
     st.session_state.pop(CONFLICT_KEY, None)
     _after_change(wnid, change)

@@ -125,3 +125,23 @@ def test_empty_database_says_how_to_build(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "empty.duckdb"))
     at = _open()
     assert any("No classes yet" in i.value for i in at.info)
+
+
+def _in_page_order(node):
+    """Every element under `node`, in the order the page shows them."""
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from _in_page_order(child)
+
+
+def test_a_refused_save_is_said_beside_the_save_button(page_db):
+    """Issue 17: the 'name required' error showed 1,100 px above Save, out of sight."""
+    at = open_page(PAGE, timeout=60, curator=None).run()  # no name typed
+    at.text_area(key="desc-edit-text").set_value("A tench, edited by nobody.")
+    at.button(key="desc-save").click().run()
+    order = list(_in_page_order(at.main))
+    save = next(i for i, e in enumerate(order) if getattr(e, "key", None) == "desc-save")
+    errors = [i for i, e in enumerate(order) if type(e).__name__ == "Error"]
+    assert errors and all(i > save for i in errors), (save, errors)
+    assert "actor" in at.error[0].value or "name" in at.error[0].value
+    assert desc.get_active_description(page_db, TENCH)["text"] == TENCH_WIKTIONARY
