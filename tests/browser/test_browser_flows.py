@@ -151,7 +151,7 @@ def test_caption_import_with_bad_records_shows_its_own_report(server, browser_pa
     upload.write_text(json.dumps(records))
     page = browser_page
     page.goto(f"{server.url}/captions?cap-tab=Import+ImageNet-Captions&curator=cy", timeout=LONG_MS)
-    page.get_by_text("Upload", exact=True).click()
+    _key(page, "cap-mode").get_by_text("Upload", exact=True).click()
     _key(page, "cap-upload", "input[type=file]").set_input_files(str(upload))
     _fill(page, "cap-import-source", "user-file")
     _key(page, "cap-import-start", "button").click()

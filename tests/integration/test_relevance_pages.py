@@ -124,7 +124,7 @@ def test_review_page_bulk_drop_undo_threshold_and_export(app_db, tmp_path):
     table = at.dataframe[0].value  # pandas
     assert len(table) == 32 and {"class", "suggested", "p_own"} <= set(table.columns)
     assert table["p_own"].tolist() == sorted(table["p_own"].tolist())
-    at.slider(key=f"rr-threshold-{version}").set_value(0.8).run()
+    at.slider(key=f"rr-threshold-{version}-paper").set_value(0.8).run()
     at.button(key="rr-threshold-save").click().run()
     assert decision_db.get_version_threshold(con, version, "") == 0.8
     at.query_params["tab"] = "Export"
