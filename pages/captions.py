@@ -50,15 +50,21 @@ def render() -> None:
         key="cap-tab",
         bind="query-params",
     )
+    # Only the open tab does its work (a closed tab's tables and charts cost every click on
+    # the open one its time); the filters are drawn always: the statistics tab uses them too.
     with browse:
         filters = _render_filters(con, sources)
-        _render_results(con, filters)
+        if browse.open:
+            _render_results(con, filters)
     with stats:
-        _render_stats(con, filters)
+        if stats.open:
+            _render_stats(con, filters)
     with importer:
-        _render_import(con)
+        if importer.open:
+            _render_import(con)
     with licenses:
-        st.dataframe(sources, hide_index=True, width="stretch")
+        if licenses.open:
+            st.dataframe(sources, hide_index=True, width="stretch")
     with meaning:
         if meaning.open:
             explore_panels.render_search(con)

@@ -53,6 +53,13 @@ def app_db(tmp_path, monkeypatch, shared_dir):
     return path
 
 
+def _on_tab(tab: str):
+    """The page opened on one tab (only the open tab does its work)."""
+    at = open_page(PAGE, timeout=60)
+    at.query_params["cap-tab"] = tab
+    return at
+
+
 def _run(at: AppTest) -> AppTest:
     at.run()
     assert not at.exception, at.exception
@@ -87,7 +94,7 @@ def test_page_renders_sources_licenses_and_captions(app_db):
         for t in at.text
     )
     assert "304 matching captions" in " ".join(c.value for c in at.caption)
-    sources = at.dataframe[-1].value
+    sources = _run(_on_tab("Sources")).dataframe[-1].value
     assert set(sources["source"]) == {"hostile-test", "imagenet-captions", "imagenet-x"}
 
 
@@ -160,7 +167,7 @@ def test_import_from_the_imports_folder_runs_as_job_and_shows_report(app_db, tmp
     imports = compute_storage(app_db).imports
     imports.mkdir(parents=True)
     bad.rename(imports / "mine.json")
-    at = _run(open_page(PAGE, timeout=60))
+    at = _run(_on_tab("Import ImageNet-Captions"))
     at.radio(key="cap-mode").set_value(IMPORTS_FOLDER)
     _run(at)
     assert at.selectbox(key="cap-import-file").options == ["mine.json"]
@@ -183,7 +190,7 @@ def test_the_page_takes_no_server_path_and_offers_only_the_imports_folder(app_db
     outside = tmp_path / "secret.json"
     outside.write_text("[]")
     (imports / "link.json").symlink_to(outside)
-    at = _run(open_page(PAGE, timeout=60))
+    at = _run(_on_tab("Import ImageNet-Captions"))
     at.radio(key="cap-mode").set_value(IMPORTS_FOLDER)
     _run(at)
     assert not [t for t in at.text_input if t.key == "cap-import-path"]
@@ -200,6 +207,7 @@ def test_page_on_an_empty_database_renders_without_error(tmp_path, monkeypatch):
     at = _run(open_page(PAGE, timeout=60))
     assert any("No caption source yet" in i.value for i in at.info)
     assert any("No captions match" in i.value for i in at.info)
+    at = _run(_on_tab("Import ImageNet-Captions"))
     assert any("No ingest has run yet" in i.value for i in at.info)
 
 
@@ -231,7 +239,7 @@ def test_a_description_import_does_not_break_the_caption_report(app_db, tmp_path
     con = connect(app_db)
     import_wikipedia_file(con, wiki)
     con.close()
-    at = _run(open_page(PAGE, timeout=60))
+    at = _run(_on_tab("Import ImageNet-Captions"))
     report = " ".join(c.value for c in at.code)
     assert "hostile-test" in report and "ingest run" in report and "?" not in report.split()[0:8]
 
