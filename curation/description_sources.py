@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 
+from contract.registry import Registry
 from contract.specs import check_choice
 from curation.catalog import load_imagenet1k_wnids, load_wordnet_glosses
 from db import classes as class_db
@@ -68,7 +69,7 @@ class FileRecord:
     problem: str | None = None
 
 
-_SOURCES: dict[str, DescriptionSource] = {}
+_SOURCES: Registry[DescriptionSource] = Registry("description source")
 
 
 def register_description_source(
@@ -84,9 +85,7 @@ def register_description_source(
     check_choice("origin", origin, ORIGINS)
 
     def decorator(loader: Callable[..., Any]) -> Callable[..., Any]:
-        if key in _SOURCES:
-            raise ValueError(f"description source {key!r} is already registered")
-        _SOURCES[key] = DescriptionSource(key, title, license, attribution, url, origin, loader)
+        _SOURCES.add(key, DescriptionSource(key, title, license, attribution, url, origin, loader))
         return loader
 
     return decorator
@@ -103,11 +102,7 @@ def get_description_source(key: str) -> DescriptionSource:
     Raises:
         ValueError: unknown key (the message lists the valid ones).
     """
-    if key not in _SOURCES:
-        raise ValueError(
-            f"Unknown description source {key!r}; valid sources: {', '.join(_SOURCES)}."
-        )
-    return _SOURCES[key]
+    return _SOURCES.get(key)
 
 
 def insert_description_sources(con: duckdb.DuckDBPyConnection) -> None:

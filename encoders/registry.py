@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from contract.registry import Registry
+
 # The default encoder of relevance features, caption search and class-text embeddings.
 OFFLINE_ENCODER = "offline:all-MiniLM-L6-v2"
 
-_ENCODER_ALIASES: dict[str, Callable[[], str]] = {}
+_ENCODER_ALIASES: Registry[Callable[[], str]] = Registry("encoder alias")
 
 
 def register_encoder(alias: str) -> Callable[[Callable[[], str]], Callable[[], str]]:
     """Decorator: `alias` resolves to the local directory the function returns."""
 
     def decorate(fn: Callable[[], str]) -> Callable[[], str]:
-        _ENCODER_ALIASES[alias] = fn
+        _ENCODER_ALIASES.add(alias, fn)
         return fn
 
     return decorate
@@ -34,7 +36,7 @@ def _offline_minilm() -> str:
 
 def list_encoder_aliases() -> list[str]:
     """Registered encoder aliases (offline encoders shipped as packages)."""
-    return sorted(_ENCODER_ALIASES)
+    return sorted(_ENCODER_ALIASES.names())
 
 
 def resolve_encoder_source(encoder: str) -> str:
@@ -48,4 +50,4 @@ def resolve_encoder_source(encoder: str) -> str:
             f"encoder is empty; use a Hugging Face name, a local path, or one of "
             f"{list_encoder_aliases()}"
         )
-    return _ENCODER_ALIASES[encoder]() if encoder in _ENCODER_ALIASES else encoder
+    return _ENCODER_ALIASES.get(encoder)() if encoder in _ENCODER_ALIASES else encoder

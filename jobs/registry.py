@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract.progress import Progress
+from contract.registry import Registry
 from contract.specs import JsonSpec
 
 JobFunction = Callable[[Any, Any, Progress], dict | None]
@@ -32,16 +33,14 @@ class JobKind:
         return self.spec_class.from_dict(spec)
 
 
-_JOB_KINDS: dict[str, JobKind] = {}
+_JOB_KINDS: Registry[JobKind] = Registry("job kind")
 
 
 def register_job(kind: str, *, spec: type[JsonSpec]) -> Callable[[JobFunction], JobFunction]:
     """Decorator: make `fn(con, spec, progress)` runnable as a background job of this kind."""
 
     def decorate(fn: JobFunction) -> JobFunction:
-        if kind in _JOB_KINDS and _JOB_KINDS[kind].fn is not fn:
-            raise ValueError(f"job kind {kind!r} is registered twice")
-        _JOB_KINDS[kind] = JobKind(kind, fn, spec)
+        _JOB_KINDS.add(kind, JobKind(kind, fn, spec))
         return fn
 
     return decorate
@@ -49,9 +48,7 @@ def register_job(kind: str, *, spec: type[JsonSpec]) -> Callable[[JobFunction], 
 
 def get_job_kind(kind: str) -> JobKind:
     """The registered kind; raises ValueError naming the known kinds."""
-    if kind not in _JOB_KINDS:
-        raise ValueError(f"Unknown job kind {kind!r}; known kinds: {sorted(_JOB_KINDS)}")
-    return _JOB_KINDS[kind]
+    return _JOB_KINDS.get(kind)
 
 
 def find_job_kind_of(spec: JsonSpec) -> str:
@@ -69,4 +66,4 @@ def find_job_kind_of(spec: JsonSpec) -> str:
 
 def list_job_kinds() -> list[str]:
     """Registered job kinds, sorted."""
-    return sorted(_JOB_KINDS)
+    return sorted(_JOB_KINDS.names())

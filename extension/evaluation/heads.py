@@ -50,7 +50,7 @@ def resolve_methods(names: list[str]) -> tuple[SynthesisSpec, ...]:
     """Specs of preset names (`extension.synthesis.list_methods()`).
 
     Raises:
-        ValueError: an unknown name (the message lists the valid ones).
+        ValueError: an unknown name (the message lists the known ones).
     """
     return tuple(resolve_method(n.strip()) for n in names if n.strip())
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from contract.registry import Registry
 from extension.evaluation.metrics import (
     Interval,
     compute_auroc,
@@ -40,7 +41,7 @@ class ScoredClass:
 
 
 RuleFn = Callable[[ScoredClass], np.ndarray]
-_RULES: dict[str, tuple[RuleFn, str]] = {}
+_RULES: Registry[tuple[RuleFn, str]] = Registry("decision rule")
 DEFAULT_RULE = "crossfit"
 
 
@@ -48,7 +49,7 @@ def register_rule(name: str, statement: str) -> Callable[[RuleFn], RuleFn]:
     """Decorator: a decision rule `fn(scored) -> (N,) bool`, with the sentence the page shows."""
 
     def decorate(fn: RuleFn) -> RuleFn:
-        _RULES[name] = (fn, statement)
+        _RULES.add(name, (fn, statement))
         return fn
 
     return decorate

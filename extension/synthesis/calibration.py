@@ -41,12 +41,13 @@ from dataclasses import dataclass
 
 import torch
 
+from contract.registry import Registry
 from extension.evaluation.metrics import compute_win_f1
 from extension.models import Head
 
 CalibrationFn = Callable[["CalibrationContext", dict], torch.Tensor]
 Synthesize = Callable[[list[str]], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
-_CALIBRATIONS: dict[str, tuple[CalibrationFn, dict, bool]] = {}
+_CALIBRATIONS: Registry[tuple[CalibrationFn, dict, bool]] = Registry("calibration")
 _FITTED: dict[str, tuple[str, str]] = {}  # name -> (rule, the parameter it fits)
 _BUILTIN: set[str] = set()  # rules calibrated on the built-in prototypes, never a user's set
 
@@ -98,7 +99,7 @@ def register_calibration(
     """Decorator: `fn(context, params) -> biases (T,)`."""
 
     def decorate(fn: CalibrationFn) -> CalibrationFn:
-        _CALIBRATIONS[name] = (fn, dict(defaults), needs_images)
+        _CALIBRATIONS.add(name, (fn, dict(defaults), needs_images))
         return fn
 
     return decorate
@@ -168,7 +169,7 @@ def select_images(images: CalibrationImages, excluded: set[str]) -> CalibrationI
 
 def list_calibrations() -> list[str]:
     """Registered calibration names."""
-    return list(_CALIBRATIONS)
+    return _CALIBRATIONS.names()
 
 
 def needs_calibration_images(name: str) -> bool:
@@ -198,9 +199,7 @@ def complete_calibration(name: str, params: dict) -> tuple[tuple[str, object], .
 
 
 def _get(name: str) -> tuple[CalibrationFn, dict, bool]:
-    if name not in _CALIBRATIONS:
-        raise ValueError(f"Unknown calibration {name!r}; valid: {list_calibrations()}")
-    return _CALIBRATIONS[name]
+    return _CALIBRATIONS.get(name)
 
 
 def compute_calibrated_biases(

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import torch
 
+from contract.registry import Registry
 from contract.specs import check_choice
 from extension.specs import SynthesisSpec
 from extension.synthesis.calibration import complete_calibration
@@ -43,8 +44,8 @@ from extension.synthesis.rescale import compute_rescaled
 from extension.text.distances import compute_distances, get_distance_vectors, list_distances
 
 MethodFn = Callable[["SynthesisInputs", str, dict], torch.Tensor]
-_METHODS: dict[str, tuple[MethodFn, dict]] = {}
-_PRESETS: dict[str, SynthesisSpec] = {}
+_METHODS: Registry[tuple[MethodFn, dict]] = Registry("synthesis method")
+_PRESETS: Registry[SynthesisSpec] = Registry("method")  # presets: what users name
 RESCALE_CHOICES = ("none", "norm", "deviation")
 _COMMON_DEFAULTS = {"rescale": "none", "scale": 1.0}
 _BLEND_DEFAULTS = {"blend_weight": 0.5}  # only for blended features 'A+B'
@@ -108,7 +109,7 @@ def register_method(name: str, *, defaults: dict) -> Callable[[MethodFn], Method
     """Decorator: `fn(inputs, distance, params) -> A (T, C)` mixing weights."""
 
     def decorate(fn: MethodFn) -> MethodFn:
-        _METHODS[name] = (fn, {**_COMMON_DEFAULTS, **defaults})
+        _METHODS.add(name, (fn, {**_COMMON_DEFAULTS, **defaults}))
         return fn
 
     return decorate
@@ -116,26 +117,22 @@ def register_method(name: str, *, defaults: dict) -> Callable[[MethodFn], Method
 
 def register_preset(name: str, spec: SynthesisSpec) -> None:
     """A named method + distance + parameters, selectable by name (CLI, page)."""
-    _PRESETS[name] = spec
+    _PRESETS.add(name, spec)
 
 
 def list_methods() -> list[str]:
     """Registered preset names (what `workbench loo --list-methods` prints)."""
-    return list(_PRESETS)
+    return _PRESETS.names()
 
 
 def get_method_defaults(method: str) -> dict:
     """Default parameters of a registered method."""
-    if method not in _METHODS:
-        raise ValueError(f"Unknown synthesis method {method!r}; valid: {sorted(_METHODS)}")
-    return dict(_METHODS[method][1])
+    return dict(_METHODS.get(method)[1])
 
 
 def resolve_method(name: str) -> SynthesisSpec:
     """The full spec (all parameters filled) of a preset name."""
-    if name not in _PRESETS:
-        raise ValueError(f"Unknown method {name!r}; valid: {list_methods()}")
-    return complete_spec(_PRESETS[name])
+    return complete_spec(_PRESETS.get(name))
 
 
 def complete_spec(spec: SynthesisSpec) -> SynthesisSpec:
@@ -199,7 +196,7 @@ def compute_rows(
     params = spec.param_dict()
     inputs = _select_features(inputs, spec.features, params)
     inputs = inputs.to(torch.device(device or "cpu"))
-    fn, _ = _METHODS[spec.method]
+    fn, _ = _METHODS.get(spec.method)
     mix = fn(inputs, spec.distance, params)  # (T, C)
     rows, biases = mix @ inputs.weight, mix @ inputs.bias
     scale = float(params["scale"])

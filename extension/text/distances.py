@@ -15,11 +15,11 @@ from collections.abc import Callable
 import polars as pl
 import torch
 
+from contract.registry import Registry
 from contract.specs import check_choice
 
 DistanceFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-_DISTANCES: dict[str, DistanceFn] = {}
-_VECTORS: dict[str, str] = {}
+_DISTANCES: Registry[tuple[DistanceFn, str]] = Registry("distance")  # (fn, vector kind)
 VECTOR_KINDS = ("tokens", "embedding")
 
 
@@ -29,8 +29,7 @@ def register_distance(name: str, *, vectors: str = "tokens") -> Callable[[Distan
     check_choice("vectors", vectors, VECTOR_KINDS)
 
     def decorate(fn: DistanceFn) -> DistanceFn:
-        _DISTANCES[name] = fn
-        _VECTORS[name] = vectors
+        _DISTANCES.add(name, (fn, vectors))
         return fn
 
     return decorate
@@ -38,14 +37,12 @@ def register_distance(name: str, *, vectors: str = "tokens") -> Callable[[Distan
 
 def list_distances(vectors: str | None = None) -> list[str]:
     """Registered distance names (of one vector kind when given)."""
-    return sorted(n for n in _DISTANCES if vectors is None or _VECTORS[n] == vectors)
+    return sorted(n for n, (_, kind) in _DISTANCES.items() if vectors in (None, kind))
 
 
 def get_distance_vectors(name: str) -> str:
     """'tokens' or 'embedding': the vectors a distance is computed on."""
-    if name not in _VECTORS:
-        raise ValueError(f"Unknown distance {name!r}; valid: {list_distances()}")
-    return _VECTORS[name]
+    return _DISTANCES.get(name)[1]
 
 
 @register_distance("cosine")
@@ -90,13 +87,12 @@ def compute_distances(
         base_sq: (C,) squared norms of the base rows.
         distance: a registered distance name.
     """
-    if distance not in _DISTANCES:
-        raise ValueError(f"Unknown distance {distance!r}; valid: {list_distances()}")
+    fn, _ = _DISTANCES.get(distance)
     if cross.shape != (query_sq.shape[0], base_sq.shape[0]):
         raise ValueError(
             f"cross {tuple(cross.shape)} does not match ({query_sq.shape[0]}, {base_sq.shape[0]})"
         )
-    return _DISTANCES[distance](cross, query_sq, base_sq)
+    return fn(cross, query_sq, base_sq)
 
 
 def compute_base_distances(gram: torch.Tensor, *, distance: str) -> torch.Tensor:

@@ -289,7 +289,7 @@ def test_unknown_class_and_method_are_named(world, wcon):
         run_evaluation(wcon, spec, cache_dir=world["cache"])
     from extension.evaluation.heads import resolve_methods
 
-    with pytest.raises(ValueError, match="valid"):
+    with pytest.raises(ValueError, match="Unknown method .no-such-method.; known: "):
         resolve_methods(["no-such-method"])
 
 

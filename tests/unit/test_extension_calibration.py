@@ -91,7 +91,7 @@ def test_calibration_needs_images_and_an_image_of_another_class():
         compute_calibrated_biases(
             row, bias, "zscore", {"z": 1.0}, only_own, class_ids=["x"], replace=torch.tensor([-1])
         )
-    with pytest.raises(ValueError, match="valid"):
+    with pytest.raises(ValueError, match="known: "):
         complete_spec(replace(resolve_method("ridge-norm"), calibration="nope"))
 
 

@@ -136,7 +136,7 @@ def test_cli_loo_json_and_list_methods(text_con, db_path, tmp_path, capsys, monk
 
 def test_cli_loo_unknown_method_is_a_clear_error(capsys):
     assert main(["loo", "--method", "nope", "--json"]) == 2
-    assert "valid" in capsys.readouterr().err
+    assert "Unknown method 'nope'; known: " in capsys.readouterr().err
 
 
 def test_lite0_key_map_covers_timm_exactly():
