@@ -47,11 +47,11 @@ def _sign_in(page, url: str, sub: str) -> None:
     from playwright.sync_api import expect
 
     page.goto(f"{url}/descriptions?wnid={WNID}", timeout=LONG_MS)
-    expect(page.get_by_text("sign in to see and change it")).to_be_visible(timeout=LONG_MS)
+    expect(page.get_by_text("sign in to see and change it").first).to_be_visible(timeout=LONG_MS)
     assert page.locator(".st-key-desc-edit-text").count() == 0  # nothing of the page before
     _key(page, "auth-sign-in", "button").click()
     page.get_by_role("button", name=sub, exact=True).click(timeout=LONG_MS)  # provider's form
-    expect(page.get_by_text("Signed in as", exact=False)).to_be_visible(timeout=LONG_MS)
+    expect(page.get_by_text("Signed in as", exact=False).first).to_be_visible(timeout=LONG_MS)
     page.goto(f"{url}/descriptions?wnid={WNID}", timeout=LONG_MS)  # the provider sends to /
 
 
@@ -87,15 +87,15 @@ def test_two_people_roles_attribution_conflict_and_sign_out(team_server, chromiu
     ana, bob = ana_ctx.new_page(), bob_ctx.new_page()
     try:
         _sign_in(ana, url, "ana")
-        expect(ana.get_by_text("Role: admin", exact=False)).to_be_visible()
+        expect(ana.get_by_text("Role: admin", exact=False).first).to_be_visible()
         _sign_in(bob, url, "bob")
         sidebar = bob.locator("[data-testid='stSidebar']")
-        expect(sidebar.get_by_text("Bob Lee <bob@example.org>", exact=False)).to_be_visible()
-        expect(sidebar.get_by_text("Role: viewer", exact=False)).to_be_visible()
+        expect(sidebar.get_by_text("Bob Lee <bob@example.org>", exact=False).first).to_be_visible()
+        expect(sidebar.get_by_text("Role: viewer", exact=False).first).to_be_visible()
         assert sidebar.locator("input").count() == 0  # no name field in team mode
         # A viewer: the page refuses (read only, editor and save disabled).
         expect(
-            bob.get_by_text("Read only: editing descriptions needs the curator role")
+            bob.get_by_text("Read only: editing descriptions needs the curator role").first
         ).to_be_visible()
         expect(_key(bob, "desc-save", "button")).to_be_disabled()
         expect(_key(bob, "desc-edit-text", "textarea")).to_be_disabled()
@@ -113,20 +113,24 @@ def test_two_people_roles_attribution_conflict_and_sign_out(team_server, chromiu
         ana.goto(f"{url}/descriptions?wnid={WNID}", timeout=LONG_MS)
         expect(_key(ana, "desc-edit-text", "textarea")).to_be_enabled(timeout=LONG_MS)
         bob.reload()
-        expect(bob.get_by_text("Role: curator", exact=False)).to_be_visible(timeout=LONG_MS)
+        expect(bob.get_by_text("Role: curator", exact=False).first).to_be_visible(timeout=LONG_MS)
         expect(_key(bob, "desc-edit-text", "textarea")).to_be_enabled(timeout=LONG_MS)
         _save(bob, "A goldfish, as Bob wrote it.")
-        expect(bob.get_by_text("saved as revision 2", exact=False)).to_be_visible(timeout=LONG_MS)
+        expect(bob.get_by_text("saved as revision 2", exact=False).first).to_be_visible(
+            timeout=LONG_MS
+        )
         _save(ana, "A goldfish, as Ana wrote it.")
         # (An e-mail in a message carries an invisible word joiner before '@': no autolink.)
-        expect(ana.get_by_text("Not saved: Bob Lee <bob", exact=False)).to_be_visible()
-        expect(ana.get_by_text("-A goldfish, as Bob wrote it.", exact=False)).to_be_visible()
+        expect(ana.get_by_text("Not saved: Bob Lee <bob", exact=False).first).to_be_visible()
+        expect(ana.get_by_text("-A goldfish, as Bob wrote it.", exact=False).first).to_be_visible()
         save_screenshot(ana, "team-edit-conflict")
         _key(ana, "desc-conflict-mine", "button").click()
-        expect(ana.get_by_text("saved as revision 3", exact=False)).to_be_visible(timeout=LONG_MS)
+        expect(ana.get_by_text("saved as revision 3", exact=False).first).to_be_visible(
+            timeout=LONG_MS
+        )
         # Attribution: the history names both people, not keys or typed names.
-        expect(ana.get_by_text("edit by Bob Lee <bob", exact=False)).to_be_visible()
-        expect(ana.get_by_text("edit by Ana Admin <ana", exact=False)).to_be_visible()
+        expect(ana.get_by_text("edit by Bob Lee <bob", exact=False).first).to_be_visible()
+        expect(ana.get_by_text("edit by Ana Admin <ana", exact=False).first).to_be_visible()
 
         # Sign out: one click, then the sign-in screen again.
         _key(bob, "auth-sign-out", "button").click()
@@ -136,7 +140,7 @@ def test_two_people_roles_attribution_conflict_and_sign_out(team_server, chromiu
         )
         if end_session.count():  # the provider's own logout page
             end_session.click()
-        expect(bob.get_by_text("sign in to see and change it")).to_be_visible(timeout=LONG_MS)
+        expect(bob.get_by_text("sign in to see and change it").first).to_be_visible(timeout=LONG_MS)
         bob.goto(f"{url}/descriptions?wnid={WNID}", timeout=LONG_MS)
         wait_for_app(bob)
         expect(_key(bob, "desc-edit-text", "textarea")).to_have_count(0)
