@@ -251,7 +251,7 @@ def _pick_import_file(con) -> str:
     files = cap.list_import_files(folder)
     plain.caption(
         f"Files too large to upload (the official ImageNet-Captions JSON): put them into {folder} "
-        "on the server, or import any path with `workbench captions import PATH`."
+        "on the server, or import any path with `workbench ingest-captions FILE`."
     )
     if not files:
         plain.info("No JSON file in the imports folder yet.")
