@@ -67,19 +67,21 @@ class RoutedStream:
         self.original = original
         self._local = threading.local()
 
+    def _target(self):
+        """This thread's target, or None (then the original stream)."""
+        return getattr(self._local, "target", None)
+
     @property
     def terminal(self):
         """Where the progress bar writes its own `\\r` (`cli.common.print_progress`)."""
-        target = getattr(self._local, "target", None)
+        target = self._target()
         return target if target is not None else getattr(self.original, "terminal", self.original)
 
     def write(self, text: str) -> int:
-        target = getattr(self._local, "target", None)
-        return (target if target is not None else self.original).write(text)
+        return (self._target() or self.original).write(text)
 
     def flush(self) -> None:
-        target = getattr(self._local, "target", None)
-        (target if target is not None else self.original).flush()
+        (self._target() or self.original).flush()
 
     def __getattr__(self, name: str):
         return getattr(self.original, name)

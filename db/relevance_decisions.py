@@ -81,15 +81,6 @@ def get_decision_event(con: duckdb.DuckDBPyConnection, event_id: int) -> dict | 
     )
 
 
-def get_latest_decision_event_id(con: duckdb.DuckDBPyConnection, caption_id: int) -> int | None:
-    """The newest history event of a caption, or None."""
-    return fetch_value(
-        con,
-        "SELECT max(event_id) FROM relevance_decision_events WHERE caption_id = ?",
-        [caption_id],
-    )
-
-
 def get_latest_decision_event(con: duckdb.DuckDBPyConnection, caption_id: int) -> dict | None:
     """The newest history event of a caption (event_id, actor, decision_after, reason_after),
     or None."""

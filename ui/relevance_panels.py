@@ -103,12 +103,12 @@ def _render_decision_form(con, caption_id: int, *, key: str) -> None:
                 st.session_state["rr-error"] = str(exc)
             st.rerun()
     conflicts.render_conflict(form_key, _apply_decision)
-    conflicts.set_shown_event(form_key, decisions.get_seen_decision_event(con, caption_id))
-    history = decisions.list_decision_history(con, caption_id=caption_id)
-    if history.is_empty():
+    history = decisions.list_decision_history(con, caption_id=caption_id)  # newest first
+    latest = int(history["event_id"][0]) if history.height else None
+    conflicts.set_shown_event(form_key, latest)
+    if latest is None:
         return
     st.dataframe(history, hide_index=True)
-    latest = int(history["event_id"][0])
     if st.button(f"Undo event {latest}", key=f"{key}-undo"):
         actor = require_actor()
         if actor:

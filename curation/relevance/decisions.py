@@ -153,7 +153,7 @@ def undo_decision_event(
         event = decision_db.get_decision_event(tx, int(event_id))
         if event is None:
             raise ValueError(f"Decision event {event_id} does not exist.")
-        latest = decision_db.get_latest_decision_event_id(tx, event["caption_id"])
+        latest = get_seen_decision_event(tx, event["caption_id"])
         if latest != event["event_id"]:
             raise ValueError(
                 f"Event {event_id} is not the latest change of caption {event['caption_id']} "
