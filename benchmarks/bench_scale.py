@@ -50,7 +50,7 @@ from extension.images.store import (  # noqa: E402
 from extension.images.uploads import write_sample_photo_folder  # noqa: E402
 from extension.models import load_base_model  # noqa: E402
 from extension.specs import ModelSpec  # noqa: E402
-from scale.specs import ActorPoolSpec  # noqa: E402
+from scale.specs import ActorPoolSpec, EngineSpec  # noqa: E402
 
 
 class _Clock:
@@ -218,9 +218,7 @@ def bench_texts(args, device: str) -> list[dict]:
                 texts,
                 cache_dir=folder,
                 device=device,
-                engine="ray",
-                ray_address=args.ray_address,
-                ray_pool=pool,
+                engine=EngineSpec("ray", args.ray_address, pool),
                 progress=clock,
                 **common,
             )

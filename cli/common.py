@@ -23,6 +23,8 @@ from pathlib import Path
 
 import duckdb
 
+from contract.devices import DEVICES
+from contract.specs import JsonSpec, get_spec_default
 from contract.storage import STORAGE_ENV_VAR
 from db.connect import DB_ENV_VAR, DEFAULT_DB_PATH, connect
 
@@ -122,43 +124,73 @@ def add_actor_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--actor", default=None, help="name recorded in history (default: $USER)")
 
 
+def add_spec_option(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    flag: str,
+    spec_class: type[JsonSpec],
+    field_name: str,
+    help_text: str = "",
+    **kwargs,
+) -> None:
+    """An option whose default (and type) is the spec field's own, named in its help: the
+    spec is the single source of every default the CLI shows (`get_spec_default`)."""
+    default = get_spec_default(spec_class, field_name)
+    if isinstance(default, int | float) and not isinstance(default, bool):
+        kwargs.setdefault("type", type(default))
+    shown = repr(default) if default == "" else default
+    help_text = f"{help_text} (default: {shown})" if help_text else f"default: {shown}"
+    parser.add_argument(flag, default=default, help=help_text.replace("%", "%%"), **kwargs)
+
+
+def add_device_option(parser: argparse.ArgumentParser, spec_class: type[JsonSpec]) -> None:
+    """--device of a job spec with a `device` field (choices `contract.devices.DEVICES`)."""
+    add_spec_option(parser, "--device", spec_class, "device", "where it runs", choices=DEVICES)
+
+
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
-    """--engine and the Ray options of a job that can run on a Ray cluster (`scale`)."""
+    """--engine and the Ray options of a job that can run on a Ray cluster (`scale`); the
+    defaults are `scale.specs.EngineSpec`'s and `ActorPoolSpec`'s."""
+    from scale.specs import ENGINES, ActorPoolSpec, EngineSpec
+
     group = parser.add_argument_group("engine (batch work on a Ray cluster)")
-    group.add_argument(
+    add_spec_option(
+        group,
         "--engine",
-        default="local",
-        choices=["local", "ray"],
-        help="local: this process; ray: a pool of model actors (needs pip install '.[scale]')",
+        EngineSpec,
+        "name",
+        "local: this process; ray: a pool of model actors (needs pip install '.[scale]')",
+        choices=ENGINES,
     )
-    group.add_argument(
+    add_spec_option(
+        group,
         "--ray-address",
-        default="",
-        help="'' (default): start a local Ray instance; 'auto', HOST:PORT or ray://HOST:PORT: "
-        "an existing cluster (the cache folder must be a path every node can read)",
+        EngineSpec,
+        "address",
+        "'': start a local Ray instance; 'auto', HOST:PORT or ray://HOST:PORT: an existing "
+        "cluster (the cache folder must be a path every node can read)",
     )
-    group.add_argument("--ray-actors", type=int, default=1, help="model actors (default 1)")
-    group.add_argument(
-        "--ray-cpus-per-actor", type=float, default=1.0, help="CPUs per actor (default 1)"
+    add_spec_option(group, "--ray-actors", ActorPoolSpec, "actors", "model actors")
+    add_spec_option(
+        group, "--ray-cpus-per-actor", ActorPoolSpec, "cpus_per_actor", "CPUs per actor"
     )
     group.add_argument(
         "--ray-gpus-per-actor",
         type=float,
-        default=None,
+        default=get_spec_default(ActorPoolSpec, "gpus_per_actor"),
         help="GPUs per actor (default: 1 when the cluster has GPUs and --device is not cpu)",
     )
 
 
 def engine_fields(args: argparse.Namespace) -> dict:
-    """The spec fields of `add_engine_options`: engine, ray_address, ray_pool."""
-    from scale.specs import ActorPoolSpec
+    """The spec field of `add_engine_options`: {'engine': EngineSpec}."""
+    from scale.specs import ActorPoolSpec, EngineSpec
 
     pool = ActorPoolSpec(
         actors=args.ray_actors,
         cpus_per_actor=args.ray_cpus_per_actor,
         gpus_per_actor=args.ray_gpus_per_actor,
     )
-    return {"engine": args.engine, "ray_address": args.ray_address, "ray_pool": pool}
+    return {"engine": EngineSpec(name=args.engine, address=args.ray_address, pool=pool)}
 
 
 def resolve_actor(actor: str | None) -> str:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from cli.common import (
     add_command,
+    add_device_option,
     add_engine_options,
+    add_spec_option,
     engine_fields,
     open_database,
     print_progress,
@@ -47,14 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     sets.add_argument("--name", help="add: the set's name (default: the folder or file name)")
     sets.add_argument("--actor", default=None)
-    sets.add_argument(
-        "--batch-size", type=int, default=64, help="embed: images per forward pass (default 64)"
-    )
-    sets.add_argument(
-        "--chunk-size",
-        type=int,
-        default=256,
-        help="embed: images per cache shard, and per Ray actor call (default 256)",
+    add_spec_option(sets, "--batch-size", EmbedSpec, "batch_size", "embed: images per pass")
+    add_spec_option(
+        sets, "--chunk-size", EmbedSpec, "chunk_size", "embed: images per cache shard and Ray call"
     )
     add_engine_options(sets)
 
@@ -69,23 +66,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"synthesis presets, comma-separated (default {DEFAULT_METHOD_NAMES}; "
         "`workbench loo --list-methods` lists them)",
     )
-    evaluate.add_argument(
-        "--n", type=int, default=1000, help="positives and negatives per class (capped)"
-    )
+    add_spec_option(evaluate, "--n", EvalSpec, "n", "positives and negatives per class (capped)")
     evaluate.add_argument(
         "--negatives",
         default="",
         help="extra image folders/sets used as negatives, comma-separated",
     )
-    evaluate.add_argument(
-        "--bootstrap", type=int, default=1000, help="bootstrap replicates for the intervals"
+    add_spec_option(
+        evaluate, "--bootstrap", EvalSpec, "n_bootstrap", "bootstrap replicates for the intervals"
     )
-    evaluate.add_argument("--name", default="", help="a label for the run")
-    evaluate.add_argument(
+    add_spec_option(evaluate, "--name", EvalSpec, "name", "a label for the run")
+    add_spec_option(
+        evaluate,
         "--min-positives",
-        type=int,
-        default=5,
-        help="classes with fewer images get only a pooled one-vs-rest AUROC (default 5)",
+        EvalSpec,
+        "min_positives",
+        "classes with fewer images get only a pooled one-vs-rest AUROC",
     )
 
     fewshot = add_command(
@@ -97,11 +93,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fewshot.add_argument(
         "--init-methods", default="paper-cosine", help="synthesized rows used as initialization"
     )
-    fewshot.add_argument("--repeats", type=int, default=3)
-    fewshot.add_argument("--steps", type=int, default=200)
-    fewshot.add_argument("--lr", type=float, default=0.01)
-    fewshot.add_argument(
-        "--n", type=int, default=1000, help="test positives and negatives per class (capped)"
+    add_spec_option(fewshot, "--repeats", FewShotSpec, "repeats", "draws of the shots per k")
+    add_spec_option(fewshot, "--steps", FewShotSpec, "steps", "full-batch Adam steps")
+    add_spec_option(fewshot, "--lr", FewShotSpec, "lr", "Adam learning rate")
+    add_spec_option(
+        fewshot, "--n", FewShotSpec, "n", "test positives and negatives per class (capped)"
     )
 
 
@@ -110,7 +106,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--model", default="default", help="'default' (EfficientNet-Lite0) or a timm name"
     )
     parser.add_argument("--weights", default=None, help="local safetensors weights for --model")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_device_option(parser, EvalSpec)
     parser.add_argument(
         "--cache-dir",
         default="",
@@ -128,7 +124,7 @@ def _add_images(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--classes", default=",".join(PAPER_CLASSES), help="class ids, comma-separated"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    add_spec_option(parser, "--seed", EvalSpec, "seed", "sampling seed")
 
 
 def _model(args) -> ModelSpec:

@@ -12,7 +12,14 @@ import argparse
 import json
 import sys
 
-from cli.common import add_command, open_database, print_progress
+from cli.common import (
+    add_command,
+    add_device_option,
+    add_spec_option,
+    open_database,
+    print_progress,
+)
+from curation.search import CaptionFeatureSpec
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,8 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
     features = add_command(actions, "features", "encode every caption lacking a feature", handle)
     _add_encoder_options(features)
-    features.add_argument("--batch-size", type=int, default=64, help="texts per pass")
-    features.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_spec_option(features, "--batch-size", CaptionFeatureSpec, "batch_size", "texts per pass")
+    add_device_option(features, CaptionFeatureSpec)
     search = add_command(actions, "search", "captions closest in meaning to a text", handle)
     what = search.add_mutually_exclusive_group(required=True)
     what.add_argument("--semantic", metavar="TEXT", help="what the captions should be about")
@@ -44,10 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_encoder_options(parser: argparse.ArgumentParser) -> None:
-    from encoders.registry import OFFLINE_ENCODER
-
-    parser.add_argument("--encoder", default=OFFLINE_ENCODER, help="as for relevance train")
-    parser.add_argument("--max-length", type=int, default=128)
+    add_spec_option(parser, "--encoder", CaptionFeatureSpec, "encoder", "as for relevance train")
+    add_spec_option(parser, "--max-length", CaptionFeatureSpec, "max_length", "tokens per text")
     parser.add_argument("--cache-dir", default="", help="default: the storage root's text-features")
 
 
@@ -59,7 +64,7 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _features(con, args) -> int:
-    from curation.search import CaptionFeatureSpec, run_compute_caption_features
+    from curation.search import run_compute_caption_features
 
     spec = CaptionFeatureSpec(
         encoder=args.encoder,

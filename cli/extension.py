@@ -7,7 +7,16 @@ import json
 import sys
 from pathlib import Path
 
-from cli.common import add_actor_option, add_command, open_database, print_progress, resolve_actor
+from cli.common import (
+    add_actor_option,
+    add_command,
+    add_device_option,
+    add_spec_option,
+    open_database,
+    print_progress,
+    resolve_actor,
+)
+from extension.specs import LooSpec, TextEmbeddingSpec
 
 # Printed per method, around the image metrics of `extension.loo.IMAGE_SUMMARY_KEYS` (the
 # 1000-way test first).
@@ -37,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     loo.add_argument(
         "--classes", default="", help="comma-separated wnids to leave out (default: all)"
     )
-    loo.add_argument("--max-images-per-class", type=int, default=0)
+    add_spec_option(loo, "--max-images-per-class", LooSpec, "max_images_per_class", "0 = all")
     loo.add_argument("--per-class-out", default=None, help="write per-class metrics (JSON) here")
     loo.add_argument("--json", action="store_true", help="print one JSON object")
     _add_model_options(loo)
@@ -49,8 +58,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         handle_text_embeddings,
     )
     _add_encoder_option(embed)
-    embed.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    embed.add_argument("--batch-size", type=int, default=64)
+    add_device_option(embed, TextEmbeddingSpec)
+    add_spec_option(embed, "--batch-size", TextEmbeddingSpec, "batch_size", "texts per pass")
 
     stats = add_command(
         subparsers, "text-stats", "build the class text statistics (if stale)", handle_text_stats
@@ -132,7 +141,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="seeded random weights instead of hub weights (tests, smoke runs)",
     )
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_device_option(parser, LooSpec)
 
 
 def _add_encoder_option(parser: argparse.ArgumentParser) -> None:
@@ -162,7 +171,6 @@ def _methods(names: list[str] | None, default: tuple[str, ...] = ("paper-cosine"
 
 
 def handle_loo(args: argparse.Namespace) -> int:
-    from extension.specs import LooSpec
     from extension.synthesis.loo import run_loo
     from extension.synthesis.methods import list_methods
 
@@ -209,7 +217,6 @@ def _print_table(summaries: list[dict]) -> None:
 
 
 def handle_text_embeddings(args: argparse.Namespace) -> int:
-    from extension.specs import TextEmbeddingSpec
     from extension.text.embedding import run_embed_class_texts
 
     spec = TextEmbeddingSpec(args.text_encoder, args.device, args.batch_size)

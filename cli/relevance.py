@@ -10,10 +10,22 @@ import sys
 from cli import relevance_review
 from cli.common import (
     add_command,
+    add_device_option,
     add_engine_options,
+    add_spec_option,
     engine_fields,
     open_database,
     print_progress,
+)
+from contract.specs import get_spec_default
+from curation.relevance.specs import (
+    MODES,
+    PRECISIONS,
+    DatasetSpec,
+    FeatureSpec,
+    FrozenHeadSpec,
+    ScoringSpec,
+    TrainSpec,
 )
 
 
@@ -42,11 +54,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     score.add_argument("--wnids", nargs="*", default=[], help="only these classes")
     score.add_argument("--source", default=None, help="only this caption source (default: all)")
-    score.add_argument(
-        "--batch-size", type=int, default=0, help="0 = automatic: 128 on CUDA, 32 on the CPU"
+    add_spec_option(
+        score,
+        "--batch-size",
+        ScoringSpec,
+        "batch_size",
+        "0 = automatic: 128 on CUDA, 32 on the CPU",
     )
-    score.add_argument("--max-length", type=int, default=128)
-    score.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_spec_option(score, "--max-length", ScoringSpec, "max_length", "tokens per caption")
+    add_device_option(score, ScoringSpec)
     add_engine_options(score)  # where a frozen model's caption features are computed
     _action(actions, "list", "list training runs and model versions")
     relevance_review.add_actions(actions, _action)
@@ -66,21 +82,23 @@ def _action(actions, name: str, help_text: str, handler=None) -> argparse.Argume
 
 
 def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-classes", type=int, default=0, help="first N classes (0 = all)")
+    add_spec_option(parser, "--seed", DatasetSpec, "seed", "of the train/test split")
+    add_spec_option(
+        parser, "--max-classes", DatasetSpec, "max_classes", "first N classes (0 = all)"
+    )
     parser.add_argument("--classes", nargs="*", default=[], help="only these wnids")
-    parser.add_argument("--max-sentences", type=int, default=10)
+    add_spec_option(
+        parser, "--max-sentences", DatasetSpec, "max_sentences", "description sentences per class"
+    )
     parser.add_argument("--source", default=None, help="only this caption source (default: all)")
 
 
 def _add_feature_options(parser: argparse.ArgumentParser) -> None:
-    from encoders.registry import OFFLINE_ENCODER
-
     if not any(a.dest == "encoder" for a in parser._actions):
-        parser.add_argument("--encoder", default=OFFLINE_ENCODER, help="as for train")
-        parser.add_argument("--max-length", type=int, default=128)
-        parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--feature-batch-size", type=int, default=64, help="texts per pass")
+        add_spec_option(parser, "--encoder", FeatureSpec, "encoder", "as for train")
+        add_spec_option(parser, "--max-length", FeatureSpec, "max_length", "tokens per text")
+        add_device_option(parser, FeatureSpec)
+    add_spec_option(parser, "--feature-batch-size", FeatureSpec, "batch_size", "texts per pass")
     parser.add_argument(
         "--cache-dir",
         default="",
@@ -91,13 +109,14 @@ def _add_feature_options(parser: argparse.ArgumentParser) -> None:
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
     from encoders.registry import OFFLINE_ENCODER
 
-    parser.add_argument(
+    add_spec_option(
+        parser,
         "--mode",
-        default="auto",
-        choices=["auto", "frozen", "finetune"],
-        help="frozen: a head on cached encoder features, cross-fitted (minutes on a CPU for "
-        "every class); finetune: the whole encoder (for a GPU); auto (default): frozen on a "
-        "CPU, finetune on CUDA",
+        TrainSpec,
+        "mode",
+        "frozen: a head on cached encoder features, cross-fitted (minutes on a CPU for every "
+        "class); finetune: the whole encoder (for a GPU); auto: frozen on a CPU, finetune on CUDA",
+        choices=MODES,
     )
     parser.add_argument(
         "--checkpoint-dir",
@@ -105,37 +124,37 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
         help="run folder (default: a new one under the storage root's relevance/); training "
         "a fine-tune run again into it resumes",
     )
-    parser.add_argument("--name", default="relevance")
-    parser.add_argument(
+    add_spec_option(parser, "--name", TrainSpec, "name", "the run's name")
+    add_spec_option(
+        parser,
         "--encoder",
-        default=OFFLINE_ENCODER,
-        help="HF name (e.g. roberta-base), local path, or " + OFFLINE_ENCODER,
+        TrainSpec,
+        "encoder",
+        "HF name (e.g. roberta-base), local path, or " + OFFLINE_ENCODER,
     )
-    parser.add_argument(
-        "--epochs", type=int, default=None, help="default: 5 (frozen head), 3 (fine-tune)"
-    )
-    parser.add_argument(
-        "--batch-size", type=int, default=None, help="default: 1024 (frozen), 32 (fine-tune)"
-    )
-    parser.add_argument(
-        "--lr",
-        type=float,
-        default=None,
-        help="frozen: the head's (1e-3); fine-tune: the encoder's (5e-5)",
-    )
-    parser.add_argument("--weight-decay", type=float, default=None, help="default 0 / 0.01")
-    parser.add_argument("--folds", type=int, default=5, help="frozen: cross-fitting folds")
-    parser.add_argument("--head-lr", type=float, default=1e-3, help="fine-tune: the head's")
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--patience", type=int, default=3)
+    for flag, name, type_, what in (
+        ("--epochs", "epochs", int, ""),
+        ("--batch-size", "batch_size", int, ""),
+        ("--lr", "learning_rate", float, "frozen: the head's; fine-tune: the encoder's; "),
+        ("--weight-decay", "weight_decay", float, ""),
+    ):
+        frozen, finetune = get_spec_default(FrozenHeadSpec, name), get_spec_default(TrainSpec, name)
+        parser.add_argument(
+            flag,
+            type=type_,
+            default=None,
+            help=f"{what}default {frozen} (frozen), {finetune} (fine-tune)",
+        )
+    add_spec_option(parser, "--folds", FrozenHeadSpec, "folds", "frozen: cross-fitting folds")
+    add_spec_option(parser, "--head-lr", TrainSpec, "head_learning_rate", "fine-tune: the head's")
+    add_spec_option(parser, "--max-length", TrainSpec, "max_length", "tokens per input")
+    add_spec_option(parser, "--patience", TrainSpec, "patience", "epochs without a better test")
     parser.add_argument("--freeze-encoder", action="store_true", help="train only the head")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    add_device_option(parser, TrainSpec)
+    add_spec_option(parser, "--precision", TrainSpec, "precision", "", choices=PRECISIONS)
 
 
 def _dataset_spec(args):
-    from curation.relevance.specs import DatasetSpec
-
     return DatasetSpec(
         seed=args.seed,
         max_classes=args.max_classes,
@@ -161,7 +180,6 @@ def _handle_build_dataset(con, args) -> int:
 
 def _handle_features(con, args) -> int:
     from curation.relevance.features import run_compute_relevance_features
-    from curation.relevance.specs import FeatureSpec
 
     spec = FeatureSpec(
         encoder=args.encoder,
@@ -183,7 +201,7 @@ def _train_spec(con, args):
 
     from contract.devices import resolve_device
     from curation.relevance.checkpoint import make_run_dir
-    from curation.relevance.specs import FrozenHeadSpec, TrainSpec, resolve_mode
+    from curation.relevance.specs import resolve_mode
     from db.storage import get_storage
 
     mode = resolve_mode(args.mode, resolve_device(args.device))
@@ -231,7 +249,6 @@ def _handle_train(con, args) -> int:
 
 def _handle_score(con, args) -> int:
     from curation.relevance.score import run_score_relevance
-    from curation.relevance.specs import ScoringSpec
     from db import relevance as relevance_db
 
     version = args.model_version

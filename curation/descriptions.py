@@ -126,8 +126,9 @@ def list_description_coverage(
         only_unset: keep only classes without an active description.
 
     Returns:
-        Columns `wnid`, `class_index`, `name`, one boolean column per candidate source (named
-        by its key), `n_sources`, `active_source` (null when unset), `revision`.
+        Columns `wnid`, `class_index`, `name`, `lemmas` (the other names, comma-separated),
+        one boolean column per candidate source (named by its key), `n_sources`,
+        `active_source` (null when unset), `revision`.
     """
     keys = [s.key for s in list_description_sources() if s.origin != "curator"]
     classes = class_db.list_classes(con).select("wnid", "class_index", "name", "lemmas")
@@ -141,16 +142,24 @@ def list_description_coverage(
     )
     frame = classes.with_columns(flags).with_columns(n_sources=pl.sum_horizontal(keys))
     frame = frame.join(active, on="wnid", how="left", maintain_order="left")
+    return filter_description_coverage(frame, search=search, only_unset=only_unset)
+
+
+def filter_description_coverage(
+    coverage: pl.DataFrame, *, search: str = "", only_unset: bool = False
+) -> pl.DataFrame:
+    """The rows of `list_description_coverage(con)` that match a search and the unset filter
+    (the same arguments), without asking the database again."""
     if search.strip():
         needle = search.strip().lower()
-        frame = frame.filter(
-            pl.concat_str("wnid", "name", "lemmas", separator=" ")
+        coverage = coverage.filter(
+            pl.concat_str("wnid", "name", "lemmas", separator=" ", ignore_nulls=True)
             .str.to_lowercase()
             .str.contains(needle, literal=True)
         )
     if only_unset:
-        frame = frame.filter(pl.col("active_source").is_null())
-    return frame.drop("lemmas")
+        coverage = coverage.filter(pl.col("active_source").is_null())
+    return coverage
 
 
 def update_active_description(

@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,7 +35,8 @@ from contract.progress import Progress, no_progress
 from contract.vectors import VectorStore
 from encoders.pooling import compute_text_features
 
-ENGINES = ("local", "ray")
+if TYPE_CHECKING:  # only for the annotation: scale is imported when Ray is used
+    from scale.specs import EngineSpec
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,7 @@ def load_text_features(
     progress: Progress | None = None,
     normalize: bool = False,
     write: bool = True,
-    engine: str = "local",
-    ray_address: str = "",
-    ray_pool=None,
+    engine: EngineSpec | None = None,
 ) -> tuple[np.ndarray, FeatureReport]:
     """Vectors of `texts`, encoding only what the cache lacks (one shard per chunk).
 
@@ -100,16 +100,16 @@ def load_text_features(
         normalize: return unit rows (the cache keeps the raw ones either way).
         write: False encodes what is missing without storing it (a page's free text,
             which would otherwise leave a shard per keystroke).
-        engine: 'local' (this process) or 'ray': chunks encoded by a pool of Ray actors
-            (`encoders.ray`; `device` is then the actors' 'auto' | 'cpu' | 'cuda'), writing
-            the same shards under the same keys.
-        ray_address, ray_pool: where and on how many actors (`scale.specs`).
+        engine: None or 'local' = this process; 'ray' = chunks encoded by a pool of Ray
+            actors (`encoders.ray`; `device` is then the actors' 'auto' | 'cpu' | 'cuda'),
+            writing the same shards under the same keys (`scale.specs.EngineSpec`).
 
     Returns:
         ((N, D) float32 vectors in input order, the report).
     """
-    if engine not in ENGINES or (engine == "ray" and not write):
-        raise ValueError(f"engine must be one of {ENGINES} (and 'local' when write is False)")
+    on_ray = engine is not None and engine.on_ray
+    if on_ray and not write:
+        raise ValueError("the Ray engine always writes the cache: write=False needs 'local'")
     if store is None and cache_dir is None:
         raise ValueError("give cache_dir (the text-features folder) or an open store")
     if store is None:
@@ -121,10 +121,18 @@ def load_text_features(
     started = time.perf_counter()
     encode = dict(batch_size=batch_size, max_length=max_length, device=device)
     fresh: dict[str, np.ndarray] = {}  # encoded but not stored (write=False)
-    if engine == "ray":
+    if on_ray:
         from encoders.ray import encode_on_ray
 
-        args = (todo, unique, store, chunk_size, ray_address, ray_pool, progress or no_progress)
+        args = (
+            todo,
+            unique,
+            store,
+            chunk_size,
+            engine.address,
+            engine.pool,
+            progress or no_progress,
+        )
         encode_on_ray(encoder, tokenizer, *args, **encode)
     else:
         for chunk, vectors in _encode_locally(
@@ -137,7 +145,13 @@ def load_text_features(
     seconds = time.perf_counter() - started
     features = _gather(store, keys, fresh)
     report = FeatureReport(
-        len(texts), len(unique), len(todo), len(unique) - len(todo), seconds, encoder_key, engine
+        len(texts),
+        len(unique),
+        len(todo),
+        len(unique) - len(todo),
+        seconds,
+        encoder_key,
+        "ray" if on_ray else "local",
     )
     return (compute_normalized(features) if normalize else features), report
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from contract.specs import JsonSpec
 from encoders.registry import OFFLINE_ENCODER
-from scale.specs import ActorPoolSpec, check_engine_fields
+from scale.specs import EngineSpec, RunsOnEngine
 
 # The sentence encoder of the embedding distance (any Hugging Face encoder by name or path).
 DEFAULT_TEXT_ENCODER = OFFLINE_ENCODER
@@ -225,7 +225,7 @@ DEFAULT_METHODS = (SynthesisSpec("paper", "cosine"), SynthesisSpec("paper", "euc
 
 
 @dataclass(frozen=True)
-class EmbedSpec(JsonSpec):
+class EmbedSpec(RunsOnEngine, JsonSpec):
     """Embed a registered image set with the base model (resumable, cached per file hash).
 
     Attributes:
@@ -235,10 +235,8 @@ class EmbedSpec(JsonSpec):
         batch_size: images per forward pass.
         chunk_size: images per cache shard; an interrupted job loses at most one chunk. On
             Ray also the images per actor call.
-        engine: 'local' (this process) or 'ray' (a pool of model actors, `scale`).
-        ray_address: '' starts a local Ray instance; 'auto', 'HOST:PORT' or 'ray://HOST:PORT'
-            join a running cluster (the cache folder must be a path every node can read).
-        ray_pool: how many model actors and the CPUs/GPUs of each (engine 'ray').
+        engine: this process, or a pool of model actors on a Ray cluster (`EngineSpec`; on a
+            cluster the cache folder must be a path every node can read).
     """
 
     image_set_id: int
@@ -246,12 +244,7 @@ class EmbedSpec(JsonSpec):
     device: str = "auto"
     batch_size: int = 64
     chunk_size: int = 256
-    engine: str = "local"
-    ray_address: str = ""
-    ray_pool: ActorPoolSpec = field(default_factory=ActorPoolSpec)
-
-    def __post_init__(self) -> None:
-        check_engine_fields(self.engine, self.ray_address)
+    engine: EngineSpec = field(default_factory=EngineSpec)
 
 
 @dataclass(frozen=True)

@@ -119,12 +119,17 @@ LANES: dict[str, dict] = {
 
 
 class JobWorker:
-    """One daemon thread per lane polling the queue; `wake()` makes them look at once."""
+    """One daemon thread per lane polling the queue; `wake()` makes them look at once.
+
+    Every job the app queues goes through `submit_job(..., worker=)`, which wakes the lanes,
+    so the poll is only a safety net: every `poll_interval_s` seconds (5 by default, so an
+    idle server spends about 0.1 % of a core on it; benchmarks/bench_sessions.py).
+    """
 
     def __init__(
         self,
         con: duckdb.DuckDBPyConnection,
-        poll_interval_s: float = 1.0,
+        poll_interval_s: float = 5.0,
         lanes: dict[str, dict] | None = None,
     ):
         self._lanes = LANES if lanes is None else lanes

@@ -36,16 +36,21 @@ def render() -> None:
         key="desc-tab",
         bind="query-params",
     )
-    with classes:
-        wnid = _render_class_picker(coverage)
-        if wnid is not None:
-            _render_class(con, wnid)
-    with bulk:
-        _render_bulk(con)
-    with upload:
-        _render_import(con)
-    with licenses:
-        _render_licenses(coverage)
+    # Only the open tab does its work (a save reruns the page: issue 23, sessions benchmark).
+    if classes.open:
+        with classes:
+            wnid = _render_class_picker(coverage)
+            if wnid is not None:
+                _render_class(con, wnid)
+    if bulk.open:
+        with bulk:
+            _render_bulk(con)
+    if upload.open:
+        with upload:
+            _render_import(con)
+    if licenses.open:
+        with licenses:
+            _render_licenses(coverage)
 
 
 def _flash(kind: str, message: str, *, where: str = "top") -> None:
@@ -65,7 +70,7 @@ def _render_class_picker(coverage: pl.DataFrame) -> str | None:
     left, right = st.columns([3, 2])
     search = left.text_input("Search classes (name or wnid)", key="desc-search")
     only_unset = right.checkbox("Only classes without an active description", key="desc-only-unset")
-    shown = desc.list_description_coverage(get_cursor(), search=search, only_unset=only_unset)
+    shown = desc.filter_description_coverage(coverage, search=search, only_unset=only_unset)
     unset = coverage.filter(pl.col("active_source").is_null()).height
     st.text(f"{shown.height} of {coverage.height} classes shown; {unset} without a description.")
     source_keys = [

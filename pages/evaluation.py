@@ -19,6 +19,7 @@ from db import image_sets as set_db
 from db.storage import get_storage
 from extension.evaluation.support import compute_class_support, compute_fewshot_support
 from extension.specs import PAPER_CLASSES, TINY_SUBSTITUTES, EmbedSpec, EvalSpec, FewShotSpec
+from scale.specs import EngineSpec
 from ui import eval_panels, plain
 from ui.resources import get_cursor, start_job
 from ui.widgets import find_latest_job, get_actor, render_job_status
@@ -291,7 +292,7 @@ def _render_image_sets(con) -> None:
         chosen = st.selectbox("Set", ids, format_func=names.get, key="sets-chosen")
         engine = _render_engine_choice()
         if st.button("Embed with the base model (background job)", key="sets-embed"):
-            _start(lambda: EmbedSpec(int(chosen), **engine))
+            _start(lambda: EmbedSpec(int(chosen), engine=EngineSpec(**engine)))
         job_id = find_latest_job("embed-image-set", spec_filter={"image_set_id": int(chosen)})
         if job_id is not None:
             render_job_status(job_id, key="sets-job")
@@ -303,15 +304,16 @@ def _render_image_sets(con) -> None:
 
 
 def _render_engine_choice() -> dict:
-    """The EmbedSpec fields of the engine (local, or a Ray cluster) chosen in an expander."""
+    """The `EngineSpec` fields of the engine (local, or a Ray cluster) chosen in an expander
+    (checked when the spec is made, so a bad address is the job button's one-line error)."""
     from scale.cluster import ray_available
-    from scale.specs import ActorPoolSpec
+    from scale.specs import ENGINES, ActorPoolSpec
 
     with st.expander("Engine: this process, or a Ray cluster"):
         if not ray_available():
             st.text("Ray is not installed here (pip install '.[scale]'); embedding runs locally.")
             return {}
-        if st.radio("Engine", ["local", "ray"], horizontal=True, key="sets-engine") == "local":
+        if st.radio("Engine", ENGINES, horizontal=True, key="sets-engine") == "local":
             return {}
         address = st.text_input(
             "Ray address (empty: start a local instance; HOST:6379 for a cluster)",
@@ -319,11 +321,7 @@ def _render_engine_choice() -> dict:
         )
         actors = st.number_input("Model actors", 1, 1024, 1, key="sets-ray-actors")
         st.caption("The feature cache must be a folder every node can read (see the README).")
-    return {
-        "engine": "ray",
-        "ray_address": address.strip(),
-        "ray_pool": ActorPoolSpec(actors=int(actors)),
-    }
+    return {"name": "ray", "address": address.strip(), "pool": ActorPoolSpec(actors=int(actors))}
 
 
 def _render_registration() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from contract.devices import resolve_device
+from contract.specs import get_spec_default
 from curation.relevance.checkpoint import make_run_dir
 from curation.relevance.dataset import build_relevance_dataset
 from curation.relevance.runs import list_run_folders
@@ -49,14 +50,19 @@ RUNS_POLL_S = 5.0  # the runs table while a training job is active
 
 def _dataset_spec_inputs(con) -> DatasetSpec:
     sources = [ALL_SOURCES, *relevance_db.list_caption_sources(con)]
+    defaults = DatasetSpec()
     cols = st.columns(4)
     source = cols[0].selectbox("Caption source", sources, key="source", bind="query-params")
     max_classes = cols[1].number_input(
-        "Classes (0 = all)", min_value=0, value=0, step=10, key="rt-max-classes"
+        "Classes (0 = all)", min_value=0, value=defaults.max_classes, step=10, key="rt-max-classes"
     )
-    seed = cols[2].number_input("Split/fold seed", min_value=0, value=0, key="rt-seed")
+    seed = cols[2].number_input("Split/fold seed", min_value=0, value=defaults.seed, key="rt-seed")
     max_sentences = cols[3].number_input(
-        "Sentences per class (max)", min_value=1, max_value=10, value=10, key="rt-max-sentences"
+        "Sentences per class (max)",
+        min_value=1,
+        max_value=max(10, defaults.max_sentences),
+        value=defaults.max_sentences,
+        key="rt-max-sentences",
     )
     return DatasetSpec(
         seed=int(seed),
@@ -125,15 +131,29 @@ def _frozen_head_inputs() -> FrozenHeadSpec:
 
 
 def _finetune_inputs() -> dict:
+    """The fine-tune fields of `TrainSpec`, each widget opening on the spec's default."""
+    defaults = TrainSpec(checkpoint_dir="-")
     cols = st.columns(4)
-    epochs = cols[0].number_input("Epochs", min_value=1, value=3, key="rt-epochs")
-    batch = cols[1].number_input("Batch size", min_value=1, value=32, key="rt-batch")
-    patience = cols[2].number_input("Early-stop patience", min_value=0, value=3, key="rt-pat")
-    freeze = cols[3].checkbox("Train only the head", key="rt-freeze")
+    epochs = cols[0].number_input("Epochs", min_value=1, value=defaults.epochs, key="rt-epochs")
+    batch = cols[1].number_input(
+        "Batch size", min_value=1, value=defaults.batch_size, key="rt-batch"
+    )
+    patience = cols[2].number_input(
+        "Early-stop patience", min_value=0, value=defaults.patience, key="rt-pat"
+    )
+    freeze = cols[3].checkbox(
+        "Train only the head", value=not defaults.train_encoder, key="rt-freeze"
+    )
     cols = st.columns(3)
-    lr = cols[0].number_input("Encoder LR", value=5e-5, format="%.1e", key="rt-lr")
-    head_lr = cols[1].number_input("Head LR", value=1e-3, format="%.1e", key="rt-head-lr")
-    max_length = cols[2].number_input("Max tokens", min_value=8, value=128, key="rt-maxlen")
+    lr = cols[0].number_input(
+        "Encoder LR", value=defaults.learning_rate, format="%.1e", key="rt-lr"
+    )
+    head_lr = cols[1].number_input(
+        "Head LR", value=defaults.head_learning_rate, format="%.1e", key="rt-head-lr"
+    )
+    max_length = cols[2].number_input(
+        "Max tokens", min_value=8, value=defaults.max_length, key="rt-maxlen"
+    )
     return {
         "epochs": int(epochs),
         "batch_size": int(batch),
@@ -157,7 +177,7 @@ def _render_train_form(dataset_spec: DatasetSpec) -> None:
     )
     st.caption(MODE_HELP[mode])
     encoder = _encoder_input()
-    name = st.text_input("Run name", value="relevance", key="rt-name")
+    name = st.text_input("Run name", value=get_spec_default(TrainSpec, "name"), key="rt-name")
     options = {"head": _frozen_head_inputs()} if mode == "frozen" else _finetune_inputs()
     # A choice among the storage root's run folders, never a typed server path.
     root = get_storage(get_cursor()).relevance

@@ -1,14 +1,16 @@
 """The settings of batch work on Ray, as a frozen spec stored with every job that uses them.
 
 A job spec that can run on Ray (`extension.specs.EmbedSpec`, `curation.relevance.specs.
-FeatureSpec`) carries `engine` ('local' | 'ray'), `ray_address` and one `ActorPoolSpec`;
-nothing here imports Ray, so specs load where Ray is not installed.
+FeatureSpec` and `ScoringSpec`) carries one `EngineSpec`: 'local' or 'ray', the cluster's
+address and the `ActorPoolSpec` of its model actors. Nothing here imports Ray, so specs load
+where Ray is not installed.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from contract.specs import JsonSpec, check_choice
 
@@ -42,17 +44,6 @@ def check_ray_address(address: str) -> str:
     )
 
 
-def check_engine_fields(engine: str, ray_address: str) -> None:
-    """Check the `engine` and `ray_address` fields of a spec that can run on Ray.
-
-    Raises:
-        ValueError: an engine not in `ENGINES`, or an address Ray does not accept (as in
-            `check_engine_name` and `check_ray_address`).
-    """
-    check_engine_name(engine)
-    check_ray_address(ray_address)
-
-
 @dataclass(frozen=True)
 class ActorPoolSpec(JsonSpec):
     """The pool of model actors that Ray Data's `map_batches` runs a batch function in.
@@ -79,3 +70,45 @@ class ActorPoolSpec(JsonSpec):
             raise ValueError(f"cpus_per_actor must be > 0, got {self.cpus_per_actor}")
         if self.gpus_per_actor is not None and self.gpus_per_actor < 0:
             raise ValueError(f"gpus_per_actor must be >= 0 or None, got {self.gpus_per_actor}")
+
+
+@dataclass(frozen=True)
+class EngineSpec(JsonSpec):
+    """Where a job's batch work runs.
+
+    Attributes:
+        name: 'local' (this process) or 'ray' (a pool of model actors, `scale`).
+        address: '' starts a local Ray instance; 'auto', 'HOST:PORT' or 'ray://HOST:PORT'
+            join a running cluster (`check_ray_address`). Used with 'ray' only.
+        pool: how many model actors and the CPUs/GPUs of each (with 'ray' only).
+    """
+
+    name: str = "local"
+    address: str = ""
+    pool: ActorPoolSpec = field(default_factory=ActorPoolSpec)
+
+    def __post_init__(self) -> None:
+        check_engine_name(self.name)
+        check_ray_address(self.address)
+
+    @property
+    def on_ray(self) -> bool:
+        return self.name == "ray"
+
+
+class RunsOnEngine:
+    """Mixin of a spec with an `engine: EngineSpec` field: reads the flat fields that jobs
+    stored before the engine was one nested spec (`engine` as a name, `ray_address`,
+    `ray_pool`), so an old job still opens."""
+
+    @classmethod
+    def upgrade_fields(cls, data: dict[str, Any]) -> dict[str, Any]:
+        if not (isinstance(data.get("engine"), str) or {"ray_address", "ray_pool"} & set(data)):
+            return data
+        data = dict(data)
+        engine = {"name": data.pop("engine", "local")}
+        if "ray_address" in data:
+            engine["address"] = data.pop("ray_address")
+        if "ray_pool" in data:
+            engine["pool"] = data.pop("ray_pool")
+        return {**data, "engine": engine}

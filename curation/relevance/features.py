@@ -51,7 +51,7 @@ def compute_dataset_features(
     device: str,
     cache_dir: str | Path,
     progress: Progress | None = None,
-    **engine,
+    engine=None,
 ) -> DatasetFeatures:
     """Features of a `RelevanceDataset`'s captions and class sentences, from the cache where
     it has them (one cache lookup for both); `engine`: as in `load_text_features`."""
@@ -70,7 +70,7 @@ def compute_dataset_features(
         device=device,
         cache_dir=cache_dir,
         progress=progress,
-        **engine,
+        engine=engine,
     )
     summary = report.to_dict()
     summary["texts_per_s"] = report.n_new / report.encode_seconds if report.n_new else None
@@ -109,11 +109,9 @@ def run_compute_relevance_features(con, spec, progress: Progress | None = None) 
         encoder_key=compute_encoder_key(spec.encoder, encoder),
         max_length=spec.max_length,
         batch_size=spec.batch_size,
-        device=spec.device if spec.engine == "ray" else device,  # Ray: the actors' device
+        device=spec.device if spec.engine.on_ray else device,  # Ray: the actors' device
         cache_dir=spec.cache_dir or get_storage(con).text_features,
         engine=spec.engine,
-        ray_address=spec.ray_address,
-        ray_pool=spec.ray_pool,
         progress=progress,
     )
     report = result.report

@@ -197,9 +197,7 @@ def score_frozen_records(
     device: str,
     cache_dir: str | Path,
     progress: Progress = no_progress,
-    engine: str = "local",
-    ray_address: str = "",
-    ray_pool=None,
+    engine=None,
     keep_probs: bool = False,
 ) -> dict[str, np.ndarray]:
     """Score captions with a frozen-mode model version (features from the cache).
@@ -209,8 +207,8 @@ def score_frozen_records(
         records: the captions (caption_id ...), aligned with texts (N,) and labels (N,).
         cache_dir: the storage root's text-features/ folder (the run's own `cache_dir`
             setting wins when it has one).
-        engine, ray_address, ray_pool: where missing caption features are computed
-            (`encoders.cache.load_text_features`).
+        engine: where missing caption features are computed (a `scale.specs.EngineSpec`;
+            None = here; `encoders.cache.load_text_features`).
         keep_probs: also return `probs`, the (N, C) out-of-sample sigmoid outputs (for
             `issues.py`).
 
@@ -246,8 +244,6 @@ def score_frozen_records(
         cache_dir=spec.get("cache_dir") or cache_dir,
         progress=scale_progress(progress, 0.0, 0.9),
         engine=engine,
-        ray_address=ray_address,
-        ray_pool=ray_pool,
     )
     head_of_row = _compute_head_of_row(run_dir, records["caption_id"].to_numpy())
     out = frozen.compute_head_outputs(features, labels, heads, head_of_row, keep_probs=keep_probs)

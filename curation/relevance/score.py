@@ -125,12 +125,10 @@ def score_caption_records(
             kept,
             kept_texts,
             labels,
-            device=spec.device if spec.engine == "ray" else device,
+            device=spec.device if spec.engine.on_ray else device,
             cache_dir=cache_dir,
             progress=progress,
             engine=spec.engine,
-            ray_address=spec.ray_address,
-            ray_pool=spec.ray_pool,
             keep_probs=True,
         )
     else:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from contract.devices import check_device_name
 from contract.specs import JsonSpec, check_choice
 from encoders.registry import OFFLINE_ENCODER
-from scale.specs import ActorPoolSpec, check_engine_fields
+from scale.specs import EngineSpec, RunsOnEngine
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # 'auto' = frozen on a CPU (minutes for every class), finetune on CUDA (the paper's training).
@@ -109,15 +109,15 @@ class FrozenHeadSpec(JsonSpec):
             raise ValueError("need epochs >= 1, batch_size >= 1 and feature_batch_size >= 1")
         if self.min_steps < 0:
             raise ValueError(f"min_steps must be >= 0, got {self.min_steps}")
+        if not 2 <= self.folds <= 20:
+            raise ValueError(f"folds must be between 2 and 20, got {self.folds}")
+        if self.learning_rate <= 0 or self.weight_decay < 0:
+            raise ValueError("need learning_rate > 0 and weight_decay >= 0")
 
     def resolve_passes(self, n_rows: int) -> int:
         """Passes over `n_rows` rows per epoch: 1, or more to reach `min_steps` in all."""
         steps_per_pass = max(1, -(-int(n_rows) // self.batch_size))
         return max(1, -(-self.min_steps // (self.epochs * steps_per_pass)))
-        if not 2 <= self.folds <= 20:
-            raise ValueError(f"folds must be between 2 and 20, got {self.folds}")
-        if self.learning_rate <= 0 or self.weight_decay < 0:
-            raise ValueError("need learning_rate > 0 and weight_decay >= 0")
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ class TrainSpec(JsonSpec):
 
 
 @dataclass(frozen=True)
-class FeatureSpec(JsonSpec):
+class FeatureSpec(RunsOnEngine, JsonSpec):
     """Compute (or find cached) frozen-encoder features of a dataset's captions and class
     sentences: the first step of frozen training, runnable on its own.
 
@@ -184,8 +184,7 @@ class FeatureSpec(JsonSpec):
         encoder: as in `TrainSpec`. max_length: tokens per text (part of the cache key).
         batch_size: texts per forward pass. cache_dir: '' = text-features/ in the storage
             root's cache.
-        engine: 'local' or 'ray' (Ray actors write the same cache; `scale`), ray_address:
-            '' = a local Ray instance, else a cluster; ray_pool: the actors (as in EmbedSpec).
+        engine: this process, or Ray actors writing the same cache (`EngineSpec`).
 
     Features are always computed in fp32, so the CPU and a GPU fill the same cache.
     """
@@ -196,19 +195,16 @@ class FeatureSpec(JsonSpec):
     batch_size: int = 64
     device: str = "auto"
     cache_dir: str = ""
-    engine: str = "local"
-    ray_address: str = ""
-    ray_pool: ActorPoolSpec = field(default_factory=ActorPoolSpec)
+    engine: EngineSpec = field(default_factory=EngineSpec)
 
     def __post_init__(self) -> None:
         check_device_name(self.device)
-        check_engine_fields(self.engine, self.ray_address)
         if self.batch_size < 1 or self.max_length < 8:
             raise ValueError("need batch_size >= 1 and max_length >= 8")
 
 
 @dataclass(frozen=True)
-class ScoringSpec(JsonSpec):
+class ScoringSpec(RunsOnEngine, JsonSpec):
     """Score captions with one model version (checkpoint).
 
     Attributes:
@@ -219,8 +215,8 @@ class ScoringSpec(JsonSpec):
             frozen mode the run's own max_length is used (it keys the feature cache).
         min_words: captions with fewer words are skipped and counted (paper: more than one).
         source: only captions of this caption source (None = every source).
-        engine, ray_address, ray_pool: where a frozen model's caption features are computed
-            (as in `FeatureSpec`); fine-tune scoring always runs here.
+        engine: where a frozen model's caption features are computed (as in `FeatureSpec`);
+            fine-tune scoring always runs here.
     """
 
     model_version: int
@@ -231,13 +227,10 @@ class ScoringSpec(JsonSpec):
     device: str = "auto"
     precision: str = "auto"
     source: str | None = None
-    engine: str = "local"
-    ray_address: str = ""
-    ray_pool: ActorPoolSpec = field(default_factory=ActorPoolSpec)
+    engine: EngineSpec = field(default_factory=EngineSpec)
 
     def __post_init__(self) -> None:
         check_device_name(self.device)
-        check_engine_fields(self.engine, self.ray_address)
         check_choice("precision", self.precision, PRECISIONS)
         if self.batch_size < 0 or self.max_length < 8:
             raise ValueError("need batch_size >= 0 (0 = automatic) and max_length >= 8")

@@ -206,10 +206,10 @@ def run_embed_image_set(
 
 
 def _embed_with_engine(model, items: pl.DataFrame, store, spec: EmbedSpec, progress):
-    """`embed_files` in this process, or `embed_files_on_ray` (spec.engine 'ray')."""
+    """`embed_files` in this process, or `embed_files_on_ray` (an engine on Ray)."""
     paths, expected = [Path(p) for p in items["path"]], items["sha256"].to_list()
     sizes = {"batch_size": spec.batch_size, "chunk_size": spec.chunk_size}
-    if spec.engine == "ray":
+    if spec.engine.on_ray:
         return embed_files_on_ray(
             model,
             paths,
@@ -217,8 +217,8 @@ def _embed_with_engine(model, items: pl.DataFrame, store, spec: EmbedSpec, progr
             expected=expected,
             **sizes,
             device=spec.device,
-            address=spec.ray_address,
-            pool=spec.ray_pool,
+            address=spec.engine.address,
+            pool=spec.engine.pool,
             progress=progress,
         )
     device = resolve_device(spec.device)

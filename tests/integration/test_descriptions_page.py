@@ -25,8 +25,12 @@ def page_db(app_catalog_con):
     return app_catalog_con
 
 
-def _open(curator: str = "tester") -> AppTest:
-    at = open_page(PAGE, timeout=60, curator=curator).run()
+def _open(curator: str = "tester", tab: str | None = None) -> AppTest:
+    """The page run once, on its first tab or on `tab` (only the open tab does its work)."""
+    at = open_page(PAGE, timeout=60, curator=curator)
+    if tab:
+        at.query_params["desc-tab"] = tab
+    at.run()
     assert not at.exception, at.exception
     return at
 
@@ -93,7 +97,7 @@ def test_filters_and_query_parameter_select_a_class(page_db):
 
 
 def test_bulk_fill_needs_confirmation(page_db):
-    at = _open()
+    at = _open(tab="Bulk: fill unset")
     at.selectbox(key="desc-bulk-source").set_value("wordnet").run()
     assert at.button(key="desc-bulk-apply").disabled
     assert "set 6 class descriptions" in at.checkbox(key="desc-bulk-confirm").label
@@ -117,6 +121,8 @@ def test_dataset_text_is_never_rendered_as_markdown(page_db):
     assert not any("<img src=x>" in m for m in markdown)
     assert at.text_area(key="desc-edit-text").value == HOSTILE
     assert any(HOSTILE == c.value for c in at.code)
+    assert not [d for d in at.dataframe if "license" in d.value.columns]  # a closed tab
+    at = _open(tab="Sources and licenses")
     licenses = next(d.value for d in at.dataframe if "license" in d.value.columns)
     assert set(licenses["source"]) == {"wordnet", "wiktionary", "gpt", "wikipedia", "manual"}
 

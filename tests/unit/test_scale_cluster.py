@@ -13,7 +13,7 @@ from cli.main import main
 from extension.specs import EmbedSpec
 from scale.batch import compute_pool_resources
 from scale.cluster import connect_ray
-from scale.specs import ActorPoolSpec
+from scale.specs import ActorPoolSpec, EngineSpec
 
 CPU_ONLY = {"CPU": 2.0, "memory": 1e9}
 TWO_GPUS = {"CPU": 16.0, "GPU": 2.0}
@@ -85,8 +85,8 @@ def test_a_pool_the_cluster_cannot_hold_is_refused(cluster, pool, device, says):
 
 def test_engine_settings_are_checked_in_the_spec():
     with pytest.raises(ValueError, match="engine must be one of"):
-        EmbedSpec(1, engine="spark")
+        EmbedSpec(1, engine=EngineSpec("spark"))
     with pytest.raises(ValueError, match="actors must be >= 1"):
         ActorPoolSpec(actors=0)
     for address in ("", "auto", "10.0.0.5:6379", "ray://head.example.org:10001", "[::1]:6379"):
-        assert EmbedSpec(1, engine="ray", ray_address=address).ray_address == address
+        assert EmbedSpec(1, engine=EngineSpec("ray", address)).engine.address == address

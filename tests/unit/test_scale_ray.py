@@ -23,7 +23,7 @@ from extension.images.uploads import write_sample_photo_folder
 from extension.models import compute_model_key, load_base_model
 from scale.batch import run_vector_job
 from scale.cluster import connect_ray
-from scale.specs import ActorPoolSpec
+from scale.specs import ActorPoolSpec, EngineSpec
 from tests.extension_helpers import TINY_MODEL
 from tests.scale_helpers import (
     OBJECT_STORE_BYTES,
@@ -129,7 +129,12 @@ def test_ray_engine_stores_the_local_engines_caption_features(ray_instance, tmp_
     )
     pool = ActorPoolSpec(actors=2)
     on_ray, ray_report = load_text_features(
-        encoder, tokenizer, texts, cache_dir=tmp_path / "ray", engine="ray", ray_pool=pool, **common
+        encoder,
+        tokenizer,
+        texts,
+        cache_dir=tmp_path / "ray",
+        engine=EngineSpec("ray", pool=pool),
+        **common,
     )
     assert (
         (ray_report.n_unique, ray_report.n_new)
@@ -139,7 +144,12 @@ def test_ray_engine_stores_the_local_engines_caption_features(ray_instance, tmp_
     np.testing.assert_allclose(on_ray, local, atol=ATOL, rtol=RTOL)
     assert len(list((tmp_path / "ray").rglob("shard-*.safetensors"))) == 4  # 18 texts in 5s
     again, report = load_text_features(
-        encoder, tokenizer, texts, cache_dir=tmp_path / "ray", engine="ray", ray_pool=pool, **common
+        encoder,
+        tokenizer,
+        texts,
+        cache_dir=tmp_path / "ray",
+        engine=EngineSpec("ray", pool=pool),
+        **common,
     )
     assert report.n_new == 0 and np.array_equal(again, on_ray)  # the cache is read, no Ray job
 
@@ -210,7 +220,9 @@ def test_frozen_scoring_on_ray_gives_the_local_scores(ray_instance, frozen_score
     try:
         local = list_scored_captions(con, version).select("caption_id", "p_own").sort("caption_id")
         spec = ScoringSpec(
-            model_version=version, engine="ray", ray_pool=ActorPoolSpec(actors=1), device="cpu"
+            model_version=version,
+            engine=EngineSpec("ray", pool=ActorPoolSpec(actors=1)),
+            device="cpu",
         )
         report = run_score_relevance(con, spec)
         again = list_scored_captions(con, version).select("caption_id", "p_own").sort("caption_id")

@@ -38,7 +38,7 @@ from extension.specs import (
     TextEmbeddingSpec,
     TextStatsSpec,
 )
-from scale.specs import ActorPoolSpec
+from scale.specs import ActorPoolSpec, EngineSpec
 
 POOL = ActorPoolSpec(actors=3, cpus_per_actor=2.0, gpus_per_actor=0.5)
 MODEL = ModelSpec(
@@ -112,11 +112,10 @@ EXAMPLES = {
         device="cpu",
         batch_size=8,
         chunk_size=16,
-        engine="ray",
-        ray_address="ray://head:10001",
-        ray_pool=POOL,
+        engine=EngineSpec("ray", "ray://head:10001", POOL),
     ),
     ActorPoolSpec: POOL,
+    EngineSpec: EngineSpec("ray", "auto", POOL),
     EvalSpec: EvalSpec(
         3,
         classes=("n01440764",),
@@ -155,9 +154,7 @@ EXAMPLES = {
         batch_size=4,
         device="cpu",
         cache_dir="c",
-        engine="ray",
-        ray_address="auto",
-        ray_pool=POOL,
+        engine=EngineSpec("ray", "auto", POOL),
     ),
     CaptionFilter: CaptionFilter(
         model_version=3,
@@ -215,9 +212,7 @@ EXAMPLES = {
         device="cpu",
         precision="fp32",
         source="mine",
-        engine="ray",
-        ray_address="10.0.0.5:6379",
-        ray_pool=POOL,
+        engine=EngineSpec("ray", "10.0.0.5:6379", POOL),
     ),
     IngestCaptionsSpec: IngestCaptionsSpec(
         path="c.json", source="mine", display_name="c.json", remove_file_after=True
@@ -260,3 +255,43 @@ def test_bad_json_is_one_clear_line():
         EmbedSpec.from_json("{oops")
     with pytest.raises(ValueError, match="device must be one of"):
         ScoringSpec.from_dict({"model_version": 1, "device": "tpu"})
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"folds": 1}, "folds must be between 2 and 20"),
+        ({"folds": 21}, "folds must be between 2 and 20"),
+        ({"learning_rate": 0.0}, "learning_rate > 0"),
+        ({"weight_decay": -0.1}, "weight_decay >= 0"),
+    ],
+)
+def test_frozen_head_refuses_bad_folds_and_optimizer_settings(fields, message):
+    with pytest.raises(ValueError, match=message):
+        FrozenHeadSpec(**fields)
+    assert FrozenHeadSpec(folds=2).folds == 2
+
+
+def test_a_job_stored_with_the_flat_engine_fields_still_opens():
+    """Jobs queued before the engine was one nested spec stored `engine` as a name beside
+    `ray_address` and `ray_pool`: they load into today's layout."""
+    pool = {"actors": 3, "cpus_per_actor": 2.0, "gpus_per_actor": 0.5}
+    old = {"image_set_id": 7, "engine": "ray", "ray_address": "auto", "ray_pool": pool}
+    assert EmbedSpec.from_dict(old).engine == EngineSpec("ray", "auto", POOL)
+    assert FeatureSpec.from_dict({"engine": "local"}).engine == EngineSpec()
+    assert ScoringSpec.from_dict({"model_version": 1, "ray_address": "auto"}).engine.address == (
+        "auto"
+    )
+    with pytest.raises(ValueError, match="engine must be one of"):
+        EmbedSpec.from_dict({"image_set_id": 7, "engine": "spark"})
+
+
+def test_spec_defaults_come_from_the_spec_itself():
+    from contract.specs import get_spec_default
+
+    assert get_spec_default(FrozenHeadSpec, "folds") == FrozenHeadSpec().folds
+    assert get_spec_default(EmbedSpec, "engine") == EngineSpec()
+    with pytest.raises(ValueError, match="has no default"):
+        get_spec_default(EmbedSpec, "image_set_id")
+    with pytest.raises(ValueError, match="has no field 'nope'"):
+        get_spec_default(EmbedSpec, "nope")
