@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from cli.common import add_command, open_database
 from db import jobs as job_db
@@ -11,6 +12,7 @@ from db import jobs as job_db
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(subparsers, "jobs", "list background jobs or run queued ones", handle)
     parser.add_argument("action", choices=["list", "run-queued"])
+    parser.add_argument("--json", action="store_true", help="list: one JSON list on stdout")
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -27,5 +29,5 @@ def handle(args: argparse.Namespace) -> int:
             frame = job_db.list_jobs(con).select(
                 "job_id", "kind", "status", "created_by", "progress", "message", "error"
             )
-            print(frame)
+            print(json.dumps(frame.to_dicts()) if args.json else frame)
     return 0

@@ -9,6 +9,7 @@ Nothing here talks to the internet: Chromium runs with background networking off
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -151,3 +152,18 @@ def wait_for_app(page, timeout_ms: int = 90_000) -> None:
         "() => !document.querySelector(\"[data-testid='stStatusWidget']\")",
         timeout=timeout_ms,
     )
+
+
+def list_jobs_through_cli(server: AppServer, kind: str) -> list[dict]:
+    """The app's jobs of `kind`, read the way a curator would while the app holds the
+    database: `workbench jobs list --json`, relayed into the running app (`cli.relay`)."""
+    command = "import sys; from cli.main import main; sys.exit(main())"
+    listed = subprocess.run(
+        [sys.executable, "-c", command, "jobs", "list", "--json", "--db", str(server.db_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    return [job for job in json.loads(listed.stdout) if job["kind"] == kind]

@@ -19,7 +19,12 @@ from curation.catalog import seed_imagenet1k
 from curation.descriptions import import_builtin_sources, use_source_where_unset
 from curation.imagenet_x import ingest_imagenet_x
 from db.connect import connect
-from tests.browser.conftest import save_screenshot, start_app, wait_for_app
+from tests.browser.conftest import (
+    list_jobs_through_cli,
+    save_screenshot,
+    start_app,
+    wait_for_app,
+)
 
 WARSHIP = (
     "A warship is a naval ship built and primarily intended for naval warfare, armed with "
@@ -99,6 +104,35 @@ def test_add_a_class_synthesize_keep_check_photos_export_and_download(server, br
         classes = json.loads(archive.read("classes.json"))
     assert {"model.safetensors", "config.json", "classes.json", "provenance.json"} <= names
     assert classes[-1]["wnid"] == "custom-warship" and len(classes) == 1001
+    _page_left_open_queues_no_embedding_job_again(page, server)
+    _a_second_synthesis_shows_its_own_draft(page)
+
+
+def _page_left_open_queues_no_embedding_job_again(page, server) -> None:
+    """Issue 17 item 1: once the class-text embeddings were built, every open Add a class
+    page queued the 'text-embeddings' job again, about every 4 s."""
+    expect(page.get_by_text("are being computed")).to_have_count(0, timeout=LONG_MS)
+    built = list_jobs_through_cli(server, "text-embeddings")
+    assert [job["status"] for job in built] == ["succeeded"]
+    page.wait_for_timeout(12_000)  # the page's timers tick; the bug queued three jobs by now
+    assert list_jobs_through_cli(server, "text-embeddings") == built
+
+
+def _a_second_synthesis_shows_its_own_draft(page) -> None:
+    """Issue 17 item 5: after a second synthesis the page kept showing the first class."""
+    _fill(page, "add-name", "capybara")
+    _fill(
+        page,
+        "add-description",
+        "The capybara is the largest living rodent, a semi-aquatic mammal of South America "
+        "with brown fur that grazes on grass near rivers and lakes.",
+        inner="textarea",
+    )
+    expect(page.get_by_text("Nearest classes").first).to_be_visible(timeout=LONG_MS)
+    _key(page, "add-synthesize", "button").click()
+    draft = page.get_by_text("capybara (custom-capybara): draft").first
+    expect(draft).to_be_visible(timeout=LONG_MS)  # no reload
+    save_screenshot(page, "flow-add-class-second")
 
 
 def test_register_sample_photos_embed_run_and_see_results(server, browser_page):
