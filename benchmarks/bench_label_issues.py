@@ -24,7 +24,11 @@ content: the no-content set) and every figure in the tables is on half B. cleanl
 `find_label_issues(filter_by='confident_learning')` gives the flagged count at which precision
 and recall are reported. Then one feedback round on the 10 % mix: a curator reviews the top N
 of the blend (drops the noisy, keeps the clean), the heads retrain without the drops, and the
-captions nobody reviewed are ranked again.
+captions nobody reviewed are ranked again. Last, the suspect drop rule's threshold: the
+product drops a caption when max(suspect_wrong_class, suspect_no_content), with the library's
+weights, reaches `rules.SUSPECT_THRESHOLD`; the threshold with the best F1 on half A of the
+10 % mix is chosen on a 0.05 grid, and precision / recall / F1 at it and at the product's
+threshold are reported on half B of each 10 % set.
 
 Usage:
     .venv/bin/python benchmarks/bench_label_issues.py [--db PATH] [--review N]
@@ -354,6 +358,45 @@ def feedback_round(setup: Setup, neighbours, weights: dict, n_review: int, b: np
     }
 
 
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
+
+
+def compute_drop_f1(score: np.ndarray, truth: np.ndarray, threshold: float) -> dict:
+    """Precision, recall and F1 of dropping the captions whose score reaches `threshold`."""
+    drop = score >= threshold
+    tp = int((drop & truth).sum())
+    precision, recall = tp / max(int(drop.sum()), 1), tp / max(int(truth.sum()), 1)
+    f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "n_dropped": int(drop.sum())}
+
+
+def choose_suspect_threshold(sets: dict, a: np.ndarray, b: np.ndarray) -> dict:
+    """The suspect rule's threshold with the best F1 on half A of the 10 % mix (library
+    weights, as the product scores), and the rule at it and at the product's threshold on
+    half B of every 10 % set."""
+    from curation.relevance.rules import SUSPECT_THRESHOLD
+
+    library = {"wrong": issues.WRONG_CLASS_WEIGHTS, "empty": issues.NO_CONTENT_WEIGHTS}
+
+    def suspect(data: dict) -> np.ndarray:
+        return compute_rankings(data, library)["blend max of both"]
+
+    mix = sets[("mix", 0.10)]["data"]
+    on_a = {float(t): compute_drop_f1(suspect(mix)[a], mix["noisy"][a], t) for t in THRESHOLD_GRID}
+    chosen = max(on_a, key=lambda t: on_a[t]["f1"])
+    on_b = {}
+    for (kind, rate), result in sets.items():
+        if rate != 0.10:
+            continue
+        data = result["data"]
+        score, truth = suspect(data)[b], data["noisy"][b]
+        on_b[kind] = {
+            "chosen": compute_drop_f1(score, truth, chosen),
+            "product": compute_drop_f1(score, truth, SUSPECT_THRESHOLD),
+        }
+    return {"chosen": chosen, "product": SUSPECT_THRESHOLD, "f1_on_a": on_a, "on_b": on_b}
+
+
 def run(setup: Setup, n_review: int, rates: tuple[float, ...]) -> dict:
     neighbours = compute_neighbours(setup.dataset.class_wnids)
     sets = {(k, r): load_or_score(setup, k, r, neighbours) for r in rates for k in KINDS}
@@ -388,6 +431,7 @@ def run(setup: Setup, n_review: int, rates: tuple[float, ...]) -> dict:
         "n_neighbours_median": float(np.median([len(n) for n in neighbours])),
         "table": table,
         "feedback": feedback_round(setup, neighbours, weights, n_review, b),
+        "suspect_threshold": choose_suspect_threshold(sets, a, b),
     }
 
 
@@ -413,6 +457,7 @@ def _markdown(results: dict) -> str:
     for row in results["table"]:
         lines += _set_lines(row)
     lines += _feedback_lines(results["feedback"])
+    lines += _threshold_lines(results["suspect_threshold"])
     lines += ["", "Weights fitted on half A:", "", "```", json.dumps(results["weights"], indent=1)]
     return "\n".join(lines + ["```", ""])
 
@@ -463,6 +508,27 @@ def _feedback_lines(fb: dict) -> list[str]:
         n = fb["after"]["any"][name]
         lines.append(
             f"| {name} | {m['auroc']:.4f} / {n['auroc']:.4f} | {m['ap']:.3f} / {n['ap']:.3f} |"
+        )
+    return lines + [""]
+
+
+def _threshold_lines(choice: dict) -> list[str]:
+    best_a = choice["f1_on_a"][choice["chosen"]]["f1"]
+    lines = [
+        "## The suspect drop rule's threshold",
+        "",
+        f"Chosen on half A of the 10 % mix (best F1 on a 0.05 grid): **{choice['chosen']}** "
+        f"(F1 {best_a:.3f} on A); the product's threshold: {choice['product']}. On half B:",
+        "",
+        f"| 10 % set | at {choice['chosen']}: precision / recall / F1 | at {choice['product']}: "
+        "precision / recall / F1 |",
+        "|---|---|---|",
+    ]
+    for kind, row in choice["on_b"].items():
+        c, p = row["chosen"], row["product"]
+        lines.append(
+            f"| {kind} | {c['precision']:.3f} / {c['recall']:.3f} / {c['f1']:.3f} | "
+            f"{p['precision']:.3f} / {p['recall']:.3f} / {p['f1']:.3f} |"
         )
     return lines + [""]
 

@@ -22,7 +22,14 @@ from curation.relevance.export import (
     get_decided_captions,
     list_curated_exports,
 )
-from curation.relevance.rules import DROP_RULE_LABELS, DROP_RULES, compute_class_summary
+from curation.relevance.rules import (
+    DROP_RULE_LABELS,
+    DROP_RULES,
+    FROZEN_THRESHOLD,
+    GLOBAL_THRESHOLD,
+    SUSPECT_THRESHOLD,
+    compute_class_summary,
+)
 from curation.thumbnails import get_image_root, update_image_root
 from db import relevance as relevance_db
 from db import relevance_decisions as decision_db
@@ -34,12 +41,12 @@ from ui.resources import get_cursor
 from ui.widgets import get_actor, require_actor, select_in_url
 
 THRESHOLD_NOTES = {
-    "paper": "Drop when P(own) < mean P or P(own) < the threshold. Default: 0.5 (the paper's, for "
-    "a fine-tuned encoder), 0.05 in frozen mode (its sigmoid scores sit lower; chosen on half "
-    "the default captions, benchmarks/results/noise.md).",
+    "paper": f"Drop when P(own) < mean P or P(own) < the threshold. Default: {GLOBAL_THRESHOLD} "
+    f"(the paper's, for a fine-tuned encoder), {FROZEN_THRESHOLD} in frozen mode (its sigmoid "
+    "scores sit lower; chosen on half the default captions, benchmarks/results/noise.md).",
     "suspect": "Drop when the larger suspect score (wrong class, no class content) is at or above "
-    "the threshold. Default 0.5: as likely noisy as not (the scores are logistic blends fitted "
-    "on 10 % noise, benchmarks/results/label_issues_full.md).",
+    f"the threshold. Default {SUSPECT_THRESHOLD}: the best F1 on half the default captions "
+    "with 10 % injected noise (benchmarks/results/label_issues_full.md).",
 }
 TABS = [
     "Overview",

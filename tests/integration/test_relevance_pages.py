@@ -281,4 +281,4 @@ def test_review_page_switches_the_drop_rule_and_its_threshold(app_db):
     assert decision_db.get_drop_rule(con, version) == "suspect"
     assert any("drop rule suspect" in s.value for s in at.success)
     slider = at.slider(key=f"rr-threshold-{version}-suspect")
-    assert slider.label.endswith("the suspect score") and slider.value == 0.5
+    assert slider.label.endswith("the suspect score") and slider.value == 0.65

@@ -336,7 +336,7 @@ def test_the_drop_rule_is_per_version_and_each_rule_keeps_its_thresholds(reviewe
     decisions.update_drop_rule(
         con, model_version=version, rule="suspect", reason="cleanlab-based", actor="bo"
     )
-    assert decisions.get_thresholds(con, version) == (0.5, {})  # the suspect rule's default
+    assert decisions.get_thresholds(con, version) == (0.65, {})  # the suspect rule's default
     decided = get_decided_captions(con, version)
     assert (decided.filter(pl.col("p_own") < 0.5)["decision"] == "drop").all()
     assert (decided.filter(pl.col("p_own") >= 0.5)["decision"] == "keep").all()
