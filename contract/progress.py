@@ -12,6 +12,16 @@ from collections.abc import Callable
 Progress = Callable[[float, str], None]
 
 
+def format_duration(seconds: float) -> str:
+    """A duration as people read it: '45 s', '3 min 10 s', '1 h 05 min'."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
 def no_progress(fraction: float, message: str = "") -> None:
     """A progress callable that does nothing (the default of every `run_*`)."""
 

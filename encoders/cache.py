@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from contract.files import hash_bytes
-from contract.progress import Progress, no_progress
+from contract.progress import Progress, format_duration, no_progress
 from contract.vectors import VectorStore
 from encoders.pooling import compute_text_features
 
@@ -176,7 +176,7 @@ def _progress_reporter(progress: Progress, start: int, total: int, started: floa
         progress(
             done / total,
             f"encoded {done:,} of {total:,} new texts ({rate:,.0f}/s, "
-            f"about {eta / 60:,.1f} min left)",
+            f"about {format_duration(eta)} left)",
         )
 
     return report

@@ -378,7 +378,8 @@ def _render_export(con, model: ModelSpec) -> None:
     if kept.is_empty():
         st.text("Keep at least one class to export the base model with it.")
         return
-    st.text(f"{kept.height} kept class(es): " + ", ".join(kept["wnid"].to_list()))
+    noun = "class" if kept.height == 1 else "classes"
+    st.text(f"{kept.height} kept {noun}: " + ", ".join(kept["wnid"].to_list()))
     if st.button("Export the extended model (background job)", key="add-export"):
         # A new folder under the storage root's exports/ each time (the page takes no path).
         start_job(ExportSpec(model=model))

@@ -21,6 +21,7 @@ EDIT_KEY = "desc-edit-text"
 CLASS_KEY = "desc-class"
 CONFLICT_KEY = "desc-conflict"  # the refused save: wnid, revisions, their text, my text
 MAX_HISTORY_EXPANDERS = 25
+KEPT_WHILE_HIDDEN = ("desc-search", "desc-only-unset")
 
 
 def render() -> None:
@@ -37,6 +38,11 @@ def render() -> None:
         bind="query-params",
     )
     # Only the open tab does its work (a save reruns the page: issue 23, sessions benchmark).
+    # A widget not drawn in a run loses its state: the Classes tab's filters are kept by hand
+    # while another tab is open.
+    for key in KEPT_WHILE_HIDDEN:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
     if classes.open:
         with classes:
             wnid = _render_class_picker(coverage)

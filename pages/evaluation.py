@@ -22,7 +22,7 @@ from extension.specs import PAPER_CLASSES, TINY_SUBSTITUTES, EmbedSpec, EvalSpec
 from scale.specs import EngineSpec
 from ui import eval_panels, plain
 from ui.resources import get_cursor, start_job
-from ui.widgets import find_latest_job, get_actor, render_job_status
+from ui.widgets import NAME_FIRST, find_latest_job, get_actor, render_job_status
 
 TABS = ["Results", "Compare runs", "Few-shot", "Hierarchy", "New run", "Image sets"]
 FLASH_KEY = "eval-flash"
@@ -40,9 +40,6 @@ PROTOCOL_HELP = (
 def render() -> None:
     st.title("Evaluation")
     st.caption(PROTOCOL_HELP)
-    kind, message = st.session_state.pop(FLASH_KEY, (None, None))
-    if kind:
-        getattr(plain, kind)(message)
     con = get_cursor()
     runs = eval_db.list_eval_runs(con, kind="protocol")
     fewshot_runs = eval_db.list_eval_runs(con, kind="fewshot")
@@ -80,7 +77,7 @@ def _render_results(con, runs) -> None:
     if runs.is_empty():
         st.info(
             "No evaluation runs yet. Register an image set and start a run under New run, or run "
-            "`workbench evaluate --images DIR` (with the app stopped)."
+            "`workbench evaluate --images DIR` (beside the open app, it runs in the app)."
         )
         return
     set_names = ["(all sets)", *runs["set_name"].unique(maintain_order=True).to_list()]
@@ -333,12 +330,14 @@ def _render_registration() -> None:
         help=SAMPLE_PHOTOS_NOTE,
         on_click=_register_samples,
     )
+    _render_flash("samples")
     st.caption(f"Sample photos: {SAMPLE_PHOTOS_NOTE}")
     with st.form("register-folder"):
         st.text("Register a folder (<wnid>/*.jpg) or a list file (path<TAB>wnid per line)")
         st.text_input("Folder or list file on this machine", key="reg-source")
         st.text_input("Name (default: the folder name)", key="reg-name")
         st.form_submit_button("Register", on_click=_register_path)
+    _render_flash("path")
     with st.form("upload", clear_on_submit=True):
         st.text("Or upload photos of one class (e.g. a new class such as warship)")
         st.file_uploader(
@@ -351,35 +350,49 @@ def _render_registration() -> None:
         st.text_input("Class id (wnid or custom id)", key="up-class")
         st.text_input("Set name", key="up-name")
         st.form_submit_button("Upload and register", on_click=_register_upload)
+    _render_flash("upload")
+
+
+def _flash(where: str, kind: str, message: str) -> None:
+    """Say `message` on the next run under the button `where` ('samples', 'path', 'upload')
+    that was clicked, not at the top of the page, out of sight."""
+    st.session_state[FLASH_KEY] = (where, kind, message)
+
+
+def _render_flash(where: str) -> None:
+    at, kind, message = st.session_state.get(FLASH_KEY, (None, None, None))
+    if at == where:
+        del st.session_state[FLASH_KEY]
+        getattr(plain, kind)(message)
 
 
 def _register_samples() -> None:
     from extension.images.uploads import write_sample_photo_folder
 
     folder = write_sample_photo_folder(get_storage(get_cursor()).sample_photos)
-    _register(folder, "sample-photos", "folder")
+    _register(folder, "sample-photos", "folder", where="samples")
 
 
 def _register_path() -> None:
     source = Path(st.session_state.get("reg-source", "").strip())
     name = st.session_state.get("reg-name", "").strip() or None
-    _register(source, name, "list" if source.is_file() else "folder")
+    _register(source, name, "list" if source.is_file() else "folder", where="path")
 
 
-def _register(source: Path, name: str | None, kind: str) -> None:
+def _register(source: Path, name: str | None, kind: str, *, where: str) -> None:
     """Callback: register before the page is drawn, so every tab shows the new set."""
     from extension.images.sets import register_image_set
 
     actor = get_actor()
     if actor is None:
-        st.session_state[FLASH_KEY] = ("warning", "Enter your name in the sidebar first.")
+        _flash(where, "warning", NAME_FIRST)
         return
     try:
         set_id = register_image_set(get_cursor(), source, name=name, kind=kind, created_by=actor)
     except (ValueError, FileNotFoundError) as exc:
-        st.session_state[FLASH_KEY] = ("error", str(exc))
+        _flash(where, "error", str(exc))
         return
-    st.session_state[FLASH_KEY] = ("success", f"Registered set {set_id} ({name or source.name}).")
+    _flash(where, "success", f"Registered set {set_id} ({name or source.name}).")
 
 
 def _register_upload() -> None:
@@ -387,7 +400,7 @@ def _register_upload() -> None:
 
     actor = get_actor()
     if actor is None:
-        st.session_state[FLASH_KEY] = ("warning", "Enter your name in the sidebar first.")
+        _flash("upload", "warning", NAME_FIRST)
         return
     files = st.session_state.get("up-files") or []
     try:
@@ -400,9 +413,9 @@ def _register_upload() -> None:
             created_by=actor,
         )
     except (ValueError, FileNotFoundError) as exc:
-        st.session_state[FLASH_KEY] = ("error", str(exc))
+        _flash("upload", "error", str(exc))
         return
-    st.session_state[FLASH_KEY] = ("success", f"Registered set {set_id}.")
+    _flash("upload", "success", f"Registered set {set_id}.")
 
 
 render()

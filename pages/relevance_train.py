@@ -91,12 +91,13 @@ def _render_dataset_preview(con, spec: DatasetSpec) -> None:
     cols[2].metric("Test captions", report["n_test_captions"])
     cols[3].metric("Training pairs", report["n_train_pairs"])
     st.text(
-        f"Skipped: {report['n_skipped_short']} empty/one-word captions, "
-        f"{report['n_skipped_no_description']} captions of "
-        f"{len(report['classes_without_description'])} classes without a description; "
-        f"{len(report.get('classes_without_captions', []))} described classes have no "
-        f"captions (excluded); {report['n_classes_short_description']} classes have fewer "
-        f"than 2 sentences; {report['n_non_ascii_heavy']} captions look non-English."
+        f"Skipped: {report['n_skipped_short']:,} empty/one-word captions; "
+        f"{report['n_skipped_no_description']:,} captions of classes left out of the training "
+        f"set (not among the chosen classes, or one of the "
+        f"{len(report['classes_without_description']):,} classes without a description); "
+        f"{len(report.get('classes_without_captions', [])):,} described classes have no "
+        f"captions (excluded); {report['n_classes_short_description']:,} classes have fewer "
+        f"than 2 sentences; {report['n_non_ascii_heavy']:,} captions look non-English."
     )
     for key, title in (
         ("classes_without_description", "Classes without a description (excluded)"),
@@ -273,9 +274,10 @@ def _render_runs(con) -> None:
         st.info("No training runs yet.")
         return
     st.dataframe(runs.drop("checkpoint_dir"), hide_index=True)
+    # No status in the label: the browser keeps a selected option's label as it was sent, so
+    # "training" would stay beside a finished run (the table above shows the status).
     labels = {
-        int(r["run_id"]): f"run {r['run_id']} ({r['mode']}, {r['status']})"
-        for r in runs.iter_rows(named=True)
+        int(r["run_id"]): f"run {r['run_id']} ({r['mode']})" for r in runs.iter_rows(named=True)
     }
     newest, seen = max(labels), st.session_state.get("run-newest")
     if seen is not None and newest > seen:  # a run started since: show it, not the URL's old one

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from contract.progress import format_duration
 from db import jobs as job_db
 from ui import auth, plain
 from ui.resources import cancel_job, get_cursor, get_job_watch
@@ -138,17 +139,7 @@ def describe_time_left(progress: float | None, running_s: float | None) -> str |
     if not progress or running_s is None or progress < 0.02 or running_s < 5 or progress >= 1:
         return None
     left = running_s * (1.0 - progress) / progress
-    return f"Running {_format_duration(running_s)}, about {_format_duration(left)} left."
-
-
-def _format_duration(seconds: float) -> str:
-    """'45 s', '3 min 10 s', '1 h 05 min'."""
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"Running {format_duration(running_s)}, about {format_duration(left)} left."
 
 
 def _render_job_body(job: dict, *, key: str) -> None:

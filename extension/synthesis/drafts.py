@@ -127,7 +127,7 @@ def run_photo_check(
     photos += [
         {"path": str(paths[i]), "error": error, "top": {}} for i, error in report.errors.items()
     ]
-    progress(1.0, f"{len(kept)} photos checked")
+    progress(1.0, f"{len(kept)} photo{'' if len(kept) == 1 else 's'} checked")
     return {"wnid": spec.wnid, "methods": heads["method_label"].to_list(), "photos": photos}
 
 

@@ -151,3 +151,17 @@ def test_a_refused_save_is_said_beside_the_save_button(page_db):
     assert errors and all(i > save for i in errors), (save, errors)
     assert "actor" in at.error[0].value or "name" in at.error[0].value
     assert desc.get_active_description(page_db, TENCH)["text"] == TENCH_WIKTIONARY
+
+
+def test_the_class_filter_survives_a_visit_to_another_tab(page_db):
+    """Only the open tab is drawn; the Classes tab's search must not be lost meanwhile."""
+    at = _open()
+    at.text_input(key="desc-search").input("shark").run()
+    assert any("classes shown" in t.value and t.value.startswith("3 of") for t in at.text)
+    at.session_state["desc-tab"] = "Sources and licenses"  # the tab a click opens
+    at.run()
+    assert not [t for t in at.text_input if t.key == "desc-search"]  # not drawn meanwhile
+    at.session_state["desc-tab"] = "Classes"
+    at.run()
+    assert not at.exception
+    assert at.text_input(key="desc-search").value == "shark"

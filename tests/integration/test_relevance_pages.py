@@ -245,6 +245,9 @@ def test_runs_follow_a_newer_run_over_the_one_in_the_url(app_db):
     at.run()
     assert not at.exception
     assert at.selectbox(key="run").value == new
+    # The walk of issue 17: a selected option's label stays in the browser as it was sent, so
+    # a status in it ("training") stayed beside a finished run. The table shows the status.
+    assert at.selectbox(key="run").options == [f"run {new} (frozen)", f"run {old} (frozen)"]
 
 
 def test_a_large_bulk_change_asks_for_a_yes_first(app_db, monkeypatch):
