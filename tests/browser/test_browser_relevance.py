@@ -30,15 +30,16 @@ def relevance_app(tmp_path):
 def test_train_score_override_undo_export_without_reload(relevance_app, browser_page, tmp_path):
     server = relevance_app
     try:
-        _train_and_score(browser_page, server.url, tmp_path / "run")
+        _train_and_score(browser_page, server.url)
         _override_and_undo(browser_page)
+        _the_two_rankings_with_their_reasons(browser_page)
         _export_and_download(browser_page, tmp_path)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\nserver log tail:\n{server.log_tail()}") from exc
     save_screenshot(browser_page, "browser-relevance-export")
 
 
-def _train_and_score(page, url: str, run_dir) -> None:
+def _train_and_score(page, url: str) -> None:
     from playwright.sync_api import expect
 
     page.goto(f"{url}/relevance_train?curator={CURATOR}", timeout=60_000)
@@ -48,9 +49,7 @@ def _train_and_score(page, url: str, run_dir) -> None:
     mode = page.locator(".st-key-rt-mode")
     expect(mode).to_contain_text("default here: frozen")
     expect(mode.locator("input[type='radio']").first).to_be_checked()  # frozen, first option
-    folder = page.locator(".st-key-rt-dir input")  # the run folder in tmp, not in data/
-    folder.fill(str(run_dir))
-    folder.press("Tab")
+    # The run folder: a new one under the test database's storage root (in tmp), the default.
     page.locator(".st-key-rt-start button").click()
     # the live chart of the job's run appears by itself (the fragment polls the epochs)
     expect(page.locator("[class*='st-key-rt-live-']").first).to_be_visible(timeout=90_000)
@@ -78,6 +77,23 @@ def _override_and_undo(page) -> None:
     expect(page.get_by_text(": drop (history event", exact=False)).to_be_visible(timeout=30_000)
     page.locator(".st-key-rr-undo-last button").click()  # the reviewed caption left the list
     expect(page.get_by_text("Undone: ", exact=False)).to_be_visible(timeout=30_000)
+
+
+def _the_two_rankings_with_their_reasons(page) -> None:
+    """Issue 19: 'wrong class' (with the suggested class) and 'no class content' are two
+    lists, each saying what it asks; the paper's P(own) is the third, labelled as the paper's."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text("Filed under the wrong class?", exact=False)).to_be_visible()
+    wrong_grid = page.locator(".st-key-rr-wrong [data-testid='stDataFrameResizable']")
+    expect(wrong_grid).to_contain_text("suggested")
+    page.locator(".st-key-rank").get_by_text("No class content", exact=True).click()
+    reason = page.get_by_text("Says nothing about any class", exact=False)
+    expect(reason).to_be_visible(timeout=30_000)
+    expect(wrong_grid).to_contain_text("suspect_no_content")
+    page.locator(".st-key-rank").get_by_text("Lowest P(own) (the paper's)", exact=True).click()
+    expect(page.get_by_text("The paper's signal", exact=False)).to_be_visible(timeout=30_000)
+    save_screenshot(page, "browser-relevance-rankings")
 
 
 def _export_and_download(page, tmp_path) -> None:
