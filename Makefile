@@ -27,6 +27,7 @@ bench:  ## every benchmark, one after another (about 30 min on 2 cores); results
 	.venv/bin/python benchmarks/bench_noise.py
 	.venv/bin/python benchmarks/bench_captions.py
 	.venv/bin/python benchmarks/bench_loo.py
+	.venv/bin/python benchmarks/bench_loo_pool.py
 	.venv/bin/python benchmarks/bench_text_embedding.py
 	.venv/bin/python benchmarks/bench_paper_chart.py
 	.venv/bin/python benchmarks/bench_scale.py --repeats 3
