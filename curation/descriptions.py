@@ -457,6 +457,7 @@ def _authorize(con: duckdb.DuckDBPyConnection, actor: object) -> str:
 
 
 def _validate_actor(actor: object) -> str:
-    if not isinstance(actor, str) or not actor.strip():
+    """The actor `access.require` returned (already stripped), refused when empty."""
+    if not isinstance(actor, str) or not actor:
         raise ValueError("Say who makes the change: the actor name cannot be empty.")
-    return actor.strip()
+    return actor

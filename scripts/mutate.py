@@ -252,8 +252,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "p-mean-rule-removed",
         "curation/relevance/rules.py",
-        'model_keep = (pl.col("p_own") >= pl.col("p_mean")) & (',
-        "model_keep = (",
+        'return (pl.col("p_own") >= pl.col("p_mean")) & (pl.col("p_own") >= pl.col("threshold"))',
+        'return pl.col("p_own") >= pl.col("threshold")',
         (RUL + "test_decisions_drop_below_mean_or_threshold_and_normalise_kept",),
     ),
     Mutation(
@@ -345,10 +345,10 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     # Description history and revert; actors.
     Mutation(
-        "description-actor-not-trimmed",
-        "curation/descriptions.py",
-        "    return actor.strip()",
-        "    return actor",
+        "actor-not-trimmed",
+        "curation/access.py",
+        "    actor = actor.strip() if isinstance(actor, str) else None",
+        "    actor = actor if isinstance(actor, str) else None",
         (DSC + "test_actor_names_are_recorded_trimmed",),
     ),
     Mutation(
