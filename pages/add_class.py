@@ -211,11 +211,27 @@ def _render_existing_class_warning(con, name: str, class_id: str) -> bool:
     plain.warning(
         "Already a class: "
         + "; ".join(f"{c['name']} ({c['wnid']}, {c['origin']})" for c in same)
-        + ". Open it on Class descriptions, or add this one anyway as a variant."
+        + ". Open it on Class descriptions (the link below), or add this one anyway as a variant."
     )
+    _render_descriptions_link(same[0]["wnid"])
     if any(c["wnid"] == class_id for c in same):
         return True  # an id is never reused: choose another id
     return not st.checkbox("Add anyway as a variant", key="add-variant")
+
+
+def _render_descriptions_link(wnid: str) -> None:
+    """A link that opens `wnid` on Class descriptions (none where that page is not in the
+    navigation: a page run on its own, as in AppTest)."""
+    from streamlit.errors import StreamlitPageNotFoundError
+
+    try:
+        st.page_link(
+            "pages/descriptions.py",
+            label=f"Open {plain.escape_markdown(wnid)} on Class descriptions",
+            query_params={"wnid": wnid},
+        )
+    except StreamlitPageNotFoundError:
+        pass
 
 
 def _start_synthesis(con, name, class_id, texts, methods, model, calibration_set) -> None:

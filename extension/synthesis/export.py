@@ -166,7 +166,10 @@ def _write_class_files(con, folder: Path, model_spec, rows: list[dict], label_na
     provenance = {
         "model": model_spec.to_dict(),
         "added": [
-            {k: r[k] for k in ("wnid", "method_label", "spec_json", "model_key", "path", "sha256")}
+            {
+                **{k: r[k] for k in ("wnid", "method_label", "spec_json", "model_key", "sha256")},
+                "row_file": Path(r["path"]).name,  # no server path in a file that leaves it
+            }
             for r in rows
         ],
     }

@@ -228,3 +228,21 @@ def test_a_second_synthesis_shows_its_own_draft(built_con):
     at.selectbox(key="add-class").set_value("custom-first-cat").run()
     at.run()  # the curator's own choice sticks while nothing new appears
     assert at.selectbox(key="add-class").value == "custom-first-cat"
+
+
+def test_an_existing_class_links_to_its_descriptions_in_the_app(built_con):
+    """Through the router (the page link needs the navigation): the warning's link opens the
+    existing class on Class descriptions."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import REPO_ROOT
+
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
+    at.query_params["curator"] = "tester"
+    at.run()
+    at.switch_page("pages/add_class.py").run()
+    at.text_input(key="add-name").input("Axolotl").run()
+    assert not at.exception
+    (link,) = [e for e in at.get("page_link") if "n01632777" in e.proto.label]
+    assert "descriptions" in link.proto.page
+    assert link.proto.query_string == "wnid=n01632777"

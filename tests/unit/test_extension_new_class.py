@@ -110,6 +110,10 @@ def test_add_keep_export_reload_in_plain_timm(text_con, tmp_path):
         }
     ]
     assert config["label_descriptions"] == {"custom-house-cat": DESCRIPTION}
+    provenance = (tmp_path / "export" / "provenance.json").read_text()
+    (added,) = json.loads(provenance)["added"]
+    assert added["wnid"] == "custom-house-cat" and added["row_file"].endswith(".safetensors")
+    assert str(tmp_path) not in provenance  # no server path leaves with the export
 
 
 def test_bad_input_stores_nothing(text_con, tmp_path):
