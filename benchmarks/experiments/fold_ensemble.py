@@ -40,9 +40,10 @@ from curation.relevance.specs import FrozenHeadSpec  # noqa: E402
 from extension.evaluation.metrics import compute_auroc  # noqa: E402
 
 
-def train_probs_with_seed(setup, labels, x, seed: int) -> np.ndarray:
-    """(N, C) cross-fitted out-of-sample sigmoid outputs of one training with `seed`."""
-    head = FrozenHeadSpec()
+def train_probs_with_seed(setup, labels, x, seed: int, head=None) -> np.ndarray:
+    """(N, C) cross-fitted out-of-sample sigmoid outputs of one training with `seed` (and
+    `head`, the default FrozenHeadSpec when None)."""
+    head = head or FrozenHeadSpec()
     folds = frozen.compute_folds(labels, folds=head.folds, seed=seed)
     heads = frozen.train_cross_fitted_heads(
         x,
@@ -75,6 +76,11 @@ def evaluate(probs: np.ndarray, noise: dict, rows: np.ndarray) -> dict:
     return out
 
 
+def format_result(result: dict) -> str:
+    """'name AUROC / precision at recall 0.8; ...' of `evaluate`'s result."""
+    return "; ".join(f"{n} {a:.4f} / {r:.3f}" for n, (a, r) in result.items())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -101,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         if k:
             candidates.append((f"mean of {k + 1} seeds", total / (k + 1)))
         for label, p in candidates:
-            result = evaluate(p, noise, b)
-            text = "; ".join(f"{n} {a:.4f} / {r:.3f}" for n, (a, r) in result.items())
-            lines.append(f"{label} (training {seconds:.0f} s): {text}")
+            lines.append(
+                f"{label} (training {seconds:.0f} s): {format_result(evaluate(p, noise, b))}"
+            )
             print(lines[-1], flush=True)
     out = REPO_ROOT / "benchmarks" / "results" / "fold_ensemble.txt"
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")

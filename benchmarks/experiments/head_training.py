@@ -23,28 +23,10 @@ import numpy as np
 
 from benchmarks import bench_label_issues as B
 from benchmarks import run_record
-from benchmarks.experiments.fold_ensemble import evaluate
-from curation.relevance import frozen
+from benchmarks.experiments.fold_ensemble import evaluate, format_result, train_probs_with_seed
 from curation.relevance.specs import FrozenHeadSpec
 
 GRID = ((5, 1e-3), (15, 1e-3), (40, 1e-3), (15, 3e-3), (40, 3e-3))
-
-
-def train(setup, noise: dict, spec: FrozenHeadSpec) -> np.ndarray:
-    folds = frozen.compute_folds(noise["labels"], folds=spec.folds, seed=B.SEED)
-    heads = frozen.train_cross_fitted_heads(
-        noise["x"],
-        noise["labels"],
-        folds,
-        n_classes=setup.n_classes,
-        spec=spec,
-        seed=B.SEED,
-        extra_features=setup.features.sentences,
-        extra_labels=setup.features.sentence_labels,
-    )
-    return frozen.compute_head_outputs(noise["x"], noise["labels"], heads, folds, keep_probs=True)[
-        "probs"
-    ]
 
 
 def main() -> int:
@@ -57,11 +39,11 @@ def main() -> int:
     lines.append("AUROC / precision at recall 0.8, 10 % sibling flips, all captions")
     for epochs, lr in GRID:
         started = time.perf_counter()
-        probs = train(setup, noise, FrozenHeadSpec(epochs=epochs, learning_rate=lr))
+        head = FrozenHeadSpec(epochs=epochs, learning_rate=lr)
+        probs = train_probs_with_seed(setup, noise["labels"], noise["x"], B.SEED, head)
         seconds = time.perf_counter() - started
         for half, rows in halves.items():
-            result = evaluate(probs, noise, rows)
-            text = "; ".join(f"{n} {a:.4f} / {r:.3f}" for n, (a, r) in result.items())
+            text = format_result(evaluate(probs, noise, rows))
             lines.append(f"epochs {epochs} lr {lr:g} ({seconds:.0f} s) half {half}: {text}")
             print(lines[-1], flush=True)
     out = REPO_ROOT / "benchmarks" / "results" / "head_training.txt"
