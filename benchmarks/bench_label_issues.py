@@ -225,6 +225,11 @@ def score_set(setup: Setup, noise: dict, keep=None) -> dict:
     return {"data": record, "train_s": train_s, "features_s": feature_s, "find_issues_s": flag_s}
 
 
+def make_noise_rng(kind: str, rate: float) -> np.random.Generator:
+    """The generator of one noise set (kind, rate): the same set in the bench and experiments."""
+    return np.random.default_rng(SEED + int(rate * 1000) + KINDS.index(kind))
+
+
 def load_or_score(setup: Setup, kind: str, rate: float, neighbours) -> dict:
     """One noise set's record, cached under .cache/bench_label_issues (features only)."""
     path = CACHE / f"{kind}-{int(rate * 100)}-n{len(setup.labels)}.npz"
@@ -233,7 +238,7 @@ def load_or_score(setup: Setup, kind: str, rate: float, neighbours) -> dict:
             loaded = {k: data[k] for k in data.files}
         times = json.loads(str(loaded.pop("times")))
         return {"data": loaded, **times}
-    rng = np.random.default_rng(SEED + int(rate * 1000) + KINDS.index(kind))
+    rng = make_noise_rng(kind, rate)
     result = score_set(setup, inject_noise(setup, kind, rate, neighbours, rng))
     times = {k: v for k, v in result.items() if k != "data"}
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -335,7 +340,7 @@ def compute_dog_false_alarms(data: dict, rows: np.ndarray, weights, groups: np.n
 def feedback_round(setup: Setup, neighbours, weights: dict, n_review: int, b: np.ndarray) -> dict:
     """Review the top n_review (all classes) of the 10 % mix by the blend: drop the noisy,
     keep the clean; retrain without the drops; rank the unreviewed again (metrics on B)."""
-    rng = np.random.default_rng(SEED + 100 + KINDS.index("mix"))
+    rng = make_noise_rng("mix", 0.10)
     noise = inject_noise(setup, "mix", 0.10, neighbours, rng)
     first = load_or_score(setup, "mix", 0.10, neighbours)["data"]
     score = compute_rankings(first, weights)["blend max of both"]

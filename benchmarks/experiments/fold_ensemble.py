@@ -27,11 +27,11 @@ import numpy as np  # noqa: E402
 
 from benchmarks import run_record  # noqa: E402
 from benchmarks.bench_label_issues import (  # noqa: E402
-    KINDS,
     SEED,
     SubsetSetup,
     compute_neighbours,
     inject_noise,
+    make_noise_rng,
 )
 from benchmarks.bench_noise import DEFAULT_DB  # noqa: E402
 from benchmarks.dev_db import build_dev_database  # noqa: E402
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup = SubsetSetup(build_dev_database(DEFAULT_DB), args.cache_dir, 0)
     neighbours = compute_neighbours(setup.dataset.class_wnids)
-    rng = np.random.default_rng(SEED + 100 + KINDS.index("neighbour"))  # as bench_label_issues
+    rng = make_noise_rng("neighbour", 0.10)
     noise = inject_noise(setup, "neighbour", 0.10, neighbours, rng)
     b = np.flatnonzero(~setup.half_a)
     lines = [

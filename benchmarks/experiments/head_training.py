@@ -32,7 +32,7 @@ GRID = ((5, 1e-3), (15, 1e-3), (40, 1e-3), (15, 3e-3), (40, 3e-3))
 def main() -> int:
     setup = B.SubsetSetup(B.DEFAULT_DB, REPO_ROOT / ".cache" / "text-features", 0)
     neighbours = B.compute_neighbours(setup.dataset.class_wnids)
-    rng = np.random.default_rng(B.SEED + int(0.1 * 1000) + B.KINDS.index("neighbour"))
+    rng = B.make_noise_rng("neighbour", 0.10)
     noise = B.inject_noise(setup, "neighbour", 0.10, neighbours, rng)
     halves = {"A": np.flatnonzero(setup.half_a), "B": np.flatnonzero(~setup.half_a)}
     lines = [f"Command: {run_record.describe_command('experiments/head_training.py', [])}"]

@@ -23,7 +23,6 @@ sys.path.insert(0, str(_P(__file__).resolve().parents[2]))
 import numpy as np
 
 from benchmarks import bench_label_issues as B
-from benchmarks.bench_noise import SEED
 from curation.relevance import issues
 
 K = int(sys.argv[1]) if len(sys.argv) > 1 else 20
@@ -80,7 +79,7 @@ EXTRA = ["knn_own", "knn_other", "knn_density", "cent_margin"]
 sets = {}
 for kind in B.KINDS:
     t = time.time()
-    rng = np.random.default_rng(SEED + 100 + B.KINDS.index(kind))
+    rng = B.make_noise_rng(kind, 0.10)
     noise = B.inject_noise(setup, kind, 0.10, neighbours, rng)
     rec = dict(B.load_or_score(setup, kind, 0.10, neighbours)["data"])
     assert (rec["labels"] == noise["labels"]).all()

@@ -49,7 +49,7 @@ def noise_with_texts(setup, kind: str, texts: list[str], neighbours) -> dict:
 
     B.make_no_content_texts = capture
     try:
-        rng = np.random.default_rng(B.SEED + int(RATE * 1000) + B.KINDS.index(kind))
+        rng = B.make_noise_rng(kind, RATE)
         noise = B.inject_noise(setup, kind, RATE, neighbours, rng)
     finally:
         B.make_no_content_texts = original
@@ -61,7 +61,7 @@ def noise_with_texts(setup, kind: str, texts: list[str], neighbours) -> dict:
 
 def cached_encoder_probs(setup, noise: dict, kind: str) -> np.ndarray:
     """(N, C) the product's cross-fitted probabilities of one noise set, cached under .cache/lexical_head."""
-    path = REPO_ROOT / ".cache" / "lexical_head" / f"{kind}.npy"
+    path = REPO_ROOT / ".cache" / "lexical_head" / f"{kind}-n{len(noise['labels'])}.npy"
     if path.exists():
         return np.load(path)
     probs = B.train_probs(setup, noise["labels"], noise["x"])[0]["probs"]
@@ -139,7 +139,7 @@ def main(argv=None) -> int:
         emb_s = time.perf_counter() - started
         folds = frozen.compute_folds(noise["labels"], folds=FrozenHeadSpec().folds, seed=B.SEED)
         started = time.perf_counter()
-        word_path = REPO_ROOT / ".cache" / "lexical_head" / f"{kind}-{args.model}.npy"
+        word_path = REPO_ROOT / ".cache" / "lexical_head" / f"{kind}-{args.model}-n{len(texts)}.npy"
         if word_path.exists():
             word = np.load(word_path)
         else:
