@@ -59,7 +59,7 @@ from benchmarks.bench_noise import (  # noqa: E402
     compute_halves,
     make_no_content_texts,
 )
-from curation.relevance import frozen, issues  # noqa: E402
+from curation.relevance import class_names, frozen, issues  # noqa: E402
 from curation.relevance.specs import FrozenHeadSpec  # noqa: E402
 from encoders.cache import load_text_features  # noqa: E402
 from extension.evaluation.metrics import compute_auroc  # noqa: E402
@@ -82,6 +82,7 @@ class SubsetSetup(Setup):
         from curation.relevance.dataset import build_relevance_dataset
         from curation.relevance.features import compute_dataset_features
         from curation.relevance.specs import DatasetSpec
+        from db.classes import get_class_lemmas
         from db.connect import connect
         from encoders.loading import compute_encoder_key, load_encoder
         from encoders.registry import OFFLINE_ENCODER
@@ -89,6 +90,7 @@ class SubsetSetup(Setup):
         con = connect(db_path)
         try:
             dataset = build_relevance_dataset(con, DatasetSpec())
+            self.class_lemmas = get_class_lemmas(con, list(dataset.class_wnids))
         finally:
             con.close()
         if per_class:
@@ -144,13 +146,15 @@ def compute_neighbours(class_wnids: list[str]) -> list[np.ndarray]:
     return out
 
 
-def inject_noise(setup: Setup, kind: str, rate: float, neighbours, rng) -> dict:
-    """Noisy labels and features for one noise set: labels (N,), features (N, D), and masks
-    wrong (label moved), empty (no-content text), noisy = either."""
+def inject_noise(setup: SubsetSetup, kind: str, rate: float, neighbours, rng) -> dict:
+    """Noisy labels, texts and features for one noise set: labels (N,), texts (N,), names
+    (their class-name mentions), features (N, D), and masks wrong (label moved), empty
+    (no-content text), noisy = either."""
     n = len(setup.labels)
     shares = MIX if kind == "mix" else {kind: 1.0}
     order = rng.permutation(n)
     labels, x = setup.labels.copy(), setup.features.captions
+    texts = setup.dataset.captions["text"].to_list()
     wrong, empty = np.zeros(n, bool), np.zeros(n, bool)
     start = 0
     for part, share in shares.items():
@@ -169,11 +173,13 @@ def inject_noise(setup: Setup, kind: str, rate: float, neighbours, rng) -> dict:
         else:
             empty[rows] = True
     if empty.any():
-        texts = make_no_content_texts(int(empty.sum()), rng)
+        empty_texts = make_no_content_texts(int(empty.sum()), rng)
+        for row, text in zip(np.flatnonzero(empty), empty_texts, strict=True):
+            texts[row] = text
         new, _ = load_text_features(
             setup.encoder,
             setup.tokenizer,
-            texts,
+            empty_texts,
             encoder_key=setup.key,
             max_length=128,
             batch_size=64,
@@ -181,7 +187,15 @@ def inject_noise(setup: Setup, kind: str, rate: float, neighbours, rng) -> dict:
         )
         x = x.copy()
         x[empty] = new
-    return {"labels": labels, "x": x, "wrong": wrong, "empty": empty, "noisy": wrong | empty}
+    return {
+        "labels": labels,
+        "texts": texts,
+        "names": compute_names(setup, labels, texts),
+        "x": x,
+        "wrong": wrong,
+        "empty": empty,
+        "noisy": wrong | empty,
+    }
 
 
 def train_probs(setup: Setup, labels, x, keep: np.ndarray | None = None) -> tuple[dict, float]:
@@ -206,11 +220,17 @@ def train_probs(setup: Setup, labels, x, keep: np.ndarray | None = None) -> tupl
     return frozen.compute_head_outputs(x, labels, heads, folds, keep_probs=True), seconds
 
 
-def score_set(setup: Setup, noise: dict, keep=None) -> dict:
+def compute_names(setup: SubsetSetup, labels: np.ndarray, texts: list[str]) -> dict:
+    """The class-name mentions of one noise set's captions (texts and labels as injected)."""
+    index = class_names.build_class_name_index(setup.class_lemmas)
+    return class_names.compute_name_mentions(texts, labels, index)
+
+
+def score_set(setup: SubsetSetup, noise: dict, keep=None) -> dict:
     """Train, then the features, cleanlab's flags and timings of one noise set (no probs)."""
     out, train_s = train_probs(setup, noise["labels"], noise["x"], keep)
     started = time.perf_counter()
-    feats = issues.compute_issue_features(out["probs"], noise["labels"])
+    feats = issues.compute_issue_features(out["probs"], noise["labels"], noise["names"])
     feature_s = time.perf_counter() - started
     started = time.perf_counter()
     flags = issues.compute_label_issue_flags(
@@ -237,6 +257,10 @@ def load_or_score(setup: Setup, kind: str, rate: float, neighbours) -> dict:
         with np.load(path) as data:
             loaded = {k: data[k] for k in data.files}
         times = json.loads(str(loaded.pop("times")))
+        if not set(issues.NAME_FEATURES) <= loaded.keys():  # cached before the name features
+            noise = inject_noise(setup, kind, rate, neighbours, make_noise_rng(kind, rate))
+            loaded.update({k: noise["names"][k] for k in issues.NAME_FEATURES})
+            np.savez(path, **loaded, times=json.dumps(times))
         return {"data": loaded, **times}
     rng = make_noise_rng(kind, rate)
     result = score_set(setup, inject_noise(setup, kind, rate, neighbours, rng))

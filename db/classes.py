@@ -102,3 +102,16 @@ def get_class_names(con: duckdb.DuckDBPyConnection, wnids: list[str]) -> dict[st
         [wnids, wnids],
     )
     return dict(zip(frame["wnid"].to_list(), frame["name"].to_list(), strict=True))
+
+
+def get_class_lemmas(con: duckdb.DuckDBPyConnection, wnids: list[str]) -> list[str]:
+    """Each wnid's ', '-separated lemmas (catalog classes), its name (added classes), or ''
+    for an unknown id; in the order of `wnids`."""
+    frame = fetch_frame(
+        con,
+        "SELECT wnid, lemmas FROM classes WHERE list_contains(?, wnid) "
+        "UNION ALL SELECT wnid, name FROM added_classes WHERE list_contains(?, wnid)",
+        [wnids, wnids],
+    )
+    found = dict(zip(frame["wnid"].to_list(), frame["lemmas"].to_list(), strict=True))
+    return [found.get(w, "") for w in wnids]

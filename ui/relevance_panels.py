@@ -12,7 +12,8 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from curation.relevance import decisions
+from curation.relevance import class_names, decisions
+from curation.relevance.dataset import compute_caption_text
 from curation.relevance.specs import CaptionFilter
 from ui import conflicts, plain
 from ui.resources import get_cursor
@@ -74,10 +75,23 @@ def render_caption_detail(con, row: dict, *, root, key: str, decision_form: bool
                 f"{row['suggested_share']:.3f})  suspect no class content "
                 f"{row['suspect_no_content']:.3f}  cleanlab flags it: {row.get('label_issue')}"
             )
+        st.text(describe_named_classes(con, row))
         if row.get("relabelled"):
             plain.caption(f"Relabelled by a curator; imported as {row['original_wnid']}.")
     if decision_form:
         _render_decision_form(con, int(row["caption_id"]), key=key)
+
+
+def describe_named_classes(con, row: dict) -> str:
+    """Which catalog classes the caption names (their lemmas as whole words): the plainest
+    reason a caption is filed under the wrong class, or is not."""
+    text = compute_caption_text(row["title"], row["description"], row["tags"] or [])
+    named = class_names.find_named_catalog_classes(con, text)
+    if not named:
+        return "The caption names no class of the catalog."
+    own = "names its own class" if row["wnid"] in named else "does not name its own class"
+    others = [f"{name} ({wnid})" for wnid, name in named.items() if wnid != row["wnid"]]
+    return f"The caption {own}" + (f"; it names {', '.join(others)}." if others else ".")
 
 
 def _render_decision_form(con, caption_id: int, *, key: str) -> None:

@@ -60,7 +60,7 @@ def train_probs_with_seed(setup, labels, x, seed: int, head=None) -> np.ndarray:
 
 def evaluate(probs: np.ndarray, noise: dict, rows: np.ndarray) -> dict:
     """AUROC and precision at recall 0.8 on `rows` of the blend and of cleanlab's margin."""
-    feats = issues.compute_issue_features(probs, noise["labels"])
+    feats = issues.compute_issue_features(probs, noise["labels"], noise["names"])
     scores = {
         "suspect_wrong_class": issues.compute_blend(feats, issues.WRONG_CLASS_WEIGHTS),
         "cleanlab normalized_margin": -feats["normalized_margin"],

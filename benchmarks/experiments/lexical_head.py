@@ -37,28 +37,6 @@ RATE = 0.10
 ALPHAS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
 
 
-def noise_with_texts(setup, kind: str, texts: list[str], neighbours) -> dict:
-    """`B.inject_noise` with the bench's seed, plus the (N,) texts after noise."""
-    captured: list[str] = []
-    original = B.make_no_content_texts
-
-    def capture(n, rng):
-        out = original(n, rng)
-        captured.extend(out)
-        return out
-
-    B.make_no_content_texts = capture
-    try:
-        rng = B.make_noise_rng(kind, RATE)
-        noise = B.inject_noise(setup, kind, RATE, neighbours, rng)
-    finally:
-        B.make_no_content_texts = original
-    out = np.array(texts, dtype=object)
-    out[noise["empty"]] = captured
-    noise["texts"] = out
-    return noise
-
-
 def cached_encoder_probs(setup, noise: dict, kind: str) -> np.ndarray:
     """(N, C) the product's cross-fitted probabilities of one noise set, cached under .cache/lexical_head."""
     path = REPO_ROOT / ".cache" / "lexical_head" / f"{kind}-n{len(noise['labels'])}.npy"
@@ -114,7 +92,7 @@ def combine(p_emb: np.ndarray, p_word: np.ndarray, a: float) -> np.ndarray:
 
 
 def record(probs: np.ndarray, noise: dict) -> dict:
-    feats = issues.compute_issue_features(probs, noise["labels"])
+    feats = issues.compute_issue_features(probs, noise["labels"], noise["names"])
     data = {name: feats[name] for name in issues.FEATURES}
     data["p_own"] = np.exp(feats["log_p_own"])
     for key in ("wrong", "empty", "noisy"):
@@ -133,7 +111,8 @@ def main(argv=None) -> int:
     by_alpha: dict[float, list[dict]] = {a: [] for a in ALPHAS}
     lines = [f"Command: {run_record.describe_command('experiments/lexical_head.py', argv)}"]
     for kind in B.KINDS:
-        noise = noise_with_texts(setup, kind, texts, neighbours)
+        noise = B.inject_noise(setup, kind, RATE, neighbours, B.make_noise_rng(kind, RATE))
+        noise["texts"] = np.array(noise["texts"], dtype=object)
         started = time.perf_counter()
         emb = cached_encoder_probs(setup, noise, kind)
         emb_s = time.perf_counter() - started

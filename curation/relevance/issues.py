@@ -13,7 +13,9 @@ blend of per-caption features (cleanlab's `self_confidence`, `normalized_margin`
 entropy from `cleanlab.internal.label_quality_utils.get_normalized_entropy`, the raw sigmoid
 P(own) and max P, and two per-class calibrated features: a caption's log P(own) and margin
 minus its class's median, so a fine-grained class such as a dog breed, whose captions are all
-less sure, is not suspect as a whole). The blend weights were fitted on half A of each class's
+less sure, is not suspect as a whole; and whether the caption names its own class or only
+another class of the model, `curation/relevance/class_names.py`: a husky filed as a malamute
+whose author wrote "husky"). The blend weights were fitted on half A of each class's
 default captions with injected noise and are reported on half B
 (`benchmarks/bench_label_issues.py`, results in `benchmarks/results/label_issues.md`).
 
@@ -41,34 +43,41 @@ FEATURES = (
     "log_p_sum",
     "log_p_own_vs_class",
     "margin_vs_class",
+    "names_own",
+    "names_other",
 )
+NAME_FEATURES = ("names_own", "names_other")  # 0 where the class names are not known
 # Logistic weights over FEATURES (and an intercept), fitted with scikit-learn's
 # LogisticRegression on half A of the default captions (10 % noise: WordNet-sibling and
 # random flips for the wrong class, no-class-content captions for the other) on standardized
 # features and folded back to raw features. Written by benchmarks/bench_label_issues.py.
 WRONG_CLASS_WEIGHTS: dict[str, float] = {
-    "self_confidence": -12.746517205044757,
-    "normalized_margin": -0.5740540242020852,
-    "confidence_weighted_entropy": 0.9787518323198584,
-    "normalized_entropy": -1.5208799489472282,
-    "log_p_own": -0.6298644929088408,
-    "log_p_max": 1.0606562336825753,
-    "log_p_sum": -0.2640989624981189,
-    "log_p_own_vs_class": -0.18405641331850123,
-    "margin_vs_class": 0.6460200156574891,
-    "intercept": -1.3038108707292841,
+    "self_confidence": -7.742937906099687,
+    "normalized_margin": 2.2005815143297114,
+    "confidence_weighted_entropy": 1.3377579893971023,
+    "normalized_entropy": -2.4306881692949682,
+    "log_p_own": -0.5768919190936951,
+    "log_p_max": 0.6644415336875829,
+    "log_p_sum": 0.09570655667152858,
+    "log_p_own_vs_class": -0.21133142218831094,
+    "margin_vs_class": 0.9633288842201271,
+    "names_own": -3.161349364443142,
+    "names_other": 1.6638356721450696,
+    "intercept": -3.1701123443158443,
 }
 NO_CONTENT_WEIGHTS: dict[str, float] = {
-    "self_confidence": -0.5546010880642241,
-    "normalized_margin": 2.745544888282014,
-    "confidence_weighted_entropy": -7.329005675855197,
-    "normalized_entropy": 48.183781239654074,
-    "log_p_own": -0.4515625062127285,
-    "log_p_max": -1.5465301602126944,
-    "log_p_sum": 7.232902719558098,
-    "log_p_own_vs_class": -0.412527680275503,
-    "margin_vs_class": 6.0061492920064,
-    "intercept": -52.72305886699123,
+    "self_confidence": 0.26485184354601055,
+    "normalized_margin": 4.9267871078430385,
+    "confidence_weighted_entropy": -5.578871987843661,
+    "normalized_entropy": 49.93361244099929,
+    "log_p_own": -0.3376572991305894,
+    "log_p_max": -1.3924436517392231,
+    "log_p_sum": 6.913329772352597,
+    "log_p_own_vs_class": -0.42005871458403876,
+    "margin_vs_class": 6.231262376204995,
+    "names_own": -2.798389252398044,
+    "names_other": -4.345238162068736,
+    "intercept": -53.97009524111547,
 }
 
 
@@ -106,11 +115,15 @@ def compute_row_normalized(pred_probs: np.ndarray) -> np.ndarray:
     return probs / np.maximum(probs.sum(axis=1, keepdims=True), EPS)
 
 
-def compute_issue_features(pred_probs: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+def compute_issue_features(
+    pred_probs: np.ndarray, labels: np.ndarray, names: dict | None = None
+) -> dict[str, np.ndarray]:
     """The per-caption features the two suspect scores blend (pure).
 
     Args:
         pred_probs: (N, C) out-of-sample sigmoid outputs. labels: (N,) class rows.
+        names: `class_names.compute_name_mentions` of the captions (names_own, names_other,
+            (N,) each); None = class names unknown, both 0.
 
     Returns:
         FEATURES -> (N,) float64, plus suggested (N,) int64 (argmax row) and
@@ -133,9 +146,18 @@ def compute_issue_features(pred_probs: np.ndarray, labels: np.ndarray) -> dict[s
     out["margin_vs_class"] = out["normalized_margin"] - _class_medians(
         out["normalized_margin"], labels
     )
+    for name in NAME_FEATURES:
+        out[name] = np.zeros(len(labels)) if names is None else _check_length(names[name], labels)
     out["suggested"] = normalized.argmax(axis=1)
     out["suggested_share"] = normalized[rows, out["suggested"]]
     return out
+
+
+def _check_length(values, labels: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) != len(labels):
+        raise ValueError(f"{len(values)} name mentions for {len(labels)} captions")
+    return values
 
 
 def _class_medians(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -161,6 +183,7 @@ def compute_suspect_scores(
     pred_probs: np.ndarray,
     labels: np.ndarray,
     *,
+    names: dict | None = None,
     wrong_class_weights: dict[str, float] | None = None,
     no_content_weights: dict[str, float] | None = None,
 ) -> dict[str, np.ndarray]:
@@ -169,6 +192,7 @@ def compute_suspect_scores(
     Args:
         pred_probs: (N, C) out-of-sample sigmoid outputs over every class of the model.
         labels: (N,) each caption's class row.
+        names: the captions' class-name mentions (see `compute_issue_features`).
 
     Returns:
         (N,) arrays suspect_wrong_class, suspect_no_content, suggested (argmax row) and
@@ -177,7 +201,7 @@ def compute_suspect_scores(
     Raises:
         ValueError: see `check_probabilities`.
     """
-    features = compute_issue_features(pred_probs, labels)
+    features = compute_issue_features(pred_probs, labels, names)
     return {
         "suspect_wrong_class": compute_blend(features, wrong_class_weights or WRONG_CLASS_WEIGHTS),
         "suspect_no_content": compute_blend(features, no_content_weights or NO_CONTENT_WEIGHTS),

@@ -19,6 +19,7 @@ import polars as pl
 from contract.devices import resolve_device
 from contract.progress import Progress, no_progress
 from curation.relevance import checkpoint as ckpt
+from curation.relevance import class_names
 from curation.relevance.batching import compute_caption_outputs
 from curation.relevance.dataset import (
     apply_curation,
@@ -29,6 +30,7 @@ from curation.relevance.dataset import (
 from curation.relevance.model import compute_amp_dtype
 from curation.relevance.rules import DEFAULT_THRESHOLDS, GLOBAL_THRESHOLD
 from curation.relevance.specs import ScoringSpec
+from db import classes as class_db
 from db import relevance as relevance_db
 from db import relevance_scores as scores_db
 from db.storage import get_storage
@@ -67,7 +69,12 @@ def run_score_relevance(
     # a relabelled caption is scored under its curated class (dropped ones are scored too)
     records = apply_curation(con, records, drop_dropped=False, class_wnids=class_wnids)
     scores, report = score_caption_records(
-        version, records, spec, progress, cache_dir=get_storage(con).text_features
+        version,
+        records,
+        spec,
+        progress,
+        cache_dir=get_storage(con).text_features,
+        class_lemmas=class_db.get_class_lemmas(con, class_wnids),
     )
     report["scoring_id"] = scores_db.insert_scores(
         con, model_version=spec.model_version, scores=scores, spec=spec.to_dict(), report=report
@@ -96,10 +103,13 @@ def score_caption_records(
     progress: Progress = no_progress,
     *,
     cache_dir: str | Path,
+    class_lemmas: list[str] | None = None,
 ) -> tuple[pl.DataFrame, dict]:
     """Score caption records (caption_id, wnid, title, description, tags) in memory.
 
     `cache_dir`: the storage root's text-features/ folder (frozen models read features there).
+    `class_lemmas`: each model class's lemmas (the version's class order), for the captions'
+    class-name mentions in the suspect scores (None: unknown, no mentions).
 
     Returns:
         (scores frame: caption_id, p_own, p_mean, n_tokens, truncated, suggested_wnid,
@@ -145,8 +155,14 @@ def score_caption_records(
             "out_of_sample": pl.Series(out["out_of_sample"], dtype=pl.Boolean),
         }
     )
+    names = None
+    if class_lemmas is not None:
+        index = class_names.build_class_name_index(class_lemmas)
+        names = class_names.compute_name_mentions(kept_texts, labels, index)
     issue_scores, issue_report = (
-        compute_caption_issues(version, out, labels) if len(labels) else ([], {"n_flagged": 0})
+        compute_caption_issues(version, out, labels, names)
+        if len(labels)
+        else ([], {"n_flagged": 0})
     )
     scores = scores.with_columns(issue_scores)
     report = _compute_report(version, records.height, long_enough, out)
@@ -157,10 +173,11 @@ def score_caption_records(
 
 
 def compute_caption_issues(
-    version: dict, out: dict, labels: np.ndarray
+    version: dict, out: dict, labels: np.ndarray, names: dict | None = None
 ) -> tuple[list[pl.Series], dict]:
     """The two suspect scores and cleanlab's flags from the (N, C) probabilities `out["probs"]`
-    (dropped from `out` after), as columns; and what happened (flag count, or why not).
+    (dropped from `out` after) and the captions' class-name mentions `names`, as columns; and
+    what happened (flag count, or why not).
 
     cleanlab's find_label_issues needs every row out of sample and every class with a caption
     per fold; where that fails its column is NULL and the report says why (the suspect scores
@@ -172,7 +189,7 @@ def compute_caption_issues(
     values: dict[str, object] = {c: [None] * n for c in scores_db.ISSUE_COLUMNS}
     report: dict[str, object] = {"n_flagged": None}
     try:
-        scores = issues.compute_suspect_scores(probs, labels) if n else {}
+        scores = issues.compute_suspect_scores(probs, labels, names=names) if n else {}
         values.update({k: v for k, v in scores.items() if k in values})
         folds = int(version["run"].get("spec", {}).get("head", {}).get("folds", 1))
         oos = _known_oos(out["out_of_sample"])

@@ -147,3 +147,24 @@ def test_drops_leave_the_next_training_set_and_relabels_train_under_the_curated_
     assert after.report["n_relabelled_by_curator"] == 1
     plain = build_relevance_dataset(con, DatasetSpec(use_curation=False))
     assert plain.captions.height == before.captions.height
+
+
+def test_scoring_reads_the_class_names_so_naming_its_own_class_lowers_suspicion(scored):
+    """The captions say "my goldfish photo": with the goldfish's lemmas renamed in the catalog
+    they name nothing, and scoring again makes every one of them more suspect."""
+    from curation.relevance.score import run_score_relevance
+    from curation.relevance.specs import ScoringSpec
+
+    con, version = scored
+    goldfish = pl.col("wnid") == "n01443537"
+
+    def suspicion() -> list[float]:
+        frame = scores_db.list_scored_captions(con, version).filter(goldfish)
+        return frame.sort("caption_id")["suspect_wrong_class"].to_list()
+
+    before = suspicion()
+    con.execute("UPDATE classes SET lemmas = 'zzz' WHERE wnid = 'n01443537'")
+    run_score_relevance(con, ScoringSpec(model_version=version))
+    after = suspicion()
+    assert len(after) == len(before) > 0
+    assert all(a > b for a, b in zip(after, before, strict=True))

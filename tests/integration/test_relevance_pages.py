@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 import tests.relevance_helpers as helpers
+from curation.relevance import rules
 from db import jobs as job_db
 from db import relevance as relevance_db
 from db import relevance_decisions as decision_db
@@ -284,4 +285,4 @@ def test_review_page_switches_the_drop_rule_and_its_threshold(app_db):
     assert decision_db.get_drop_rule(con, version) == "suspect"
     assert any("drop rule suspect" in s.value for s in at.success)
     slider = at.slider(key=f"rr-threshold-{version}-suspect")
-    assert slider.label.endswith("the suspect score") and slider.value == 0.65
+    assert slider.label.endswith("the suspect score") and slider.value == rules.SUSPECT_THRESHOLD

@@ -89,3 +89,17 @@ def test_bad_shapes_and_values_are_refused():
         issues.compute_suspect_scores(probs, labels[:-1])
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         issues.compute_suspect_scores(probs * 10, labels)
+
+
+def test_a_caption_naming_another_class_is_more_suspect_than_its_twin_naming_its_own():
+    probs, labels = _probs()
+    names = {"names_own": np.ones(len(labels)), "names_other": np.zeros(len(labels))}
+    names["names_own"][7], names["names_other"][7] = 0.0, 1.0  # e.g. "husky" under malamute
+    probs[7] = probs[8]  # the same probabilities as a caption of its class that names it
+    scores = issues.compute_suspect_scores(probs, labels, names=names)
+    assert scores["suspect_wrong_class"][7] > scores["suspect_wrong_class"][8]
+    assert scores["suspect_no_content"][7] < issues.compute_suspect_scores(probs, labels)[
+        "suspect_no_content"
+    ][7]  # naming a class is content
+    with pytest.raises(ValueError, match="name mentions for"):
+        issues.compute_suspect_scores(probs, labels, names={k: v[:3] for k, v in names.items()})

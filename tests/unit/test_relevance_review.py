@@ -7,7 +7,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from curation.relevance import decisions
+from curation.relevance import decisions, rules
 from curation.relevance.dataset import build_relevance_dataset
 from curation.relevance.export import export_curated_set, get_decided_captions
 from curation.relevance.rules import FROZEN_THRESHOLD, compute_most_likely_wrong
@@ -336,7 +336,8 @@ def test_the_drop_rule_is_per_version_and_each_rule_keeps_its_thresholds(reviewe
     decisions.update_drop_rule(
         con, model_version=version, rule="suspect", reason="cleanlab-based", actor="bo"
     )
-    assert decisions.get_thresholds(con, version) == (0.65, {})  # the suspect rule's default
+    # the suspect rule's default
+    assert decisions.get_thresholds(con, version) == (rules.SUSPECT_THRESHOLD, {})
     decided = get_decided_captions(con, version)
     assert (decided.filter(pl.col("p_own") < 0.5)["decision"] == "drop").all()
     assert (decided.filter(pl.col("p_own") >= 0.5)["decision"] == "keep").all()
