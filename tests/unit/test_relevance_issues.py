@@ -98,8 +98,9 @@ def test_a_caption_naming_another_class_is_more_suspect_than_its_twin_naming_its
     probs[7] = probs[8]  # the same probabilities as a caption of its class that names it
     scores = issues.compute_suspect_scores(probs, labels, names=names)
     assert scores["suspect_wrong_class"][7] > scores["suspect_wrong_class"][8]
-    assert scores["suspect_no_content"][7] < issues.compute_suspect_scores(probs, labels)[
-        "suspect_no_content"
-    ][7]  # naming a class is content
+    assert (
+        scores["suspect_no_content"][7]
+        < issues.compute_suspect_scores(probs, labels)["suspect_no_content"][7]
+    )  # naming a class is content
     with pytest.raises(ValueError, match="name mentions for"):
         issues.compute_suspect_scores(probs, labels, names={k: v[:3] for k, v in names.items()})
