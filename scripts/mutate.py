@@ -50,6 +50,8 @@ REV = "tests/unit/test_relevance_review.py::"
 JOB = "tests/unit/test_jobs.py::"
 PLN = "tests/unit/test_plain.py::"
 ENC = "tests/unit/test_encoders.py::"
+CLN = "tests/unit/test_class_names.py::"
+ISS = "tests/unit/test_relevance_issues.py::"
 
 
 @dataclass(frozen=True)
@@ -312,6 +314,28 @@ MUTATIONS: tuple[Mutation, ...] = (
         "(fold_of.get(int(c), frozen.MEAN_HEAD) for c in caption_ids)",
         "(frozen.MEAN_HEAD for c in caption_ids)",
         (FRZ + "test_frozen_scores_are_out_of_sample_with_a_suggested_class",),
+    ),
+    # Class names in the suspect scores: longest phrase first, shared lemmas, the wiring.
+    Mutation(
+        "class-names-shortest-phrase-first",
+        "curation/relevance/class_names.py",
+        "for n in range(min(index.max_words, len(words) - i), 0, -1):",
+        "for n in range(1, min(index.max_words, len(words) - i) + 1):",
+        (CLN + "test_the_longest_phrase_wins_so_tiger_shark_does_not_name_the_tiger",),
+    ),
+    Mutation(
+        "class-names-shared-lemma-counts-as-another-class",
+        "curation/relevance/class_names.py",
+        "if int(label) in rows:",
+        "if rows == {int(label)}:",
+        (CLN + "test_a_lemma_shared_by_two_classes_counts_as_the_own_class",),
+    ),
+    Mutation(
+        "suspect-scores-ignore-the-class-names",
+        "curation/relevance/issues.py",
+        "else _check_length(names[name], labels)",
+        "else np.zeros(len(labels))",
+        (ISS + "test_a_caption_naming_another_class_is_more_suspect_than_its_twin_naming_its_own",),
     ),
     # The one text-vector cache: keys, and one cache for relevance features and embeddings.
     Mutation(
