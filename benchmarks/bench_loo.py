@@ -5,8 +5,9 @@ with the 999 other trained rows (the 1000-way test: precision, recall = hit@1, F
 with the other synthesized rows only (zero-shot hit@k), and is ranked one-vs-rest (AUROC).
 
 Database: --db, or a development database with the embedded default texts (ImageNet-X
-per-image texts, CC BY-NC 4.0, + one description per class; benchmarks/dev_db.py). Class
-texts are embedded once with all-MiniLM-L6-v2 (cached under .cache/text-features/).
+per-image texts, CC BY-NC 4.0, + one class text per class: its lemmas and every stored
+description, WordNet, Wiktionary and GPT; benchmarks/dev_db.py). Class texts are embedded
+once with all-MiniLM-L6-v2 (cached under .cache/text-features/).
 Image sets (embedded once with the base model, cached under .cache/embeddings/):
 - `even`: one full-size ImageNet photo for each of the 500 even-index classes
   (../shared/data/images/imagenet-sample-even; ImageNet terms, never committed);
@@ -278,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     sets = _load_sets(names, base, args.per_class)
     report = {"sets": {}}
     lines = [
-        "## Leave-one-out, every method (EfficientNet-Lite0; texts: ImageNet-X + description; "
+        "## Leave-one-out, every method (EfficientNet-Lite0; texts: ImageNet-X + class text; "
         "sentence encoder all-MiniLM-L6-v2)",
         "",
     ]

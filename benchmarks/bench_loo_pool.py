@@ -102,7 +102,7 @@ def render_markdown(results: dict) -> str:
         "Each half-direction's pool is cut to the stated number of photos (seeded sample; the "
         "sampled photos' classes are left out and scored); calibration on the other class "
         "half's photos; both directions averaged. EfficientNet-Lite0; texts: ImageNet-X + "
-        "description; sentence encoder all-MiniLM-L6-v2.",
+        "class text (lemmas + every stored description); sentence encoder all-MiniLM-L6-v2.",
         "",
         "| set | pool (photos) | classes scored | method | "
         + " | ".join(HEADERS[m] for m in METRICS)

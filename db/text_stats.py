@@ -1,7 +1,7 @@
 """SQL for the class text statistics: the texts they are built from, and stored builds.
 
-Reads `captions`, `active_descriptions` and `classes` directly (read-only); writes only the
-`text_stat_*` tables of migration 0002.
+Reads `captions`, `active_descriptions`, `descriptions` and `classes` directly (read-only);
+writes only the `text_stat_*` tables of migration 0002.
 """
 
 from __future__ import annotations
@@ -13,21 +13,27 @@ import polars as pl
 
 from db.sql import fetch_dict, fetch_frame, fetch_row, fetch_value, registered, transaction
 
-# One example per caption record (title, description, tags joined with spaces) and one per
-# active description, for the base (ImageNet-1k) classes only.
+# One example per caption record (title, description, tags joined with spaces), and one class
+# text per base (ImageNet-1k) class that has a description: its lemmas, its active description,
+# then every other stored description of it (WordNet gloss, Wiktionary, GPT, ...; shortest
+# first, so the sentence encoder's 128 tokens keep the definitions), each text once.
 _EXAMPLES_SQL = """
 SELECT c.wnid, concat_ws(' ', c.title, c.description, array_to_string(c.tags, ' ')) AS text,
     false AS is_description
 FROM captions c JOIN classes k ON k.wnid = c.wnid AND k.class_index IS NOT NULL
 UNION ALL
-SELECT d.wnid, d.text, true FROM active_descriptions d
-JOIN classes k ON k.wnid = d.wnid AND k.class_index IS NOT NULL
+SELECT k.wnid, concat_ws(' ', k.lemmas || '.', rtrim(a.text, '. ') || '.', (
+        SELECT string_agg(rtrim(d.text, '. ') || '.', ' ' ORDER BY length(d.text), d.source)
+        FROM descriptions d WHERE d.wnid = k.wnid AND d.text IS DISTINCT FROM a.text)), true
+FROM classes k LEFT JOIN active_descriptions a ON a.wnid = k.wnid
+WHERE k.class_index IS NOT NULL
+    AND (a.wnid IS NOT NULL OR EXISTS (SELECT 1 FROM descriptions d WHERE d.wnid = k.wnid))
 """
 
 
 def list_class_examples(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Frame `wnid`, `text`, `is_description`: every caption record and active description of
-    the base classes."""
+    """Frame `wnid`, `text`, `is_description`: every caption record of the base classes and
+    each one's class text (lemmas, active description, the other stored descriptions)."""
     return fetch_frame(con, _EXAMPLES_SQL)
 
 

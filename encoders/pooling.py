@@ -30,6 +30,22 @@ def compute_mean_pooling(hidden, mask):
     return total / weights.sum(dim=1).clamp(min=1.0)
 
 
+_OFFSET_POSITION_MODELS = ("roberta", "xlm-roberta", "camembert", "longformer")
+
+
+def compute_usable_length(encoder, max_length: int) -> int:
+    """`max_length` capped at the longest input the encoder has positions for (RoBERTa-like
+    models start their positions after the padding index), so a small model truncates
+    instead of failing on a long text."""
+    config = encoder.config
+    limit = getattr(config, "max_position_embeddings", None)
+    if not limit:
+        return max_length
+    if getattr(config, "model_type", "") in _OFFSET_POSITION_MODELS:
+        limit -= int(getattr(config, "pad_token_id", 0) or 0) + 1
+    return max(1, min(int(max_length), int(limit)))
+
+
 def compute_text_features(
     encoder,
     tokenizer,
@@ -57,6 +73,7 @@ def compute_text_features(
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    max_length = compute_usable_length(encoder, max_length)
     n, dim = len(texts), int(encoder.config.hidden_size)
     out = np.zeros((n, dim), dtype=np.float32)
     lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=n)

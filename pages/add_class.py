@@ -23,6 +23,7 @@ from extension.synthesis.drafts import save_check_photos
 from extension.synthesis.methods import list_default_methods, list_methods, resolve_method
 from extension.synthesis.new_class import (
     check_new_class_id,
+    compute_class_texts,
     compute_preview,
     discard_added_class,
     list_calibration_sets,
@@ -105,7 +106,7 @@ def _render_text_stats_status(state: str) -> None:
 def _render_new_class(con, donors, model: ModelSpec) -> None:
     name, class_id, texts = _render_inputs()
     if texts:
-        _render_preview(donors, texts)
+        _render_preview(donors, compute_class_texts(name, texts[0], texts[1:]))
     if donors.embeddings is None:
         st.caption(
             "The sentence embeddings of the class texts are being computed (a background "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -76,6 +77,15 @@ def check_new_class_id(con: duckdb.DuckDBPyConnection, class_id: str, name: str)
     return class_id
 
 
+def compute_class_texts(name: str, description: str, texts: Sequence[str] = ()) -> list[str]:
+    """The texts a new class is synthesized from, in the base classes' form
+    (`db.text_stats`: a class text of lemmas, then descriptions): its name and description as
+    one class text first, then each other text (captions, notes)."""
+    name = str(name).strip().rstrip(".").strip()
+    head = f"{name}. {description}".strip() if name else str(description).strip()
+    return [head, *texts]
+
+
 def run_add_class(
     con: duckdb.DuckDBPyConnection,
     spec: AddClassSpec,
@@ -100,7 +110,7 @@ def run_add_class(
     methods = [complete_spec(m) for m in spec.methods]
     if not methods:
         raise ValueError("Choose at least one synthesis method.")
-    texts = [spec.description, *spec.texts]
+    texts = compute_class_texts(spec.name, spec.description, spec.texts)
     ensure_text_stats(con, scale_progress(progress, 0.0, 0.05))
     progress(0.05, "loading the base model")
     base = load_base_classifier(spec.model, cache_dir=cache_dir)

@@ -120,22 +120,21 @@ def test_contrast_zero_is_ridge_and_contrast_moves_the_row_off_its_neighbours(te
 
     _, donors = load_tiny_base_and_donors(text_con)
     inputs, _ = compute_loo_inputs(donors, None, features="sqrt-idf")
-    ridge = resolve_method("ridge-norm")
-    plain = replace(
-        ridge, method="ridge-contrast", params=(("contrast", 0.0), ("k", 2), ("rescale", "norm"))
-    )
-    strong = replace(plain, params=(("contrast", 0.5), ("k", 2), ("rescale", "norm")))
+    ridge = resolve_method("ridge")
+    plain = replace(ridge, method="ridge-contrast", params=(("contrast", 0.0), ("k", 2)))
+    strong = replace(plain, params=(("contrast", 0.5), ("k", 2)))
     torch.testing.assert_close(compute_rows(inputs, plain)[0], compute_rows(inputs, ridge)[0])
-    weight = donors.head.weight.float()
-    center = weight.mean(0)
-
-    def nearest_cosine(rows):  # each row's best cosine with another donor's deviation
-        cos = torch.nn.functional.cosine_similarity(
-            (rows - center)[:, None], (weight - center)[None], dim=2
-        )
-        cos[torch.arange(len(rows)), inputs.exclude] = -2.0
-        return cos.max(1).values
-
-    before = nearest_cosine(compute_rows(inputs, plain)[0])
-    after = nearest_cosine(compute_rows(inputs, strong)[0])
-    assert bool((after < before).all())
+    weight = donors.head.weight.double()
+    left_out = inputs.exclude
+    # (T, D) each query's donor mean: every trained row but its own (left-out) one
+    center = (weight.sum(0) - weight[left_out]) / (len(weight) - 1)
+    before = compute_rows(inputs, plain)[0].double() - center  # deviations from that mean
+    after = compute_rows(inputs, strong)[0].double() - center
+    cos = torch.nn.functional.cosine_similarity(
+        before[:, None], weight[None] - center[:, None], dim=2
+    )
+    cos[torch.arange(len(before)), left_out] = -2.0  # never its own row
+    nearest = torch.topk(cos, 2, dim=1).indices  # (T, 2) the row's two nearest neighbours
+    neighbours = weight[nearest].mean(1) - center  # (T, D) their mean deviation
+    # The row loses what it shares with its neighbours: exactly, before any rescale.
+    assert bool(((after * neighbours).sum(1) < (before * neighbours).sum(1)).all())

@@ -115,6 +115,7 @@ def test_class_vectors_weight_the_description_like_all_captions(text_con, encode
     row = embeddings.wnids.index("n01440764")
     captions, description = TEXTS["n01440764"]
     texts = [" ".join([captions[0][0], captions[0][1], *captions[0][2]]), "tench a big fish net"]
+    description = "tench, Tinca tinca. " + description.rstrip(". ") + "."  # the class text
     vectors = encoder.embed([*texts, description])
     expected = torch.nn.functional.normalize(
         0.5 * vectors[2] + 0.25 * (vectors[0] + vectors[1]), dim=0

@@ -46,6 +46,16 @@ def _spec(**kw) -> AddClassSpec:
     return AddClassSpec(**{**base, **kw})
 
 
+def test_a_new_class_is_synthesized_from_its_name_and_description_like_a_base_class():
+    from extension.synthesis.new_class import compute_class_texts
+
+    assert compute_class_texts("house cat.", "A small pet.", ["a cat on a sofa"]) == [
+        "house cat. A small pet.",
+        "a cat on a sofa",
+    ]
+    assert compute_class_texts("  ", "A small pet.") == ["A small pet."]
+
+
 def test_preview_finds_the_cats_first(text_con):
     _, donors = load_tiny_base_and_donors(text_con)
     preview = compute_preview(donors, [DESCRIPTION], k=3)
@@ -119,7 +129,9 @@ def test_add_keep_export_reload_in_plain_timm(text_con, tmp_path):
 def test_bad_input_stores_nothing(text_con, tmp_path):
     heads = get_storage(text_con).heads
     with pytest.raises(ValueError, match="no usable tokens"):
-        run_add_class(text_con, _spec(description="zzzq 1234 !!", texts=()))
+        run_add_class(
+            text_con, _spec(class_id="custom-zq", name="zq", description="zzzq 1234 !!", texts=())
+        )
     with pytest.raises(ValueError, match="already in the catalog"):
         run_add_class(text_con, _spec(class_id="n01440764"))
     with pytest.raises(ValueError, match="Invalid class id"):

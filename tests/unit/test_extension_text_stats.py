@@ -150,3 +150,31 @@ def test_class_table1_from_the_store(catalog_con):
     assert "n02123159" not in result["nearest"]["cosine"]["wnid"].to_list()  # never itself
     with pytest.raises(ValueError, match="no text"):
         compute_class_table1(catalog_con, "n09999999")
+
+
+def test_a_class_text_is_its_lemmas_active_description_and_other_sources_once(catalog_con):
+    """Every stored description of a class reaches its statistics and embedding (issue 22:
+    the texts that exist offline combined), shortest first after the active one; a class
+    with no description has captions only; a description change is a new fingerprint."""
+    from db import text_stats as stats_db
+
+    con = catalog_con
+    rows = [
+        ("n02110063", "wordnet", "breed of sled dog developed in Alaska"),
+        ("n02110063", "wiktionary", "A large breed of sled dog."),
+        ("n02110063", "gpt", "A large, powerfully built spitz-type dog with a thick coat."),
+    ]
+    con.executemany("INSERT INTO descriptions (wnid, source, text) VALUES (?, ?, ?)", rows)
+    con.execute(
+        "INSERT INTO active_descriptions (wnid, source, text, revision, updated_by, updated_at) "
+        "VALUES ('n02110063', 'wiktionary', 'A large breed of sled dog.', 1, 't', now())"
+    )
+    texts = stats_db.list_class_examples(con).filter(pl.col("is_description"))
+    assert texts["wnid"].to_list() == ["n02110063"]
+    assert texts["text"][0] == (
+        "malamute, malemute, Alaskan malamute. A large breed of sled dog. breed of sled dog "
+        "developed in Alaska. A large, powerfully built spitz-type dog with a thick coat."
+    )
+    before = stats_db.compute_examples_fingerprint(con)
+    con.execute("UPDATE descriptions SET text = 'a sled dog' WHERE source = 'gpt'")
+    assert stats_db.compute_examples_fingerprint(con) != before
