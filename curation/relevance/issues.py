@@ -210,6 +210,26 @@ def compute_suspect_scores(
     }
 
 
+def find_short_classes(labels: np.ndarray, n_classes: int, folds: int) -> np.ndarray:
+    """Class rows with captions, but fewer than `folds` of them: cleanlab needs at least one
+    caption per class and fold. Classes without any caption here are not short."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes)
+    return np.flatnonzero((counts > 0) & (counts < max(int(folds), 1)))
+
+
+def describe_short_classes(labels: np.ndarray, short: np.ndarray, folds: int) -> str:
+    """One line naming the short classes (rows, caption counts) and what cleanlab needs."""
+    if not len(short):
+        return "No caption to flag: cleanlab needs at least one caption per class and fold."
+    counts = np.bincount(np.asarray(labels, dtype=np.int64))[short[:5]].tolist()
+    return (
+        f"{len(short)} classes have fewer captions than the {folds} folds (class rows "
+        f"{short[:5].tolist()}, with {counts} captions): cleanlab needs at least one caption "
+        "per class and fold, so their captions get no cleanlab flag. Train on classes with "
+        "enough captions to flag them too."
+    )
+
+
 def compute_label_issue_flags(
     pred_probs: np.ndarray,
     labels: np.ndarray,
@@ -239,15 +259,9 @@ def compute_label_issue_flags(
             "test-split captions only."
         )
     labels = np.asarray(labels, dtype=np.int64)
-    counts = np.bincount(labels, minlength=np.asarray(pred_probs).shape[1])
-    short = np.flatnonzero(counts < max(int(folds), 1))
-    if len(short):
-        raise ValueError(
-            f"{len(short)} classes have fewer captions than the {folds} folds (class rows "
-            f"{short[:5].tolist()}, with {counts[short[:5]].tolist()} captions): cleanlab "
-            "needs at least one caption per class and fold. Score every class of the model "
-            "version, or train on classes with enough captions."
-        )
+    short = find_short_classes(labels, np.asarray(pred_probs).shape[1], folds)
+    if len(short) or not len(labels):
+        raise ValueError(describe_short_classes(labels, short, folds))
     from cleanlab.filter import find_label_issues
 
     return find_label_issues(

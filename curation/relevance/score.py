@@ -180,8 +180,10 @@ def compute_caption_issues(
     what happened (flag count, or why not).
 
     cleanlab's find_label_issues needs every row out of sample and every class with a caption
-    per fold; where that fails its column is NULL and the report says why (the suspect scores
-    need only each caption's own row). A model with one class gets NULL scores and the reason.
+    per fold: the captions of a class with fewer captions than folds get NULL (the report names
+    the classes), and where the whole run fails the column is NULL and the report says why (the
+    suspect scores need only each caption's own row). A model with one class gets NULL scores
+    and the reason.
     """
     from curation.relevance import issues
 
@@ -193,8 +195,16 @@ def compute_caption_issues(
         values.update({k: v for k, v in scores.items() if k in values})
         folds = int(version["run"].get("spec", {}).get("head", {}).get("folds", 1))
         oos = _known_oos(out["out_of_sample"])
-        flags = issues.compute_label_issue_flags(probs, labels, out_of_sample=oos, folds=folds)
-        values["label_issue"] = flags
+        short = issues.find_short_classes(labels, probs.shape[1], folds)
+        if len(short):  # their captions get NULL; every other caption is flagged or not
+            report["why_not"] = issues.describe_short_classes(labels, short, folds)
+        rows = np.flatnonzero(~np.isin(labels, short))
+        flags = issues.compute_label_issue_flags(
+            probs[rows], labels[rows], out_of_sample=None if oos is None else oos[rows], folds=folds
+        )
+        values["label_issue"] = [None] * n
+        for row, flag in zip(rows.tolist(), flags.tolist(), strict=True):
+            values["label_issue"][row] = flag
         report["n_flagged"] = int(flags.sum())
     except ValueError as exc:
         report["why_not"] = str(exc)

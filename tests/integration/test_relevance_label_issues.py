@@ -168,3 +168,30 @@ def test_scoring_reads_the_class_names_so_naming_its_own_class_lowers_suspicion(
     after = suspicion()
     assert len(after) == len(before) > 0
     assert all(a > b for a, b in zip(after, before, strict=True))
+
+
+def test_a_class_with_fewer_captions_than_folds_leaves_only_its_own_captions_unflagged(scored):
+    """The embedded default has two classes with 3 and 4 captions: cleanlab flags every other
+    caption, and the scoring report names the short classes."""
+    import json
+
+    from curation.relevance.score import run_score_relevance
+    from curation.relevance.specs import ScoringSpec
+
+    con, version = scored
+    keep = con.execute("SELECT min(caption_id) FROM captions WHERE wnid = 'n01443537'").fetchone()[
+        0
+    ]
+    con.execute(
+        "DELETE FROM captions WHERE wnid = 'n01443537' AND caption_id <> ?", [keep]
+    )  # the goldfish keeps one caption (the tiny model's folds: more than one)
+    report = run_score_relevance(con, ScoringSpec(model_version=version))
+    frame = scores_db.list_scored_captions(con, version)
+    goldfish = frame.filter(pl.col("wnid") == "n01443537")
+    others = frame.filter(pl.col("wnid") != "n01443537")
+    assert goldfish.height == 1 and goldfish["label_issue"].null_count() == 1
+    assert others.height > 0 and others["label_issue"].null_count() == 0
+    assert report["label_issues"]["n_flagged"] is not None
+    assert "fewer captions than the" in report["label_issues"]["why_not"]
+    stored = json.loads(scores_db.list_scoring_runs(con, version)["report_json"][0])
+    assert "their captions get no cleanlab flag" in stored["label_issues"]["why_not"]

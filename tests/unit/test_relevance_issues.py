@@ -76,6 +76,11 @@ def test_classes_with_fewer_captions_than_folds_are_named():
         issues.compute_label_issue_flags(
             probs, labels, out_of_sample=np.ones(len(labels), bool), folds=5
         )
+    probs, labels = _probs(n_per_class=20)
+    labels[labels == 3] = 2  # class 3 has no caption here: not short
+    labels[0] = 3  # ... now one: short
+    assert issues.find_short_classes(labels, 4, 5).tolist() == [3]
+    assert issues.find_short_classes(labels[1:], 4, 5).tolist() == []
 
 
 def test_one_class_is_refused_with_what_is_missing():
