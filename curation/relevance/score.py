@@ -199,13 +199,17 @@ def compute_caption_issues(
         if len(short):  # their captions get NULL; every other caption is flagged or not
             report["why_not"] = issues.describe_short_classes(labels, short, folds)
         rows = np.flatnonzero(~np.isin(labels, short))
-        flags = issues.compute_label_issue_flags(
-            probs[rows], labels[rows], out_of_sample=None if oos is None else oos[rows], folds=folds
-        )
-        values["label_issue"] = [None] * n
-        for row, flag in zip(rows.tolist(), flags.tolist(), strict=True):
-            values["label_issue"][row] = flag
-        report["n_flagged"] = int(flags.sum())
+        if len(rows):  # every class short: the column stays NULL, the report says why
+            flags = issues.compute_label_issue_flags(
+                probs[rows],
+                labels[rows],
+                out_of_sample=None if oos is None else oos[rows],
+                folds=folds,
+            )
+            column = np.full(n, None, dtype=object)
+            column[rows] = flags
+            values["label_issue"] = column.tolist()
+            report["n_flagged"] = int(flags.sum())
     except ValueError as exc:
         report["why_not"] = str(exc)
     columns = [pl.Series(c, values[c], scores_db.SCORE_SCHEMA[c]) for c in values]
